@@ -1,0 +1,67 @@
+//! The conversation repository port.
+
+use async_trait::async_trait;
+use parley_kernel::{ConversationId, Page, PageRequest, StoreError, UserId};
+
+use crate::{Conversation, ConversationDetail, ConversationSummary, Message};
+
+/// Why a conversation operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error("conversation not found")]
+    NotFound,
+    #[error("conversation belongs to another user")]
+    Forbidden,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Stores each user's conversations and their messages. Scoped by owner.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ConversationRepository: Send + Sync {
+    /// Stores a new, empty conversation.
+    ///
+    /// # Errors
+    /// `StoreError` if the store fails.
+    async fn create(&self, conversation: &Conversation) -> Result<(), StoreError>;
+
+    /// The owner's conversations, most recently updated first, with message counts.
+    ///
+    /// # Errors
+    /// `StoreError` if the store fails.
+    async fn list(
+        &self,
+        owner: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<ConversationSummary>, StoreError>;
+
+    /// A conversation with its messages, oldest first.
+    ///
+    /// # Errors
+    /// - `ConversationError::NotFound` if no conversation has this id;
+    /// - `ConversationError::Forbidden` if it belongs to another user.
+    async fn get(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<ConversationDetail, ConversationError>;
+
+    /// Appends `message` and sets the conversation's `updated_at` to the
+    /// message's `created_at`, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`.
+    async fn append(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        message: &Message,
+    ) -> Result<(), ConversationError>;
+
+    /// Deletes the conversation and all its messages, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`.
+    async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError>;
+}

@@ -1,0 +1,1 @@
+//! Séance sessions domain (rooms, messages, broker port): types land with the séance rooms.

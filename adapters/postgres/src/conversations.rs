@@ -1,0 +1,313 @@
+//! `ConversationRepository` on PostgreSQL.
+
+use async_trait::async_trait;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use parley_conversations::{
+    Conversation, ConversationDetail, ConversationError, ConversationRepository,
+    ConversationSummary, ConversationTitle, Message, Role, ToolCall, ToolStatus,
+};
+use parley_kernel::{
+    ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{AccessError, PgError};
+use crate::pool::{PgPool, bounded, checkout};
+use crate::schema::{conversations, messages};
+
+/// Stores conversations and their messages in `conversations` and `messages`.
+#[derive(Clone)]
+pub struct PgConversationRepository {
+    pool: PgPool,
+}
+
+impl PgConversationRepository {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = conversations, check_for_backend(Pg))]
+struct ConversationRow {
+    id: Uuid,
+    user_id: Uuid,
+    title: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<ConversationRow> for Conversation {
+    fn from(row: ConversationRow) -> Self {
+        Self {
+            id: ConversationId::from_uuid(row.id),
+            owner: UserId::from_uuid(row.user_id),
+            title: ConversationTitle::from_stored(row.title),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages, check_for_backend(Pg))]
+struct MessageRow {
+    id: Uuid,
+    conversation_id: Uuid,
+    role: String,
+    content: String,
+    tool_calls: serde_json::Value,
+    created_at: Timestamp,
+}
+
+/// One element of `messages.tool_calls`.
+#[derive(Serialize, Deserialize)]
+struct ToolCallJson {
+    id: String,
+    name: String,
+    arguments: String,
+    result: Option<serde_json::Value>,
+    status: String,
+}
+
+impl MessageRow {
+    fn new(conversation: ConversationId, message: &Message) -> Result<Self, PgError> {
+        let calls: Vec<ToolCallJson> = message
+            .tool_calls
+            .iter()
+            .map(|call| ToolCallJson {
+                id: call.id.clone(),
+                name: call.name.clone(),
+                arguments: call.arguments.clone(),
+                result: call.result.clone(),
+                status: call.status.as_str().to_owned(),
+            })
+            .collect();
+        Ok(Self {
+            id: message.id.as_uuid(),
+            conversation_id: conversation.as_uuid(),
+            role: message.role.as_str().to_owned(),
+            content: message.content.clone(),
+            tool_calls: serde_json::to_value(calls).map_err(PgError::corrupt)?,
+            created_at: message.created_at,
+        })
+    }
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = PgError;
+
+    fn try_from(row: MessageRow) -> Result<Self, PgError> {
+        let calls: Vec<ToolCallJson> =
+            serde_json::from_value(row.tool_calls).map_err(PgError::corrupt)?;
+        let tool_calls = calls
+            .into_iter()
+            .map(|call| {
+                let status = match call.status.as_str() {
+                    "ok" => ToolStatus::Ok,
+                    "error" => ToolStatus::Error,
+                    other => {
+                        return Err(PgError::corrupt(format_args!("tool call status {other:?}")));
+                    }
+                };
+                Ok(ToolCall {
+                    id: call.id,
+                    name: call.name,
+                    arguments: call.arguments,
+                    result: call.result,
+                    status,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            id: MessageId::from_uuid(row.id),
+            role: Role::parse(&row.role)
+                .ok_or_else(|| PgError::corrupt(format_args!("role {:?}", row.role)))?,
+            content: row.content,
+            tool_calls,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// Rows strictly after `cursor` in (updated_at desc, id desc) order.
+fn after<QS>(cursor: Cursor) -> Box<dyn BoxableExpression<QS, Pg, SqlType = Bool>> {
+    Box::new(
+        diesel::dsl::sql::<Bool>("(conversations.updated_at, conversations.id) < (")
+            .bind::<Timestamptz, _>(cursor.at)
+            .sql(", ")
+            .bind::<SqlUuid, _>(cursor.id)
+            .sql(")"),
+    )
+}
+
+/// Locks the conversation row for the rest of the transaction and checks who owns it.
+async fn check_owner(
+    conn: &mut diesel_async::AsyncPgConnection,
+    owner: UserId,
+    id: ConversationId,
+) -> Result<(), AccessError> {
+    let found: Option<Uuid> = conversations::table
+        .find(id.as_uuid())
+        .select(conversations::user_id)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    AccessError::check(found, owner.as_uuid())
+}
+
+#[async_trait]
+impl ConversationRepository for PgConversationRepository {
+    async fn create(&self, conversation: &Conversation) -> Result<(), StoreError> {
+        let row = ConversationRow {
+            id: conversation.id.as_uuid(),
+            user_id: conversation.owner.as_uuid(),
+            title: conversation.title.as_str().to_owned(),
+            created_at: conversation.created_at,
+            updated_at: conversation.updated_at,
+        };
+        bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            diesel::insert_into(conversations::table)
+                .values(&row)
+                .execute(&mut conn)
+                .await?;
+            Ok::<_, PgError>(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        owner: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<ConversationSummary>, StoreError> {
+        let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
+        let (rows, total) = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            let total: i64 = conversations::table
+                .filter(conversations::user_id.eq(owner.as_uuid()))
+                .count()
+                .get_result(&mut conn)
+                .await?;
+            let mut query = conversations::table
+                .left_join(messages::table)
+                .filter(conversations::user_id.eq(owner.as_uuid()))
+                .group_by(conversations::id)
+                .select((
+                    ConversationRow::as_select(),
+                    diesel::dsl::count(messages::id.nullable()),
+                ))
+                .order((conversations::updated_at.desc(), conversations::id.desc()))
+                .limit(limit)
+                .into_boxed();
+            if let Some(cursor) = page.cursor() {
+                query = query.filter(after(cursor));
+            }
+            let rows: Vec<(ConversationRow, i64)> = query.load(&mut conn).await?;
+            Ok::<_, PgError>((rows, total))
+        })
+        .await?;
+        let summaries = rows
+            .into_iter()
+            .map(|(row, count)| {
+                let message_count = u64::try_from(count).map_err(StoreError::unexpected)?;
+                Ok(ConversationSummary {
+                    conversation: row.into(),
+                    message_count,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let total = u64::try_from(total).map_err(StoreError::unexpected)?;
+        Ok(Page::from_overfetch(summaries, page, total, |summary| {
+            Cursor {
+                at: summary.conversation.updated_at,
+                id: summary.conversation.id.as_uuid(),
+            }
+        }))
+    }
+
+    async fn get(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<ConversationDetail, ConversationError> {
+        let detail = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            let row: Option<ConversationRow> = conversations::table
+                .find(id.as_uuid())
+                .select(ConversationRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()?;
+            AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
+            let conversation = Conversation::from(row.ok_or(AccessError::NotFound)?);
+            let rows: Vec<MessageRow> = messages::table
+                .filter(messages::conversation_id.eq(id.as_uuid()))
+                .order((messages::created_at.asc(), messages::id.asc()))
+                .select(MessageRow::as_select())
+                .load(&mut conn)
+                .await?;
+            let messages = rows
+                .into_iter()
+                .map(Message::try_from)
+                .collect::<Result<_, _>>()?;
+            Ok::<_, AccessError>(ConversationDetail {
+                conversation,
+                messages,
+            })
+        })
+        .await?;
+        Ok(detail)
+    }
+
+    async fn append(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        message: &Message,
+    ) -> Result<(), ConversationError> {
+        let row = MessageRow::new(id, message).map_err(AccessError::Pg)?;
+        bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            conn.transaction(async move |conn| {
+                check_owner(conn, owner, id).await?;
+                diesel::insert_into(messages::table)
+                    .values(&row)
+                    .execute(conn)
+                    .await?;
+                diesel::update(conversations::table.find(id.as_uuid()))
+                    .set(conversations::updated_at.eq(row.created_at))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, AccessError>(())
+            })
+            .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError> {
+        bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            conn.transaction(async move |conn| {
+                check_owner(conn, owner, id).await?;
+                // Messages go with it (ON DELETE CASCADE), inside this transaction.
+                diesel::delete(conversations::table.find(id.as_uuid()))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, AccessError>(())
+            })
+            .await
+        })
+        .await?;
+        Ok(())
+    }
+}

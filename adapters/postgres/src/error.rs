@@ -1,0 +1,150 @@
+//! Translation of pool and diesel failures into the ports' `StoreError`.
+
+use diesel::result::{ConnectionError, DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::PoolError as ManagerError;
+use diesel_async::pooled_connection::deadpool::PoolError;
+use parley_kernel::StoreError;
+
+/// A failure inside the adapter, before it is mapped to a port's error.
+#[derive(Debug)]
+pub(crate) enum PgError {
+    Pool(PoolError),
+    Query(DieselError),
+    /// No connection was handed out within the wait budget.
+    PoolTimeout,
+    /// The whole call overran its time budget.
+    CallTimeout,
+    /// A stored row did not parse into a domain value.
+    Corrupt(String),
+}
+
+impl From<DieselError> for PgError {
+    fn from(error: DieselError) -> Self {
+        Self::Query(error)
+    }
+}
+
+impl From<PoolError> for PgError {
+    fn from(error: PoolError) -> Self {
+        Self::Pool(error)
+    }
+}
+
+impl PgError {
+    pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
+        Self::Corrupt(format!("stored row is invalid: {what}"))
+    }
+
+    /// Whether this is a unique violation of the constraint or unique index `name`.
+    pub(crate) fn violates_unique(&self, name: &str) -> bool {
+        match self {
+            Self::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) => {
+                info.constraint_name() == Some(name)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<PgError> for StoreError {
+    fn from(error: PgError) -> Self {
+        match error {
+            PgError::PoolTimeout => {
+                StoreError::unavailable("timed out waiting for a database connection")
+            }
+            PgError::CallTimeout => StoreError::unavailable("the database did not answer in time"),
+            PgError::Corrupt(message) => StoreError::unexpected(message),
+            PgError::Pool(error) => pool_error(error),
+            PgError::Query(error) if is_connection_failure(&error) => {
+                StoreError::unavailable(error)
+            }
+            PgError::Query(error) => StoreError::unexpected(error),
+        }
+    }
+}
+
+fn pool_error(error: PoolError) -> StoreError {
+    let unavailable = match &error {
+        PoolError::Backend(ManagerError::ConnectionError(
+            ConnectionError::InvalidConnectionUrl(_),
+        )) => false,
+        PoolError::Backend(ManagerError::ConnectionError(_))
+        | PoolError::Timeout(_)
+        | PoolError::Closed => true,
+        PoolError::Backend(ManagerError::QueryError(query)) => is_connection_failure(query),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::unavailable(error)
+    } else {
+        StoreError::unexpected(error)
+    }
+}
+
+/// A query failed because the connection is gone, not because of the query.
+fn is_connection_failure(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
+}
+
+/// Why an owner-scoped operation failed, before it becomes a port error.
+#[derive(Debug)]
+pub(crate) enum AccessError {
+    NotFound,
+    Forbidden,
+    Pg(PgError),
+}
+
+impl AccessError {
+    /// Decides from the owner of the row found by id (if any) whether `owner` may touch it.
+    pub(crate) fn check(found: Option<uuid::Uuid>, owner: uuid::Uuid) -> Result<(), Self> {
+        match found {
+            None => Err(Self::NotFound),
+            Some(actual) if actual != owner => Err(Self::Forbidden),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+impl From<PgError> for AccessError {
+    fn from(error: PgError) -> Self {
+        Self::Pg(error)
+    }
+}
+
+impl From<DieselError> for AccessError {
+    fn from(error: DieselError) -> Self {
+        Self::Pg(PgError::Query(error))
+    }
+}
+
+impl From<PoolError> for AccessError {
+    fn from(error: PoolError) -> Self {
+        Self::Pg(PgError::Pool(error))
+    }
+}
+
+impl From<AccessError> for parley_tasks::TaskError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::Pg(error) => Self::Store(error.into()),
+        }
+    }
+}
+
+impl From<AccessError> for parley_conversations::ConversationError {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::Pg(error) => Self::Store(error.into()),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! PostgreSQL store: the pool, migrations and the repository adapters.
+#![doc = include_str!("../README.md")]
+
+mod conversations;
+mod error;
+mod pool;
+mod schema;
+mod tasks;
+mod users;
+
+use std::sync::Arc;
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use parley_conversations::ConversationRepository;
+use parley_kernel::StoreError;
+use parley_tasks::TaskRepository;
+use parley_users::UserRepository;
+
+pub use conversations::PgConversationRepository;
+pub use tasks::PgTaskRepository;
+pub use users::PgUserRepository;
+
+use crate::pool::PgPool;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Key of the advisory lock that serialises migrations across replicas.
+const MIGRATION_LOCK_KEY: i64 = 0x7061_726c_6579_6d67; // "parleymg"
+
+/// A handle on one PostgreSQL database: cheap to clone, shares one pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Builds the pool; does not fail if the database is down (connections
+    /// are made lazily).
+    ///
+    /// # Errors
+    /// `StoreError::Unexpected` if the pool cannot be built.
+    pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        Ok(Self {
+            pool: pool::build(url, max_connections)?,
+        })
+    }
+
+    /// Runs the embedded migrations under a PostgreSQL advisory lock held on
+    /// the migrating connection, so replicas may start together; running it
+    /// again is a no-op.
+    ///
+    /// # Errors
+    /// `StoreError::Unavailable` if no connection can be had,
+    /// `StoreError::Unexpected` if a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let connection = pool::checkout(&self.pool).await?;
+        // The connection leaves the pool: it is closed after migrating, which
+        // also releases the lock should unlocking fail.
+        let connection = pool::PgConnection::take(connection);
+        let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
+            AsyncConnectionWrapper::from(connection);
+        tokio::task::spawn_blocking(move || migrate_locked(&mut wrapper))
+            .await
+            .map_err(StoreError::unexpected)?
+    }
+
+    #[must_use]
+    pub fn users(&self) -> Arc<dyn UserRepository> {
+        Arc::new(PgUserRepository::new(self.pool.clone()))
+    }
+
+    #[must_use]
+    pub fn tasks(&self) -> Arc<dyn TaskRepository> {
+        Arc::new(PgTaskRepository::new(self.pool.clone()))
+    }
+
+    #[must_use]
+    pub fn conversations(&self) -> Arc<dyn ConversationRepository> {
+        Arc::new(PgConversationRepository::new(self.pool.clone()))
+    }
+}
+
+fn migrate_locked(
+    connection: &mut AsyncConnectionWrapper<AsyncPgConnection>,
+) -> Result<(), StoreError> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(connection)
+        .map_err(StoreError::unavailable)?;
+    let migrated = connection
+        .run_pending_migrations(MIGRATIONS)
+        .map(|applied| {
+            tracing::info!(applied = applied.len(), "postgres migrations done");
+        });
+    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
+        .execute(connection);
+    migrated.map_err(StoreError::Unexpected)?;
+    unlocked.map(|_| ()).map_err(StoreError::unexpected)
+}

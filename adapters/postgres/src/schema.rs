@@ -1,0 +1,52 @@
+//! Diesel table definitions, kept by hand in step with `migrations/postgres`.
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        email -> Text,
+        name -> Text,
+        password_hash -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        title -> Text,
+        description -> Text,
+        priority -> Text,
+        due_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    conversations (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        title -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        conversation_id -> Uuid,
+        role -> Text,
+        content -> Text,
+        tool_calls -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(tasks -> users (user_id));
+diesel::joinable!(conversations -> users (user_id));
+diesel::joinable!(messages -> conversations (conversation_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, tasks, conversations, messages);

@@ -1,0 +1,259 @@
+//! `TaskRepository` on PostgreSQL.
+
+use async_trait::async_trait;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
+use parley_tasks::{
+    Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskRepository, TaskTitle,
+};
+use uuid::Uuid;
+
+use crate::error::{AccessError, PgError};
+use crate::pool::{PgPool, bounded, checkout};
+use crate::schema::tasks;
+
+/// Stores tasks in the `tasks` table.
+#[derive(Clone)]
+pub struct PgTaskRepository {
+    pool: PgPool,
+}
+
+impl PgTaskRepository {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = tasks, check_for_backend(Pg), treat_none_as_null = true)]
+struct TaskRow {
+    id: Uuid,
+    user_id: Uuid,
+    title: String,
+    description: String,
+    priority: String,
+    due_at: Option<Timestamp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    completed_at: Option<Timestamp>,
+}
+
+impl From<&Task> for TaskRow {
+    fn from(task: &Task) -> Self {
+        Self {
+            id: task.id.as_uuid(),
+            user_id: task.owner.as_uuid(),
+            title: task.title.as_str().to_owned(),
+            description: task.description.as_str().to_owned(),
+            priority: task.priority.as_str().to_owned(),
+            due_at: task.due_at,
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+            completed_at: task.completed_at,
+        }
+    }
+}
+
+impl TryFrom<TaskRow> for Task {
+    type Error = PgError;
+
+    fn try_from(row: TaskRow) -> Result<Self, PgError> {
+        Ok(Self {
+            id: TaskId::from_uuid(row.id),
+            owner: UserId::from_uuid(row.user_id),
+            title: TaskTitle::parse(&row.title).map_err(PgError::corrupt)?,
+            description: TaskDescription::parse(&row.description).map_err(PgError::corrupt)?,
+            priority: row.priority.parse().map_err(PgError::corrupt)?,
+            due_at: row.due_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            completed_at: row.completed_at,
+        })
+    }
+}
+
+/// The owner's tasks matching `filter`, regardless of page.
+fn filtered(owner: UserId, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Pg> {
+    let mut query = tasks::table
+        .filter(tasks::user_id.eq(owner.as_uuid()))
+        .into_boxed();
+    match filter.completed {
+        Some(true) => query = query.filter(tasks::completed_at.is_not_null()),
+        Some(false) => query = query.filter(tasks::completed_at.is_null()),
+        None => {}
+    }
+    if let Some(text) = &filter.title_contains {
+        query = query.filter(
+            tasks::title
+                .ilike(format!("%{}%", escape_like(text)))
+                .escape('\\'),
+        );
+    }
+    query
+}
+
+/// Makes `%`, `_` and `\` match literally in a `LIKE … ESCAPE '\'` pattern.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Rows strictly after `cursor` in (created_at desc, id desc) order; the row
+/// comparison lets PostgreSQL walk the (user_id, created_at, id) index.
+fn after(cursor: Cursor) -> Box<dyn BoxableExpression<tasks::table, Pg, SqlType = Bool>> {
+    Box::new(
+        diesel::dsl::sql::<Bool>("(tasks.created_at, tasks.id) < (")
+            .bind::<Timestamptz, _>(cursor.at)
+            .sql(", ")
+            .bind::<SqlUuid, _>(cursor.id)
+            .sql(")"),
+    )
+}
+
+#[async_trait]
+impl TaskRepository for PgTaskRepository {
+    async fn create(&self, task: &Task) -> Result<(), StoreError> {
+        let row = TaskRow::from(task);
+        bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            diesel::insert_into(tasks::table)
+                .values(&row)
+                .execute(&mut conn)
+                .await?;
+            Ok::<_, PgError>(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn get(&self, owner: UserId, id: TaskId) -> Result<Task, TaskError> {
+        let task = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            let row: Option<TaskRow> = tasks::table
+                .find(id.as_uuid())
+                .select(TaskRow::as_select())
+                .first(&mut conn)
+                .await
+                .optional()?;
+            AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
+            row.ok_or(AccessError::NotFound)?
+                .try_into()
+                .map_err(AccessError::Pg)
+        })
+        .await?;
+        Ok(task)
+    }
+
+    async fn list(
+        &self,
+        owner: UserId,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Task>, StoreError> {
+        let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
+        let (rows, total) = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            let total: i64 = filtered(owner, filter)
+                .count()
+                .get_result(&mut conn)
+                .await?;
+            let mut query = filtered(owner, filter);
+            if let Some(cursor) = page.cursor() {
+                query = query.filter(after(cursor));
+            }
+            let rows: Vec<TaskRow> = query
+                .order((tasks::created_at.desc(), tasks::id.desc()))
+                .limit(limit)
+                .select(TaskRow::as_select())
+                .load(&mut conn)
+                .await?;
+            Ok::<_, PgError>((rows, total))
+        })
+        .await?;
+        let tasks = rows
+            .into_iter()
+            .map(Task::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = u64::try_from(total).map_err(StoreError::unexpected)?;
+        Ok(Page::from_overfetch(tasks, page, total, |task| Cursor {
+            at: task.created_at,
+            id: task.id.as_uuid(),
+        }))
+    }
+
+    async fn update(
+        &self,
+        owner: UserId,
+        id: TaskId,
+        change: TaskChange,
+        now: Timestamp,
+    ) -> Result<Task, TaskError> {
+        let task = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            conn.transaction(async move |conn| {
+                let row: Option<TaskRow> = tasks::table
+                    .find(id.as_uuid())
+                    .select(TaskRow::as_select())
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?;
+                AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
+                let task = Task::try_from(row.ok_or(AccessError::NotFound)?)?.apply(change, now);
+                diesel::update(tasks::table.find(id.as_uuid()))
+                    .set(&TaskRow::from(&task))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, AccessError>(task)
+            })
+            .await
+        })
+        .await?;
+        Ok(task)
+    }
+
+    async fn delete(&self, owner: UserId, id: TaskId) -> Result<(), TaskError> {
+        bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            let deleted = diesel::delete(
+                tasks::table
+                    .filter(tasks::id.eq(id.as_uuid()))
+                    .filter(tasks::user_id.eq(owner.as_uuid())),
+            )
+            .execute(&mut conn)
+            .await?;
+            if deleted == 0 {
+                // Nothing of the owner's was deleted: say whether it is missing or someone else's.
+                let found: Option<Uuid> = tasks::table
+                    .find(id.as_uuid())
+                    .select(tasks::user_id)
+                    .first(&mut conn)
+                    .await
+                    .optional()?;
+                AccessError::check(found, owner.as_uuid())?;
+            }
+            Ok::<_, AccessError>(())
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+}

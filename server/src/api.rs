@@ -1,0 +1,16 @@
+//! The OpenAPI operations, one `#[OpenApi]` struct per area.
+
+pub mod auth;
+pub mod health;
+pub mod tasks;
+
+/// Tags grouping the operations in the generated document.
+#[derive(poem_openapi::Tags)]
+pub enum ApiTags {
+    /// Service health
+    Health,
+    /// Registration, login and the current user
+    Auth,
+    /// Each user's to-do list
+    Tasks,
+}

@@ -1,0 +1,185 @@
+//! `/api/v1/auth`: register, login, me.
+
+use std::sync::Arc;
+
+use parley_application::{AuthError, AuthService, Registration, Session};
+use parley_users::{DisplayName, Email, Password, User};
+use poem::http::StatusCode;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use crate::api::ApiTags;
+use crate::body::JsonBody;
+use crate::envelope::{Envelope, FieldError, Time, ok};
+use crate::error::ApiError;
+use crate::security::BearerAuth;
+
+pub struct AuthApi {
+    pub auth: Arc<AuthService>,
+}
+
+#[derive(Debug, Object)]
+pub struct RegisterBody {
+    /// A valid email, at most 254 characters; stored lower-cased.
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    /// 1 to 100 characters after trimming.
+    pub name: String,
+}
+
+#[derive(Debug, Object)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Object)]
+pub struct UserDto {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub created_at: Time,
+}
+
+impl From<User> for UserDto {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.to_string(),
+            name: user.name.to_string(),
+            created_at: user.created_at.into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct AuthData {
+    pub user: UserDto,
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+impl From<Session> for AuthData {
+    fn from(session: Session) -> Self {
+        Self {
+            user: session.user.into(),
+            access_token: session.token.token,
+            token_type: "Bearer".to_owned(),
+            expires_in: session.token.expires_in,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// Registered; the data holds the user and an access token.
+    #[oai(status = 201)]
+    Created(Json<Envelope<AuthData>>),
+}
+
+#[derive(ApiResponse)]
+pub enum LoginResponse {
+    /// Logged in.
+    #[oai(status = 200)]
+    Ok(Json<Envelope<AuthData>>),
+}
+
+#[derive(ApiResponse)]
+pub enum MeResponse {
+    /// The caller.
+    #[oai(status = 200)]
+    Ok(Json<Envelope<UserDto>>),
+}
+
+impl TryFrom<RegisterBody> for Registration {
+    type Error = ApiError;
+
+    fn try_from(body: RegisterBody) -> Result<Self, ApiError> {
+        let email = Email::parse(&body.email);
+        let password = Password::parse(&body.password);
+        let name = DisplayName::parse(&body.name);
+        match (email, password, name) {
+            (Ok(email), Ok(password), Ok(name)) => Ok(Self {
+                email,
+                password,
+                name,
+            }),
+            (email, password, name) => {
+                let errors = [
+                    email.err().map(|e| ("email", e.to_string())),
+                    password.err().map(|e| ("password", e.to_string())),
+                    name.err().map(|e| ("name", e.to_string())),
+                ];
+                Err(ApiError::validation(
+                    errors
+                        .into_iter()
+                        .flatten()
+                        .map(|(field, message)| FieldError {
+                            field: field.into(),
+                            message,
+                        })
+                        .collect(),
+                ))
+            }
+        }
+    }
+}
+
+fn auth_error(error: AuthError) -> ApiError {
+    match error {
+        AuthError::EmailTaken => ApiError::new(
+            StatusCode::CONFLICT,
+            "EMAIL_TAKEN",
+            "An account with this email already exists",
+        ),
+        AuthError::InvalidCredentials => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Invalid email or password",
+        ),
+        AuthError::UnknownUser => {
+            ApiError::unauthorized("The access token's user no longer exists")
+        }
+        AuthError::Busy => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_BUSY",
+            "Too many logins at once; try again shortly",
+        )
+        .retry_after(1),
+        AuthError::Store(store) => crate::store_error(&store),
+        AuthError::Hashing(e) => ApiError::internal(&e),
+        AuthError::Token(e) => ApiError::internal(&e),
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register a new account.
+    #[oai(path = "/register", method = "post")]
+    async fn register(&self, body: JsonBody<RegisterBody>) -> Result<RegisterResponse, ApiError> {
+        let registration = Registration::try_from(body.0)?;
+        let session = self.auth.register(registration).await.map_err(auth_error)?;
+        Ok(RegisterResponse::Created(ok(session.into())))
+    }
+
+    /// Log in with email and password.
+    #[oai(path = "/login", method = "post")]
+    async fn login(&self, body: JsonBody<LoginBody>) -> Result<LoginResponse, ApiError> {
+        let session = self
+            .auth
+            .login(&body.0.email, &body.0.password)
+            .await
+            .map_err(auth_error)?;
+        Ok(LoginResponse::Ok(ok(session.into())))
+    }
+
+    /// The current user.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, caller: BearerAuth) -> Result<MeResponse, ApiError> {
+        let user = self.auth.me(caller.0).await.map_err(auth_error)?;
+        Ok(MeResponse::Ok(ok(user.into())))
+    }
+}

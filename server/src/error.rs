@@ -1,0 +1,286 @@
+//! Every failure answered in the contract's error envelope: domain errors
+//! mapped exhaustively, poem's own errors (parse, 404, 413, auth) converted.
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::ApiResponse;
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use serde_json::{Value, json};
+
+use crate::envelope::{ErrorBody, ErrorEnvelope, FieldError, Meta, Time};
+
+/// An error answer: status, stable code, message, optional details.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
+    }
+
+    #[must_use]
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn validation(fields: Vec<FieldError>) -> Self {
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        let message = format!("Invalid request: {}", names.join(", "));
+        let fields: Vec<Value> = fields
+            .iter()
+            .map(|f| json!({"field": f.field, "message": f.message}))
+            .collect();
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+            .with_details(json!({ "fields": fields }))
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "You do not have access to this resource",
+        )
+    }
+
+    pub fn not_found(code: &'static str, what: &str, key: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            code,
+            format!("{what} with id '{id}' not found"),
+        )
+        .with_details(json!({ key: id }))
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "DATABASE_UNAVAILABLE",
+            "The database is unavailable; try again shortly",
+        )
+        .retry_after(2)
+    }
+
+    /// Logs `cause` with its chain and answers an opaque 500.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %chain(cause), "unexpected error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            "An unexpected error occurred",
+        )
+    }
+
+    fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            success: false,
+            error: ErrorBody {
+                code: self.code.to_owned(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+            meta: Meta {
+                timestamp: Time::now(),
+            },
+        }
+    }
+}
+
+/// `error: cause: cause's cause ...`
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> Response {
+        let body = self.envelope().to_json().unwrap_or(Value::Null);
+        let mut response = Response::builder()
+            .status(self.status)
+            .content_type("application/json; charset=utf-8")
+            .body(body.to_string());
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        poem::error::ResponseError::as_response(&self)
+    }
+}
+
+/// The error statuses documented on every operation.
+const DOCUMENTED: &[(u16, &str)] = &[
+    (
+        400,
+        "Validation failed (`VALIDATION_ERROR`, `EMPTY_MESSAGE`, `MESSAGE_TOO_LONG`)",
+    ),
+    (
+        401,
+        "Missing, malformed or expired token (`UNAUTHORIZED`), or wrong credentials (`INVALID_CREDENTIALS`)",
+    ),
+    (403, "The resource belongs to another user (`FORBIDDEN`)"),
+    (
+        404,
+        "Unknown id (`TASK_NOT_FOUND`, `CONVERSATION_NOT_FOUND`, `SESSION_NOT_FOUND`)",
+    ),
+    (409, "Conflict (`EMAIL_TAKEN`, `SESSION_CLOSED`)"),
+    (413, "Body over 64 KiB (`PAYLOAD_TOO_LARGE`)"),
+    (
+        429,
+        "Per-user rate limit exceeded (`RATE_LIMITED`); see `Retry-After`",
+    ),
+    (500, "Unexpected failure (`INTERNAL_ERROR`)"),
+    (
+        502,
+        "The language model provider failed (`LLM_UNAVAILABLE`)",
+    ),
+    (503, "The database is unreachable (`DATABASE_UNAVAILABLE`)"),
+];
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ErrorEnvelope::schema_ref(),
+                    }],
+                    headers: match status {
+                        401 => vec![header_meta("WWW-Authenticate")],
+                        429 | 503 => vec![header_meta("Retry-After")],
+                        _ => vec![],
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorEnvelope::register(registry);
+    }
+}
+
+fn header_meta(name: &str) -> MetaHeader {
+    MetaHeader {
+        name: name.to_owned(),
+        description: None,
+        required: false,
+        deprecated: false,
+        schema: String::schema_ref(),
+    }
+}
+
+/// Turns any error that escaped a handler into the envelope.
+pub async fn catch_all(error: poem::Error) -> Response {
+    from_poem(error).into_response()
+}
+
+fn from_poem(error: poem::Error) -> ApiError {
+    use poem_openapi::error::{
+        AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError,
+    };
+
+    if let Some(api) = error.downcast_ref::<ApiError>() {
+        return api.clone();
+    }
+    if let Some(param) = error.downcast_ref::<ParseParamError>() {
+        return ApiError::field(param.name, first_sentence(&param.reason));
+    }
+    if let Some(payload) = error.downcast_ref::<ParseRequestPayloadError>() {
+        return ApiError::field("body", payload.reason.clone());
+    }
+    if error.is::<ContentTypeError>() {
+        return ApiError::field("body", "Content-Type must be application/json");
+    }
+    if error.is::<AuthorizationError>() {
+        return ApiError::unauthorized("A valid bearer token is required");
+    }
+    match error.status() {
+        StatusCode::NOT_FOUND => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route"),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "Method not allowed on this route",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "The request body is over 64 KiB",
+        ),
+        StatusCode::UNAUTHORIZED => ApiError::unauthorized("A valid bearer token is required"),
+        status if status.is_client_error() => ApiError::field("request", error.to_string()),
+        _ => ApiError::internal(&error),
+    }
+}
+
+fn first_sentence(reason: &str) -> String {
+    reason
+        .split(" (occurred while")
+        .next()
+        .unwrap_or(reason)
+        .to_owned()
+}

@@ -1,0 +1,224 @@
+//! The Parley server: configuration, the HTTP/WebSocket API generated with
+//! poem-openapi, and the wiring of adapters into application services.
+#![doc = include_str!("../README.md")]
+
+mod api;
+mod body;
+pub mod config;
+mod envelope;
+mod error;
+mod middleware;
+mod security;
+mod store;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use parley_application::{AuthService, TaskService};
+use parley_auth::{Argon2PasswordHasher, HasherConfig, PasetoTokenService};
+use parley_kernel::{StoreError, SystemClock};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::Cors;
+use poem::{EndpointExt, Route, Server};
+use poem_openapi::OpenApiService;
+
+pub use config::Settings;
+
+use crate::api::{auth::AuthApi, health::HealthApi, tasks::TasksApi};
+use crate::error::ApiError;
+use crate::store::Store;
+
+/// Maps a store failure: unreachable is 503, anything else an opaque 500.
+pub(crate) fn store_error(error: &StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(cause) => {
+            tracing::warn!(error = %error::chain(cause.as_ref()), "database unavailable");
+            ApiError::unavailable()
+        }
+        StoreError::Unexpected(_) => ApiError::internal(error),
+    }
+}
+
+/// The services every API area is built from.
+struct Services {
+    store: Store,
+    auth: Arc<AuthService>,
+    tasks: Arc<TaskService>,
+}
+
+fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
+    let key = match settings.token_secret {
+        Some(key) => key,
+        None => {
+            tracing::warn!(
+                "TOKEN_SECRET is not set: generated a random key; tokens will not survive a restart"
+            );
+            let mut key = [0_u8; 32];
+            key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+            key
+        }
+    };
+    let tokens = PasetoTokenService::new(&key, settings.access_token_ttl)
+        .context("TOKEN_SECRET is not a usable key")?;
+    let clock = Arc::new(SystemClock);
+    let auth = AuthService::new(
+        store.users(),
+        Arc::new(Argon2PasswordHasher::new(HasherConfig::default())),
+        Arc::new(tokens),
+        clock.clone(),
+    );
+    let tasks = TaskService::new(store.tasks(), clock);
+    Ok(Services {
+        store,
+        auth: Arc::new(auth),
+        tasks: Arc::new(tasks),
+    })
+}
+
+type Apis = (HealthApi, AuthApi, TasksApi);
+
+fn openapi(services: &Services, settings: &Settings) -> OpenApiService<Apis, ()> {
+    let apis = (
+        HealthApi {
+            users: services.store.users(),
+            environment: settings.environment,
+        },
+        AuthApi {
+            auth: services.auth.clone(),
+        },
+        TasksApi {
+            tasks: services.tasks.clone(),
+        },
+    );
+    OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION"))
+        .description("Users, tasks, an AI assistant with task tools, and séance rooms. See docs/ for the WebSocket protocol.")
+}
+
+/// The generated OpenAPI document as YAML (what `parley openapi` prints).
+///
+/// # Errors
+/// If the services cannot be assembled.
+pub fn openapi_yaml() -> anyhow::Result<String> {
+    let settings = Settings::from_lookup(|_| None)?;
+    // A lazy pool that is never used: the document needs the API types, not a database.
+    let store = Store::connect("postgres://localhost/unused", 1)?;
+    Ok(openapi(&services(&settings, store)?, &settings).spec_yaml())
+}
+
+/// Runs the migrations of the configured store.
+///
+/// # Errors
+/// If the store cannot be reached or a migration fails.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database_url, 2).context("DATABASE_URL")?;
+    store.migrate().await.context("running migrations")
+}
+
+/// A bound, ready server.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+}
+
+/// Connects the store, runs migrations, wires the services and binds the port.
+///
+/// # Errors
+/// If the store cannot be migrated or the address cannot be bound.
+pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    let store = Store::connect(&settings.database_url, settings.database_max_connections)
+        .context("DATABASE_URL")?;
+    store
+        .migrate()
+        .await
+        .context("running database migrations")?;
+    let services = services(&settings, store)?;
+    let api = openapi(&services, &settings);
+    let spec_json = api.spec_endpoint();
+    let spec_yaml = api.spec_endpoint_yaml();
+    let docs = api.swagger_ui();
+    let redoc = api.redoc();
+    let cors = Cors::new()
+        .allow_origins(settings.cors_origins.iter().map(String::as_str))
+        .allow_credentials(true)
+        .expose_headers([
+            "x-request-id",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+        ]);
+    let endpoint = Route::new()
+        .nest("/", api)
+        .at("/openapi.json", spec_json)
+        .at("/openapi.yaml", spec_yaml)
+        .nest("/docs", docs)
+        .nest("/redoc", redoc)
+        .around(middleware::body_limit)
+        .with(cors)
+        .data(services.auth.clone())
+        .catch_all_error(error::catch_all)
+        .around(middleware::request_id)
+        .boxed();
+    let address = format!("{}:{}", settings.host, settings.port);
+    let acceptor = TcpListener::bind(&address)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
+        .context("the listener has no TCP address")?;
+    Ok(Application {
+        acceptor,
+        port,
+        endpoint,
+    })
+}
+
+impl Application {
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    ///
+    /// # Errors
+    /// If the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(
+                self.endpoint,
+                shutdown_signal(),
+                Some(Duration::from_secs(10)),
+            )
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

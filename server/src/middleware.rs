@@ -1,0 +1,75 @@
+//! Cross-cutting HTTP concerns: request ids and the per-request log span.
+
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use tracing::Instrument;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id (the client's `X-Request-Id` when it sent a sane
+/// one), logs it in a span, and echoes it on the response.
+pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    async move {
+        let started = std::time::Instant::now();
+        let mut response = match next.call(request).await {
+            Ok(response) => response.into_response(),
+            Err(error) => crate::error::catch_all(error).await,
+        };
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "request"
+        );
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Bodies over this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` when given,
+/// otherwise by reading at most one byte past the limit.
+pub async fn body_limit<E: Endpoint>(next: E, mut request: Request) -> poem::Result<E::Output> {
+    use poem::http::header;
+    use tokio::io::AsyncReadExt;
+
+    let too_large = || poem::Error::from_status(poem::http::StatusCode::PAYLOAD_TOO_LARGE);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(length) if length > MAX_BODY_BYTES => return Err(too_large()),
+        Some(_) => {}
+        None if request.headers().contains_key(header::TRANSFER_ENCODING) => {
+            let mut buffer = Vec::new();
+            let limit = u64::try_from(MAX_BODY_BYTES + 1).unwrap_or(u64::MAX);
+            request
+                .take_body()
+                .into_async_read()
+                .take(limit)
+                .read_to_end(&mut buffer)
+                .await
+                .map_err(|_| poem::Error::from_status(poem::http::StatusCode::BAD_REQUEST))?;
+            if buffer.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            request.set_body(buffer);
+        }
+        None => {}
+    }
+    next.call(request).await
+}

@@ -1,0 +1,60 @@
+//! The store chosen by `DATABASE_URL`: PostgreSQL, or embedded SQLite.
+
+use std::sync::Arc;
+
+use parley_conversations::ConversationRepository;
+use parley_kernel::StoreError;
+use parley_postgres::PgStore;
+use parley_sqlite::SqliteStore;
+use parley_tasks::TaskRepository;
+use parley_users::UserRepository;
+
+#[derive(Clone)]
+pub enum Store {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// Builds the pool for `url` (`postgres://` or `sqlite://`); connects lazily.
+    ///
+    /// # Errors
+    /// `StoreError` if the URL or pool is unusable.
+    pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite://") {
+            SqliteStore::connect(url, max_connections).map(Self::Sqlite)
+        } else {
+            PgStore::connect(url, max_connections).map(Self::Postgres)
+        }
+    }
+
+    /// # Errors
+    /// `StoreError` if the migrations cannot run.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Postgres(store) => store.migrate().await,
+            Self::Sqlite(store) => store.migrate().await,
+        }
+    }
+
+    pub fn users(&self) -> Arc<dyn UserRepository> {
+        match self {
+            Self::Postgres(store) => store.users(),
+            Self::Sqlite(store) => store.users(),
+        }
+    }
+
+    pub fn tasks(&self) -> Arc<dyn TaskRepository> {
+        match self {
+            Self::Postgres(store) => store.tasks(),
+            Self::Sqlite(store) => store.tasks(),
+        }
+    }
+
+    pub fn conversations(&self) -> Arc<dyn ConversationRepository> {
+        match self {
+            Self::Postgres(store) => store.conversations(),
+            Self::Sqlite(store) => store.conversations(),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Black-box API tests: the real server on port 0, a real HTTP client.
+//! `PARLEY_TEST_STORE=sqlite` runs them on the embedded store instead of PostgreSQL.
+
+mod auth;
+mod health;
+mod openapi;
+mod support;
+mod tasks;

@@ -1,0 +1,724 @@
+//! `OpenAiLanguageModel`: a streaming client for the OpenAI-compatible Chat
+//! Completions API (OpenRouter, OpenAI, Ollama, vLLM, llama.cpp).
+//!
+//! The wire types are our own and lenient on purpose: streamed chunks may omit
+//! `id`, `object`, `created` or `model`, and `null` is accepted wherever a
+//! field is optional.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventsource_stream::{Event, EventStreamError, Eventsource};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use parley_conversations::{
+    ChatTurn, LanguageModel, ModelError, ModelEvent, ModelStream, ToolRequest, ToolSpec,
+};
+use reqwest::{StatusCode, Url, header};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// How long to wait before the single retry.
+const RETRY_DELAY: Duration = Duration::from_millis(250);
+
+/// Settings of an OpenAI-compatible provider.
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    /// Base URL up to (not including) `/chat/completions`, e.g. `https://openrouter.ai/api/v1`.
+    pub base_url: String,
+    /// Sent as `Authorization: Bearer …` when set; never logged.
+    pub api_key: Option<SecretString>,
+    /// The `model` field of every request.
+    pub model: String,
+    /// Bounds the wait for the response headers and every gap between body chunks.
+    pub timeout: Duration,
+}
+
+/// A [`LanguageModel`] speaking the OpenAI-compatible Chat Completions API
+/// with `stream: true`.
+///
+/// Text deltas are forwarded as they arrive; tool-call fragments are assembled
+/// by `index` and emitted, complete, when the turn finishes. A request that
+/// fails with HTTP 429, a 5xx status or a connection error before any chunk
+/// arrived is retried exactly once.
+#[derive(Debug, Clone)]
+pub struct OpenAiLanguageModel {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: reqwest::Client,
+    endpoint: Url,
+    api_key: Option<SecretString>,
+    model: String,
+    timeout: Duration,
+}
+
+impl OpenAiLanguageModel {
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// `ModelError::Unavailable` if `base_url` is not an `http(s)` URL or the
+    /// HTTP client cannot be built.
+    pub fn new(config: OpenAiConfig) -> Result<Self, ModelError> {
+        let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        let endpoint = Url::parse(&endpoint)
+            .map_err(|_| ModelError::Unavailable("invalid language model base URL".to_owned()))?;
+        if !matches!(endpoint.scheme(), "http" | "https") {
+            return Err(ModelError::Unavailable(
+                "language model base URL must be http or https".to_owned(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.timeout)
+            .build()
+            .map_err(|e| {
+                ModelError::Unavailable(format!("cannot build HTTP client: {}", e.without_url()))
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                endpoint,
+                api_key: config.api_key,
+                model: config.model,
+                timeout: config.timeout,
+            }),
+        })
+    }
+}
+
+#[async_trait]
+impl LanguageModel for OpenAiLanguageModel {
+    async fn stream(
+        &self,
+        history: Vec<ChatTurn>,
+        tools: Vec<ToolSpec>,
+    ) -> Result<ModelStream, ModelError> {
+        let request = ChatRequest {
+            model: &self.inner.model,
+            stream: true,
+            messages: history.iter().map(WireMessage::from).collect(),
+            tools: tools.iter().map(WireTool::from).collect(),
+        };
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| ModelError::BadResponse(format!("cannot encode the request: {e}")))?;
+        tracing::debug!(
+            model = %self.inner.model,
+            messages = history.len(),
+            tools = tools.len(),
+            "starting language model turn"
+        );
+        let mut turn = Turn {
+            inner: Arc::clone(&self.inner),
+            body: Arc::new(body),
+            retry_left: true,
+            events: None,
+            tool_calls: ToolCallAssembler::default(),
+            pending: VecDeque::new(),
+            chunk_seen: false,
+            done: false,
+        };
+        turn.connect().await?;
+        Ok(stream::unfold(turn, |mut turn| async move {
+            let item = turn.next_item().await?;
+            Some((item, turn))
+        })
+        .boxed())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One turn: connection, retry and chunk parsing.
+
+type SseStream = BoxStream<'static, Result<Event, EventStreamError<BodyError>>>;
+
+/// A failure while reading the response body.
+#[derive(Debug)]
+enum BodyError {
+    /// No chunk within the timeout.
+    Stalled,
+    /// The connection broke.
+    Transport(String),
+}
+
+/// A failed attempt, and whether it may be retried.
+struct AttemptError {
+    error: ModelError,
+    retryable: bool,
+}
+
+struct Turn {
+    inner: Arc<Inner>,
+    body: Arc<Vec<u8>>,
+    retry_left: bool,
+    events: Option<SseStream>,
+    tool_calls: ToolCallAssembler,
+    pending: VecDeque<Result<ModelEvent, ModelError>>,
+    /// Whether any chunk of the completion arrived (no retry after that).
+    chunk_seen: bool,
+    done: bool,
+}
+
+impl Turn {
+    /// Sends the request until it gets a 2xx answer, retrying once.
+    async fn connect(&mut self) -> Result<(), ModelError> {
+        loop {
+            match attempt(&self.inner, &self.body).await {
+                Ok(events) => {
+                    self.events = Some(events);
+                    return Ok(());
+                }
+                Err(AttemptError { error, retryable }) => {
+                    if retryable && self.retry_left {
+                        self.retry_left = false;
+                        tracing::warn!(error = %error, "language model request failed; retrying once");
+                        tokio::time::sleep(RETRY_DELAY).await;
+                    } else {
+                        tracing::warn!(error = %error, "language model request failed");
+                        return Err(error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next item of the model stream, or `None` when the turn is over.
+    async fn next_item(&mut self) -> Option<Result<ModelEvent, ModelError>> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            if self.done {
+                return None;
+            }
+            let next = match self.events.as_mut() {
+                Some(events) => events.next().await,
+                None => None,
+            };
+            match next {
+                None => self.finish(),
+                Some(Ok(event)) => self.on_event(&event),
+                Some(Err(error)) => {
+                    let error = match error {
+                        EventStreamError::Transport(BodyError::Stalled) => ModelError::Timeout,
+                        EventStreamError::Transport(BodyError::Transport(message)) => {
+                            if !self.chunk_seen && self.retry_left {
+                                tracing::warn!(
+                                    "language model connection lost before any chunk; retrying once"
+                                );
+                                self.events = None;
+                                match self.connect().await {
+                                    Ok(()) => continue,
+                                    Err(error) => error,
+                                }
+                            } else {
+                                ModelError::Unavailable(format!("connection lost: {message}"))
+                            }
+                        }
+                        EventStreamError::Utf8(_) => {
+                            ModelError::BadResponse("stream is not valid UTF-8".to_owned())
+                        }
+                        EventStreamError::Parser(_) => {
+                            ModelError::BadResponse("malformed event stream".to_owned())
+                        }
+                    };
+                    self.fail(error);
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return;
+        }
+        if data == "[DONE]" {
+            self.finish();
+            return;
+        }
+        self.chunk_seen = true;
+        let chunk: Chunk = match serde_json::from_str(data) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                self.fail(ModelError::BadResponse(format!("malformed chunk: {e}")));
+                return;
+            }
+        };
+        if let Some(error) = chunk.error {
+            let detail = error
+                .code
+                .map_or_else(String::new, |code| format!(" ({code})"));
+            self.fail(ModelError::Unavailable(format!(
+                "provider reported an error{detail}"
+            )));
+            return;
+        }
+        let mut finished = false;
+        for choice in chunk.choices.unwrap_or_default() {
+            if let Some(delta) = choice.delta {
+                if let Some(text) = delta.content
+                    && !text.is_empty()
+                {
+                    self.pending.push_back(Ok(ModelEvent::TextDelta(text)));
+                }
+                for fragment in delta.tool_calls.unwrap_or_default() {
+                    self.tool_calls.push(fragment);
+                }
+            }
+            if choice
+                .finish_reason
+                .is_some_and(|reason| !reason.is_empty())
+            {
+                finished = true;
+            }
+        }
+        if finished {
+            self.finish();
+        }
+    }
+
+    /// Ends the turn normally: emits the assembled tool calls.
+    fn finish(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        self.events = None;
+        match std::mem::take(&mut self.tool_calls).finish() {
+            Ok(calls) => self
+                .pending
+                .extend(calls.into_iter().map(|call| Ok(ModelEvent::ToolCall(call)))),
+            Err(error) => self.pending.push_back(Err(error)),
+        }
+    }
+
+    /// Ends the turn with an error (after the text already queued).
+    fn fail(&mut self, error: ModelError) {
+        tracing::warn!(error = %error, "language model stream failed");
+        self.done = true;
+        self.events = None;
+        self.pending.push_back(Err(error));
+    }
+}
+
+/// Sends the request once; `Turn` is not `Sync`, so this borrows only its parts.
+async fn attempt(inner: &Inner, body: &[u8]) -> Result<SseStream, AttemptError> {
+    let mut request = inner
+        .client
+        .post(inner.endpoint.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "text/event-stream")
+        .body(body.to_vec());
+    if let Some(key) = &inner.api_key {
+        request = request.bearer_auth(key.expose_secret());
+    }
+    let response = match tokio::time::timeout(inner.timeout, request.send()).await {
+        Err(_) => {
+            return Err(AttemptError {
+                error: ModelError::Timeout,
+                retryable: false,
+            });
+        }
+        Ok(Err(e)) if e.is_timeout() => {
+            return Err(AttemptError {
+                error: ModelError::Timeout,
+                retryable: false,
+            });
+        }
+        Ok(Err(e)) => {
+            let retryable = e.is_connect() || e.is_request();
+            return Err(AttemptError {
+                error: ModelError::Unavailable(format!(
+                    "cannot reach the provider: {}",
+                    e.without_url()
+                )),
+                retryable,
+            });
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        return Err(AttemptError {
+            error: ModelError::Unavailable(format!("status {}", status.as_u16())),
+            retryable: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+        });
+    }
+    Ok(timed_body(response, inner.timeout).eventsource().boxed())
+}
+
+/// The response body as a byte stream whose every gap is bounded by `timeout`.
+fn timed_body(
+    response: reqwest::Response,
+    timeout: Duration,
+) -> impl futures_util::Stream<Item = Result<impl AsRef<[u8]>, BodyError>> + Send + 'static {
+    stream::unfold(
+        Some(response.bytes_stream().boxed()),
+        move |state| async move {
+            let mut body = state?;
+            match tokio::time::timeout(timeout, body.next()).await {
+                Err(_) => Some((Err(BodyError::Stalled), None)),
+                Ok(None) => None,
+                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(body))),
+                Ok(Some(Err(e))) => {
+                    Some((Err(BodyError::Transport(e.without_url().to_string())), None))
+                }
+            }
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Tool-call assembly.
+
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: Option<String>,
+    name: String,
+    arguments: String,
+}
+
+/// Assembles streamed tool-call fragments by `index`.
+#[derive(Debug, Default)]
+struct ToolCallAssembler {
+    calls: BTreeMap<u32, PartialCall>,
+    last_index: Option<u32>,
+}
+
+impl ToolCallAssembler {
+    fn push(&mut self, fragment: ToolCallDelta) {
+        // Servers that omit `index` start a new call with each new `id`.
+        let index = fragment
+            .index
+            .unwrap_or_else(|| match (self.last_index, &fragment.id) {
+                (Some(last), None) => last,
+                (Some(last), Some(id))
+                    if self.calls.get(&last).and_then(|c| c.id.as_ref()) == Some(id) =>
+                {
+                    last
+                }
+                _ => self.calls.keys().next_back().map_or(0, |last| last + 1),
+            });
+        self.last_index = Some(index);
+        let call = self.calls.entry(index).or_default();
+        if let Some(id) = fragment.id.filter(|id| !id.is_empty())
+            && call.id.is_none()
+        {
+            call.id = Some(id);
+        }
+        if let Some(function) = fragment.function {
+            // The name arrives whole; some servers repeat it in later fragments.
+            if let Some(name) = function.name.filter(|name| !name.is_empty())
+                && call.name.is_empty()
+            {
+                call.name = name;
+            }
+            if let Some(arguments) = function.arguments {
+                call.arguments.push_str(&arguments);
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Vec<ToolRequest>, ModelError> {
+        self.calls
+            .into_values()
+            .map(|call| {
+                if call.name.is_empty() {
+                    return Err(ModelError::BadResponse(
+                        "tool call without a function name".to_owned(),
+                    ));
+                }
+                Ok(ToolRequest {
+                    id: call
+                        .id
+                        .unwrap_or_else(|| format!("call_{}", uuid::Uuid::new_v4().simple())),
+                    name: call.name,
+                    arguments: call.arguments,
+                })
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Wire types: request.
+
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    stream: bool,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<WireTool<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum WireMessage<'a> {
+    System {
+        content: &'a str,
+    },
+    User {
+        content: &'a str,
+    },
+    Assistant {
+        /// `null` when the assistant only called tools.
+        content: Option<&'a str>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<WireToolCall<'a>>,
+    },
+    Tool {
+        tool_call_id: &'a str,
+        content: &'a str,
+    },
+}
+
+impl<'a> From<&'a ChatTurn> for WireMessage<'a> {
+    fn from(turn: &'a ChatTurn) -> Self {
+        match turn {
+            ChatTurn::System(content) => Self::System { content },
+            ChatTurn::User(content) => Self::User { content },
+            ChatTurn::Assistant {
+                content,
+                tool_calls,
+            } => Self::Assistant {
+                content: (!content.is_empty() || tool_calls.is_empty()).then_some(content.as_str()),
+                tool_calls: tool_calls
+                    .iter()
+                    .map(|call| WireToolCall {
+                        id: &call.id,
+                        kind: "function",
+                        function: WireFunctionCall {
+                            name: &call.name,
+                            arguments: &call.arguments,
+                        },
+                    })
+                    .collect(),
+            },
+            ChatTurn::Tool { call_id, content } => Self::Tool {
+                tool_call_id: call_id,
+                content,
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WireToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunctionCall<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunctionCall<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct WireTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: WireFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct WireFunction<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: &'a serde_json::Value,
+}
+
+impl<'a> From<&'a ToolSpec> for WireTool<'a> {
+    fn from(spec: &'a ToolSpec) -> Self {
+        Self {
+            kind: "function",
+            function: WireFunction {
+                name: spec.name,
+                description: spec.description,
+                parameters: &spec.parameters,
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Wire types: streamed chunks (lenient).
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Option<Vec<Choice>>,
+    #[serde(default)]
+    error: Option<ChunkError>,
+}
+
+#[derive(Deserialize)]
+struct ChunkError {
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn fragment(
+        index: Option<u32>,
+        id: Option<&str>,
+        name: Option<&str>,
+        args: Option<&str>,
+    ) -> ToolCallDelta {
+        ToolCallDelta {
+            index,
+            id: id.map(str::to_owned),
+            function: Some(FunctionDelta {
+                name: name.map(str::to_owned),
+                arguments: args.map(str::to_owned),
+            }),
+        }
+    }
+
+    #[test]
+    fn assembler_joins_fragments_by_index_and_ignores_repeated_names() {
+        let mut assembler = ToolCallAssembler::default();
+        assembler.push(fragment(
+            Some(0),
+            Some("a"),
+            Some("add_task"),
+            Some("{\"ti"),
+        ));
+        assembler.push(fragment(Some(1), Some("b"), Some("list_tasks"), Some("")));
+        assembler.push(fragment(
+            Some(0),
+            None,
+            Some("add_task"),
+            Some("tle\":\"x\"}"),
+        ));
+        assembler.push(fragment(Some(1), None, None, Some("{}")));
+        let calls = assembler.finish().unwrap();
+        assert_eq!(
+            calls,
+            vec![
+                ToolRequest {
+                    id: "a".into(),
+                    name: "add_task".into(),
+                    arguments: "{\"title\":\"x\"}".into()
+                },
+                ToolRequest {
+                    id: "b".into(),
+                    name: "list_tasks".into(),
+                    arguments: "{}".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn assembler_without_index_starts_a_call_per_id() {
+        let mut assembler = ToolCallAssembler::default();
+        assembler.push(fragment(None, Some("a"), Some("x"), Some("1")));
+        assembler.push(fragment(None, None, None, Some("2")));
+        assembler.push(fragment(None, Some("b"), Some("y"), Some("3")));
+        let calls = assembler.finish().unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].arguments, "12");
+        assert_eq!(calls[1].name, "y");
+    }
+
+    #[test]
+    fn assembler_rejects_a_nameless_call_and_invents_missing_ids() {
+        let mut assembler = ToolCallAssembler::default();
+        assembler.push(fragment(Some(0), None, None, Some("{}")));
+        assert!(matches!(
+            assembler.finish(),
+            Err(ModelError::BadResponse(_))
+        ));
+
+        let mut assembler = ToolCallAssembler::default();
+        assembler.push(fragment(Some(0), None, Some("list_tasks"), Some("{}")));
+        let calls = assembler.finish().unwrap();
+        assert!(calls[0].id.starts_with("call_"));
+    }
+
+    #[test]
+    fn assistant_turn_with_only_tool_calls_has_null_content() {
+        let turn = ChatTurn::Assistant {
+            content: String::new(),
+            tool_calls: vec![ToolRequest {
+                id: "c1".into(),
+                name: "list_tasks".into(),
+                arguments: "{}".into(),
+            }],
+        };
+        let json = serde_json::to_value(WireMessage::from(&turn)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "list_tasks", "arguments": "{}"}}
+            ]})
+        );
+        let tool = ChatTurn::Tool {
+            call_id: "c1".into(),
+            content: "{}".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(WireMessage::from(&tool)).unwrap(),
+            serde_json::json!({"role": "tool", "tool_call_id": "c1", "content": "{}"})
+        );
+    }
+
+    #[test]
+    fn new_rejects_a_base_url_that_is_not_http() {
+        let config = OpenAiConfig {
+            base_url: "ftp://example.com".into(),
+            api_key: None,
+            model: "m".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(matches!(
+            OpenAiLanguageModel::new(config),
+            Err(ModelError::Unavailable(_))
+        ));
+    }
+}

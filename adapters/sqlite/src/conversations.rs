@@ -1,0 +1,207 @@
+//! `ConversationRepository` on SQLite.
+
+use async_trait::async_trait;
+use diesel::dsl::count;
+use diesel::prelude::*;
+use parley_conversations::Conversation;
+use parley_conversations::{
+    ConversationDetail, ConversationError, ConversationRepository, ConversationSummary, Message,
+};
+use parley_kernel::{ConversationId, Cursor, Page, PageRequest, StoreError, UserId};
+
+use crate::SqliteStore;
+use crate::conversation_rows::{ConversationRow, MessageRow};
+use crate::rows::{Owned, to_micros};
+use crate::schema::{conversations, messages};
+
+/// Each user's conversations and their messages.
+pub struct SqliteConversationRepository {
+    store: SqliteStore,
+}
+
+impl SqliteConversationRepository {
+    pub(crate) fn new(store: SqliteStore) -> Self {
+        Self { store }
+    }
+}
+
+fn lookup(
+    conn: &mut SqliteConnection,
+    id: &str,
+    owner: &str,
+) -> QueryResult<Owned<ConversationRow>> {
+    let row = conversations::table
+        .find(id)
+        .select(ConversationRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(Owned::check(row, owner, |row| &row.user_id))
+}
+
+#[async_trait]
+impl ConversationRepository for SqliteConversationRepository {
+    #[tracing::instrument(skip_all, fields(conversation_id = %conversation.id))]
+    async fn create(&self, conversation: &Conversation) -> Result<(), StoreError> {
+        let row = ConversationRow::from_conversation(conversation);
+        self.store
+            .run(move |conn| {
+                diesel::insert_into(conversations::table)
+                    .values(&row)
+                    .execute(conn)
+                    .map(drop)
+            })
+            .await
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list(
+        &self,
+        owner: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<ConversationSummary>, StoreError> {
+        let (owner, cursor) = (owner.to_string(), page.cursor());
+        let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
+        let (rows, total) = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let total: i64 = conversations::table
+                        .filter(conversations::user_id.eq(&owner))
+                        .count()
+                        .get_result(conn)?;
+                    let mut query = conversations::table
+                        .left_join(messages::table)
+                        .filter(conversations::user_id.eq(&owner))
+                        .group_by(conversations::id)
+                        .select((ConversationRow::as_select(), count(messages::id.nullable())))
+                        .order((conversations::updated_at.desc(), conversations::id.desc()))
+                        .limit(fetch)
+                        .into_boxed();
+                    if let Some(Cursor { at, id }) = cursor {
+                        let (at, id) = (to_micros(at), id.to_string());
+                        query = query.filter(
+                            conversations::updated_at
+                                .lt(at)
+                                .or(conversations::updated_at
+                                    .eq(at)
+                                    .and(conversations::id.lt(id))),
+                        );
+                    }
+                    let rows: Vec<(ConversationRow, i64)> = query.load(conn)?;
+                    Ok((rows, total))
+                })
+            })
+            .await?;
+        let summaries = rows
+            .into_iter()
+            .map(|(row, messages)| {
+                Ok(ConversationSummary {
+                    conversation: row.into_conversation()?,
+                    message_count: u64::try_from(messages).unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>, crate::rows::CorruptRow>>()?;
+        let total = u64::try_from(total).unwrap_or_default();
+        Ok(Page::from_overfetch(summaries, page, total, |summary| {
+            Cursor {
+                at: summary.conversation.updated_at,
+                id: summary.conversation.id.as_uuid(),
+            }
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn get(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<ConversationDetail, ConversationError> {
+        let (key, owner) = (id.to_string(), owner.to_string());
+        let found = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let row = match lookup(conn, &key, &owner)? {
+                        Owned::Mine(row) => row,
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    };
+                    let messages: Vec<MessageRow> = messages::table
+                        .filter(messages::conversation_id.eq(&key))
+                        .order((messages::created_at.asc(), messages::id.asc()))
+                        .select(MessageRow::as_select())
+                        .load(conn)?;
+                    Ok(Owned::Mine((row, messages)))
+                })
+            })
+            .await?;
+        let (row, messages) =
+            found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
+        let detail = (|| {
+            Ok::<_, crate::rows::CorruptRow>(ConversationDetail {
+                conversation: row.into_conversation()?,
+                messages: messages
+                    .into_iter()
+                    .map(MessageRow::into_message)
+                    .collect::<Result<_, _>>()?,
+            })
+        })();
+        Ok(detail.map_err(StoreError::from)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id, message_id = %message.id))]
+    async fn append(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        message: &Message,
+    ) -> Result<(), ConversationError> {
+        let (key, owner) = (id.to_string(), owner.to_string());
+        let row = MessageRow::from_message(id, message).map_err(StoreError::from)?;
+        let appended = self
+            .store
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    let updated_at = row.created_at;
+                    diesel::insert_into(messages::table)
+                        .values(&row)
+                        .execute(conn)?;
+                    diesel::update(conversations::table.find(&key))
+                        .set(conversations::updated_at.eq(updated_at))
+                        .execute(conn)?;
+                    Ok(Owned::Mine(()))
+                })
+            })
+            .await?;
+        appended.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError> {
+        let (key, owner) = (id.to_string(), owner.to_string());
+        let deleted = self
+            .store
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    // The foreign key cascades too; deleting explicitly keeps
+                    // this correct even on a connection without foreign keys.
+                    diesel::delete(messages::table.filter(messages::conversation_id.eq(&key)))
+                        .execute(conn)?;
+                    diesel::delete(conversations::table.find(&key)).execute(conn)?;
+                    Ok(Owned::Mine(()))
+                })
+            })
+            .await?;
+        deleted.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+    }
+}

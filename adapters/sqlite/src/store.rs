@@ -1,0 +1,192 @@
+//! The SQLite store: a pool of WAL-mode connections on one file, its
+//! migrations, and the repositories built on it.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::result::{ConnectionError, ConnectionResult, Error as DieselError};
+use diesel::{Connection, QueryResult, SqliteConnection};
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use parley_conversations::ConversationRepository;
+use parley_kernel::StoreError;
+use parley_tasks::TaskRepository;
+use parley_users::UserRepository;
+
+use crate::{SqliteConversationRepository, SqliteTaskRepository, SqliteUserRepository};
+
+type PooledSqlite = SyncConnectionWrapper<SqliteConnection>;
+
+pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// How long a caller waits for a free pooled connection before `Unavailable`.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long opening (and configuring) one connection may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Set on every connection. The busy timeout comes first: switching to WAL
+/// itself takes a lock another connection may hold.
+const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    PRAGMA foreign_keys = ON;";
+
+/// A pool of connections on one SQLite file; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: Pool<PooledSqlite>,
+    path: Arc<str>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Prepares a pool of at most `max_connections` connections on the file
+    /// named by `url` (`sqlite://path/to/file.db`), creating its folder if
+    /// missing. Connections are opened on first use.
+    ///
+    /// # Errors
+    /// `StoreError::Unexpected` for a malformed or in-memory URL,
+    /// `StoreError::Unavailable` if the folder cannot be created.
+    pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        let path = database_path(url)?;
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(StoreError::unavailable)?;
+        }
+        let mut config = ManagerConfig::<PooledSqlite>::default();
+        config.recycling_method = RecyclingMethod::Fast;
+        config.custom_setup = Box::new(|path| {
+            let path = path.to_owned();
+            Box::pin(async move { open_pooled(path).await })
+        });
+        let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .build()
+            .map_err(StoreError::unexpected)?;
+        Ok(Self {
+            pool,
+            path: Arc::from(path),
+        })
+    }
+
+    /// Applies the pending embedded migrations of `migrations/sqlite`.
+    ///
+    /// # Errors
+    /// `Unavailable` if the file cannot be opened, `Unexpected` if a migration fails.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let path = Arc::clone(&self.path);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = open(&path).map_err(StoreError::unavailable)?;
+            conn.run_pending_migrations(MIGRATIONS)
+                .map(drop)
+                .map_err(StoreError::Unexpected)
+        })
+        .await
+        .map_err(StoreError::unexpected)?
+    }
+
+    #[must_use]
+    pub fn users(&self) -> Arc<dyn UserRepository> {
+        Arc::new(SqliteUserRepository::new(self.clone()))
+    }
+
+    #[must_use]
+    pub fn tasks(&self) -> Arc<dyn TaskRepository> {
+        Arc::new(SqliteTaskRepository::new(self.clone()))
+    }
+
+    #[must_use]
+    pub fn conversations(&self) -> Arc<dyn ConversationRepository> {
+        Arc::new(SqliteConversationRepository::new(self.clone()))
+    }
+
+    /// Runs `work` on a pooled connection, off the async workers.
+    pub(crate) async fn run<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut conn = tokio::time::timeout(CHECKOUT_TIMEOUT, self.pool.get())
+            .await
+            .map_err(|_| StoreError::unavailable("timed out waiting for a SQLite connection"))?
+            .map_err(StoreError::unavailable)?;
+        conn.spawn_blocking(work).await.map_err(store_error)
+    }
+}
+
+/// The file path in `sqlite://path` (or `sqlite:path`).
+fn database_path(url: &str) -> Result<&str, StoreError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
+        return Err(StoreError::unexpected(format!(
+            "unsupported SQLite URL {url:?}: expected sqlite://path/to/file.db (in-memory databases are not shared between pooled connections)"
+        )));
+    }
+    Ok(path)
+}
+
+fn open(path: &str) -> ConnectionResult<SqliteConnection> {
+    let mut conn = SqliteConnection::establish(path)?;
+    conn.batch_execute(CONNECTION_PRAGMAS)
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+async fn open_pooled(path: String) -> ConnectionResult<PooledSqlite> {
+    let opening = tokio::task::spawn_blocking(move || open(&path));
+    match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
+        Ok(Ok(opened)) => opened.map(SyncConnectionWrapper::new),
+        Ok(Err(join)) => Err(ConnectionError::BadConnection(join.to_string())),
+        Err(_) => Err(ConnectionError::BadConnection(
+            "timed out opening the SQLite file".to_owned(),
+        )),
+    }
+}
+
+/// A lock still held after the busy timeout is a transient condition;
+/// anything else is unexpected.
+fn store_error(error: DieselError) -> StoreError {
+    let busy = matches!(&error, DieselError::DatabaseError(_, info)
+        if info.message().contains("database is locked") || info.message().contains("database is busy"));
+    if busy {
+        StoreError::unavailable(error)
+    } else {
+        StoreError::unexpected(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_file_urls_are_accepted() {
+        assert_eq!(
+            database_path("sqlite://data/parley.db").ok(),
+            Some("data/parley.db")
+        );
+        assert_eq!(database_path("sqlite:///tmp/p.db").ok(), Some("/tmp/p.db"));
+        assert!(database_path("sqlite::memory:").is_err());
+        assert!(database_path("sqlite://").is_err());
+    }
+}

@@ -1,0 +1,2 @@
+DROP INDEX tasks_user_newest;
+DROP TABLE tasks;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use parley_kernel::{Clock, StoreError, UserId};
 use parley_users::{
-    AccessToken, DisplayName, Email, HashError, NewUser, Password, PasswordHasher, RegisterError,
-    TokenError, TokenService, User, UserRepository,
+    AccessToken, DisplayName, Email, HashError, NewUser, Password, PasswordHasher, RegisterError, TokenError,
+    TokenService, User, UserRepository,
 };
 
 /// A parsed registration request.
@@ -65,12 +65,7 @@ impl AuthService {
         tokens: Arc<dyn TokenService>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self {
-            users,
-            hasher,
-            tokens,
-            clock,
-        }
+        Self { users, hasher, tokens, clock }
     }
 
     /// # Errors
@@ -136,9 +131,7 @@ impl AuthService {
 #[cfg(test)]
 mod tests {
     use parley_kernel::MockClock;
-    use parley_users::{
-        Credentials, MockPasswordHasher, MockTokenService, MockUserRepository, PasswordHash,
-    };
+    use parley_users::{Credentials, MockPasswordHasher, MockTokenService, MockUserRepository, PasswordHash};
 
     use super::*;
 
@@ -159,12 +152,7 @@ mod tests {
 
     fn tokens() -> Arc<MockTokenService> {
         let mut tokens = MockTokenService::new();
-        tokens.expect_issue().returning(|id| {
-            Ok(AccessToken {
-                token: format!("token-for-{id}"),
-                expires_in: 60,
-            })
-        });
+        tokens.expect_issue().returning(|id| Ok(AccessToken { token: format!("token-for-{id}"), expires_in: 60 }));
         Arc::new(tokens)
     }
 
@@ -173,21 +161,10 @@ mod tests {
         let mut users = MockUserRepository::new();
         users
             .expect_create()
-            .withf(|new| {
-                new.password_hash.as_str() == "hashed" && new.email.as_str() == "ada@example.com"
-            })
-            .returning(|new| {
-                Ok(User {
-                    id: new.id,
-                    email: new.email,
-                    name: new.name,
-                    created_at: new.created_at,
-                })
-            });
+            .withf(|new| new.password_hash.as_str() == "hashed" && new.email.as_str() == "ada@example.com")
+            .returning(|new| Ok(User { id: new.id, email: new.email, name: new.name, created_at: new.created_at }));
         let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_hash()
-            .returning(|_| Ok(PasswordHash::new("hashed".into())));
+        hasher.expect_hash().returning(|_| Ok(PasswordHash::new("hashed".into())));
         let service = AuthService::new(Arc::new(users), Arc::new(hasher), tokens(), clock());
         let registration = Registration {
             email: Email::parse("Ada@Example.com").unwrap_or_else(|_| unreachable!()),
@@ -201,23 +178,16 @@ mod tests {
     #[tokio::test]
     async fn register_duplicate_is_email_taken() {
         let mut users = MockUserRepository::new();
-        users
-            .expect_create()
-            .returning(|_| Err(RegisterError::EmailTaken));
+        users.expect_create().returning(|_| Err(RegisterError::EmailTaken));
         let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_hash()
-            .returning(|_| Ok(PasswordHash::new("hashed".into())));
+        hasher.expect_hash().returning(|_| Ok(PasswordHash::new("hashed".into())));
         let service = AuthService::new(Arc::new(users), Arc::new(hasher), tokens(), clock());
         let registration = Registration {
             email: Email::parse("ada@example.com").unwrap_or_else(|_| unreachable!()),
             password: Password::parse("long enough").unwrap_or_else(|_| unreachable!()),
             name: DisplayName::parse("Ada").unwrap_or_else(|_| unreachable!()),
         };
-        assert!(matches!(
-            service.register(registration).await,
-            Err(AuthError::EmailTaken)
-        ));
+        assert!(matches!(service.register(registration).await, Err(AuthError::EmailTaken)));
     }
 
     #[tokio::test]
@@ -225,16 +195,9 @@ mod tests {
         let mut users = MockUserRepository::new();
         users.expect_find_by_email().returning(|_| Ok(None));
         let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_verify()
-            .times(1)
-            .withf(|_, hash| hash.is_none())
-            .returning(|_, _| Ok(false));
+        hasher.expect_verify().times(1).withf(|_, hash| hash.is_none()).returning(|_, _| Ok(false));
         let service = AuthService::new(Arc::new(users), Arc::new(hasher), tokens(), clock());
-        assert!(matches!(
-            service.login("nobody@example.com", "whatever1").await,
-            Err(AuthError::InvalidCredentials)
-        ));
+        assert!(matches!(service.login("nobody@example.com", "whatever1").await, Err(AuthError::InvalidCredentials)));
     }
 
     #[tokio::test]
@@ -243,20 +206,12 @@ mod tests {
         let mut users = MockUserRepository::new();
         let stored = known.clone();
         users.expect_find_by_email().returning(move |_| {
-            Ok(Some(Credentials {
-                user: stored.clone(),
-                password_hash: PasswordHash::new("h".into()),
-            }))
+            Ok(Some(Credentials { user: stored.clone(), password_hash: PasswordHash::new("h".into()) }))
         });
         let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_verify()
-            .returning(|password, _| Ok(password.expose() == "right password"));
+        hasher.expect_verify().returning(|password, _| Ok(password.expose() == "right password"));
         let service = AuthService::new(Arc::new(users), Arc::new(hasher), tokens(), clock());
-        assert!(matches!(
-            service.login("ada@example.com", "wrong password").await,
-            Err(AuthError::InvalidCredentials)
-        ));
+        assert!(matches!(service.login("ada@example.com", "wrong password").await, Err(AuthError::InvalidCredentials)));
         let session = service.login("ADA@example.com", "right password").await;
         assert!(session.is_ok_and(|s| s.user == known));
     }
@@ -266,29 +221,16 @@ mod tests {
         let mut users = MockUserRepository::new();
         users.expect_find_by_email().returning(|_| Ok(None));
         let mut hasher = MockPasswordHasher::new();
-        hasher
-            .expect_verify()
-            .returning(|_, _| Err(HashError::Busy));
+        hasher.expect_verify().returning(|_, _| Err(HashError::Busy));
         let service = AuthService::new(Arc::new(users), Arc::new(hasher), tokens(), clock());
-        assert!(matches!(
-            service.login("ada@example.com", "whatever1").await,
-            Err(AuthError::Busy)
-        ));
+        assert!(matches!(service.login("ada@example.com", "whatever1").await, Err(AuthError::Busy)));
     }
 
     #[tokio::test]
     async fn me_for_a_deleted_user_is_unknown() {
         let mut users = MockUserRepository::new();
         users.expect_get().returning(|_| Ok(None));
-        let service = AuthService::new(
-            Arc::new(users),
-            Arc::new(MockPasswordHasher::new()),
-            tokens(),
-            clock(),
-        );
-        assert!(matches!(
-            service.me(UserId::new()).await,
-            Err(AuthError::UnknownUser)
-        ));
+        let service = AuthService::new(Arc::new(users), Arc::new(MockPasswordHasher::new()), tokens(), clock());
+        assert!(matches!(service.me(UserId::new()).await, Err(AuthError::UnknownUser)));
     }
 }

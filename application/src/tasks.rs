@@ -26,12 +26,7 @@ impl TaskService {
 
     /// # Errors
     /// A store failure.
-    pub async fn list(
-        &self,
-        owner: UserId,
-        filter: &TaskFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Task>, StoreError> {
+    pub async fn list(&self, owner: UserId, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         self.tasks.list(owner, filter, page).await
     }
 
@@ -46,15 +41,8 @@ impl TaskService {
     /// # Errors
     /// `NotFound`, `Forbidden`, or a store failure.
     #[tracing::instrument(skip_all, fields(owner = %owner, task = %id))]
-    pub async fn update(
-        &self,
-        owner: UserId,
-        id: TaskId,
-        patch: TaskPatch,
-    ) -> Result<Task, TaskError> {
-        self.tasks
-            .update(owner, id, TaskChange::Patch(patch), self.clock.now())
-            .await
+    pub async fn update(&self, owner: UserId, id: TaskId, patch: TaskPatch) -> Result<Task, TaskError> {
+        self.tasks.update(owner, id, TaskChange::Patch(patch), self.clock.now()).await
     }
 
     /// Flips completion, setting or clearing `completed_at`.
@@ -63,9 +51,7 @@ impl TaskService {
     /// `NotFound`, `Forbidden`, or a store failure.
     #[tracing::instrument(skip_all, fields(owner = %owner, task = %id))]
     pub async fn toggle(&self, owner: UserId, id: TaskId) -> Result<Task, TaskError> {
-        self.tasks
-            .update(owner, id, TaskChange::ToggleCompleted, self.clock.now())
-            .await
+        self.tasks.update(owner, id, TaskChange::ToggleCompleted, self.clock.now()).await
     }
 
     /// # Errors
@@ -105,9 +91,7 @@ mod tests {
             due_at: None,
         };
         let task = service.create(owner, new).await;
-        assert!(
-            task.is_ok_and(|t| t.owner == owner && !t.completed() && t.priority == Priority::High)
-        );
+        assert!(task.is_ok_and(|t| t.owner == owner && !t.completed() && t.priority == Priority::High));
     }
 
     #[tokio::test]
@@ -116,15 +100,10 @@ mod tests {
         let id = TaskId::new();
         let mut repo = MockTaskRepository::new();
         repo.expect_update()
-            .withf(move |o, i, change, _| {
-                *o == owner && *i == id && *change == TaskChange::ToggleCompleted
-            })
+            .withf(move |o, i, change, _| *o == owner && *i == id && *change == TaskChange::ToggleCompleted)
             .times(1)
             .returning(|_, _, _, _| Err(TaskError::Forbidden));
         let service = TaskService::new(Arc::new(repo), fixed_clock());
-        assert!(matches!(
-            service.toggle(owner, id).await,
-            Err(TaskError::Forbidden)
-        ));
+        assert!(matches!(service.toggle(owner, id).await, Err(TaskError::Forbidden)));
     }
 }

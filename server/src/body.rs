@@ -19,8 +19,7 @@ impl<T: Type> Payload for JsonBody<T> {
 
     fn check_content_type(content_type: &str) -> bool {
         content_type.parse::<mime::Mime>().is_ok_and(|mime| {
-            mime.type_() == "application"
-                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
         })
     }
 
@@ -39,25 +38,16 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let data = Vec::<u8>::from_request(request, body).await?;
         let value: Value = serde_json::from_slice(&data).map_err(|e| {
-            let message = if data.is_empty() {
-                "a JSON body is required".to_owned()
-            } else {
-                format!("malformed JSON: {e}")
-            };
-            ApiError::validation(vec![FieldError {
-                field: "body".into(),
-                message,
-            }])
+            let message =
+                if data.is_empty() { "a JSON body is required".to_owned() } else { format!("malformed JSON: {e}") };
+            ApiError::validation(vec![FieldError { field: "body".into(), message }])
         })?;
         match T::parse_from_json(Some(value.clone())) {
             Ok(parsed) => Ok(Self(parsed)),
             Err(error) => {
                 let mut fields = diagnose::<T>(&value);
                 if fields.is_empty() {
-                    fields.push(FieldError {
-                        field: "body".into(),
-                        message: error.into_message(),
-                    });
+                    fields.push(FieldError { field: "body".into(), message: error.into_message() });
                 }
                 Err(ApiError::validation(fields).into())
             }
@@ -75,31 +65,20 @@ fn diagnose<T: Type>(value: &Value) -> Vec<FieldError> {
         return Vec::new();
     };
     let Value::Object(object) = value else {
-        return vec![FieldError {
-            field: "body".into(),
-            message: "must be a JSON object".into(),
-        }];
+        return vec![FieldError { field: "body".into(), message: "must be a JSON object".into() }];
     };
     let mut errors = Vec::new();
     for (name, field_schema) in &schema.properties {
         let field = (*name).to_owned();
         match object.get(*name) {
-            None if schema.required.contains(name) => errors.push(FieldError {
-                field,
-                message: "is required".into(),
-            }),
+            None if schema.required.contains(name) => errors.push(FieldError { field, message: "is required".into() }),
             None => {}
             Some(Value::Null) if schema.required.contains(name) => {
-                errors.push(FieldError {
-                    field,
-                    message: "must not be null".into(),
-                });
+                errors.push(FieldError { field, message: "must not be null".into() });
             }
             Some(Value::Null) => {}
             Some(found) => {
-                if let Some(message) =
-                    resolve(&registry, field_schema).and_then(|s| mismatch(&s, found))
-                {
+                if let Some(message) = resolve(&registry, field_schema).and_then(|s| mismatch(&s, found)) {
                     errors.push(FieldError { field, message });
                 }
             }
@@ -115,9 +94,7 @@ fn resolve(registry: &Registry, schema: &MetaSchemaRef) -> Option<MetaSchema> {
     };
     // A documented reference is wrapped as `allOf: [the type, {description}]`.
     match schema.all_of.first() {
-        Some(first) if schema.properties.is_empty() && schema.enum_items.is_empty() => {
-            resolve(registry, first)
-        }
+        Some(first) if schema.properties.is_empty() && schema.enum_items.is_empty() => resolve(registry, first),
         _ => Some(schema),
     }
 }
@@ -128,11 +105,8 @@ fn mismatch(schema: &MetaSchema, found: &Value) -> Option<String> {
         if schema.enum_items.contains(found) {
             return None;
         }
-        let allowed: Vec<String> = schema
-            .enum_items
-            .iter()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-            .collect();
+        let allowed: Vec<String> =
+            schema.enum_items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect();
         return Some(format!("must be one of {}", allowed.join(", ")));
     }
     match (schema.ty, found) {

@@ -4,9 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{
-    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
-};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
 use poem_openapi::{Object, payload::Json};
 use serde_json::Value;
 
@@ -49,9 +47,7 @@ impl Type for Time {
         Some(self)
     }
 
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
         Box::new(self.as_raw_value().into_iter())
     }
 }
@@ -94,13 +90,7 @@ pub struct Envelope<T: ParseFromJSON + ToJSON + Send + Sync> {
 
 /// Wraps `data` in the success envelope.
 pub fn ok<T: ParseFromJSON + ToJSON + Send + Sync>(data: T) -> Json<Envelope<T>> {
-    Json(Envelope {
-        success: true,
-        data,
-        meta: Meta {
-            timestamp: Time::now(),
-        },
-    })
+    Json(Envelope { success: true, data, meta: Meta { timestamp: Time::now() } })
 }
 
 #[derive(Debug, Object)]
@@ -128,11 +118,7 @@ pub fn page<T: ParseFromJSON + ToJSON + Send + Sync, U>(
     Json(PageEnvelope {
         success: true,
         data: page.items.into_iter().map(f).collect(),
-        meta: PageMeta {
-            timestamp: Time::now(),
-            next_cursor: page.next_cursor.map(|c| c.encode()),
-            total: page.total,
-        },
+        meta: PageMeta { timestamp: Time::now(), next_cursor: page.next_cursor.map(|c| c.encode()), total: page.total },
     })
 }
 
@@ -145,10 +131,7 @@ pub struct Deleted {
 
 impl Deleted {
     pub fn new(id: impl ToString) -> Self {
-        Self {
-            id: id.to_string(),
-            deleted: true,
-        }
+        Self { id: id.to_string(), deleted: true }
     }
 }
 
@@ -180,11 +163,7 @@ mod tests {
 
     #[test]
     fn time_renders_utc_with_z_and_micros() {
-        let at = DateTime::parse_from_rfc3339("2026-11-21T10:30:28.097757+01:00")
-            .map(|t| t.with_timezone(&Utc));
-        assert_eq!(
-            at.map(|t| Time(t).render()).ok(),
-            Some("2026-11-21T09:30:28.097757Z".to_owned())
-        );
+        let at = DateTime::parse_from_rfc3339("2026-11-21T10:30:28.097757+01:00").map(|t| t.with_timezone(&Utc));
+        assert_eq!(at.map(|t| Time(t).render()).ok(), Some("2026-11-21T09:30:28.097757Z".to_owned()));
     }
 }

@@ -22,13 +22,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-            retry_after: None,
-        }
+        Self { status, code, message: message.into(), details: None, retry_after: None }
     }
 
     #[must_use]
@@ -46,19 +40,12 @@ impl ApiError {
     pub fn validation(fields: Vec<FieldError>) -> Self {
         let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
         let message = format!("Invalid request: {}", names.join(", "));
-        let fields: Vec<Value> = fields
-            .iter()
-            .map(|f| json!({"field": f.field, "message": f.message}))
-            .collect();
-        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
-            .with_details(json!({ "fields": fields }))
+        let fields: Vec<Value> = fields.iter().map(|f| json!({"field": f.field, "message": f.message})).collect();
+        Self::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message).with_details(json!({ "fields": fields }))
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        Self::validation(vec![FieldError {
-            field: field.to_owned(),
-            message: message.into(),
-        }])
+        Self::validation(vec![FieldError { field: field.to_owned(), message: message.into() }])
     }
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
@@ -66,20 +53,12 @@ impl ApiError {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            "You do not have access to this resource",
-        )
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", "You do not have access to this resource")
     }
 
     pub fn not_found(code: &'static str, what: &str, key: &str, id: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            code,
-            format!("{what} with id '{id}' not found"),
-        )
-        .with_details(json!({ key: id }))
+        Self::new(StatusCode::NOT_FOUND, code, format!("{what} with id '{id}' not found"))
+            .with_details(json!({ key: id }))
     }
 
     pub fn unavailable() -> Self {
@@ -94,11 +73,7 @@ impl ApiError {
     /// Logs `cause` with its chain and answers an opaque 500.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = %chain(cause), "unexpected error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL_ERROR",
-            "An unexpected error occurred",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "An unexpected error occurred")
     }
 
     fn envelope(&self) -> ErrorEnvelope {
@@ -109,9 +84,7 @@ impl ApiError {
                 message: self.message.clone(),
                 details: self.details.clone(),
             },
-            meta: Meta {
-                timestamp: Time::now(),
-            },
+            meta: Meta { timestamp: Time::now() },
         }
     }
 }
@@ -148,14 +121,10 @@ impl poem::error::ResponseError for ApiError {
             .content_type("application/json; charset=utf-8")
             .body(body.to_string());
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -169,30 +138,15 @@ impl IntoResponse for ApiError {
 
 /// The error statuses documented on every operation.
 const DOCUMENTED: &[(u16, &str)] = &[
-    (
-        400,
-        "Validation failed (`VALIDATION_ERROR`, `EMPTY_MESSAGE`, `MESSAGE_TOO_LONG`)",
-    ),
-    (
-        401,
-        "Missing, malformed or expired token (`UNAUTHORIZED`), or wrong credentials (`INVALID_CREDENTIALS`)",
-    ),
+    (400, "Validation failed (`VALIDATION_ERROR`, `EMPTY_MESSAGE`, `MESSAGE_TOO_LONG`)"),
+    (401, "Missing, malformed or expired token (`UNAUTHORIZED`), or wrong credentials (`INVALID_CREDENTIALS`)"),
     (403, "The resource belongs to another user (`FORBIDDEN`)"),
-    (
-        404,
-        "Unknown id (`TASK_NOT_FOUND`, `CONVERSATION_NOT_FOUND`, `SESSION_NOT_FOUND`)",
-    ),
+    (404, "Unknown id (`TASK_NOT_FOUND`, `CONVERSATION_NOT_FOUND`, `SESSION_NOT_FOUND`)"),
     (409, "Conflict (`EMAIL_TAKEN`, `SESSION_CLOSED`)"),
     (413, "Body over 64 KiB (`PAYLOAD_TOO_LARGE`)"),
-    (
-        429,
-        "Per-user rate limit exceeded (`RATE_LIMITED`); see `Retry-After`",
-    ),
+    (429, "Per-user rate limit exceeded (`RATE_LIMITED`); see `Retry-After`"),
     (500, "Unexpected failure (`INTERNAL_ERROR`)"),
-    (
-        502,
-        "The language model provider failed (`LLM_UNAVAILABLE`)",
-    ),
+    (502, "The language model provider failed (`LLM_UNAVAILABLE`)"),
     (503, "The database is unreachable (`DATABASE_UNAVAILABLE`)"),
 ];
 
@@ -240,9 +194,7 @@ pub async fn catch_all(error: poem::Error) -> Response {
 }
 
 fn from_poem(error: poem::Error) -> ApiError {
-    use poem_openapi::error::{
-        AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError,
-    };
+    use poem_openapi::error::{AuthorizationError, ContentTypeError, ParseParamError, ParseRequestPayloadError};
 
     if let Some(api) = error.downcast_ref::<ApiError>() {
         return api.clone();
@@ -261,16 +213,12 @@ fn from_poem(error: poem::Error) -> ApiError {
     }
     match error.status() {
         StatusCode::NOT_FOUND => ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route"),
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "Method not allowed on this route",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            "The request body is over 64 KiB",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "Method not allowed on this route")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "The request body is over 64 KiB")
+        }
         StatusCode::UNAUTHORIZED => ApiError::unauthorized("A valid bearer token is required"),
         status if status.is_client_error() => ApiError::field("request", error.to_string()),
         _ => ApiError::internal(&error),
@@ -278,9 +226,5 @@ fn from_poem(error: poem::Error) -> ApiError {
 }
 
 fn first_sentence(reason: &str) -> String {
-    reason
-        .split(" (occurred while")
-        .next()
-        .unwrap_or(reason)
-        .to_owned()
+    reason.split(" (occurred while").next().unwrap_or(reason).to_owned()
 }

@@ -52,17 +52,15 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     let key = match settings.token_secret {
         Some(key) => key,
         None => {
-            tracing::warn!(
-                "TOKEN_SECRET is not set: generated a random key; tokens will not survive a restart"
-            );
+            tracing::warn!("TOKEN_SECRET is not set: generated a random key; tokens will not survive a restart");
             let mut key = [0_u8; 32];
             key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
             key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
             key
         }
     };
-    let tokens = PasetoTokenService::new(&key, settings.access_token_ttl)
-        .context("TOKEN_SECRET is not a usable key")?;
+    let tokens =
+        PasetoTokenService::new(&key, settings.access_token_ttl).context("TOKEN_SECRET is not a usable key")?;
     let clock = Arc::new(SystemClock);
     let auth = AuthService::new(
         store.users(),
@@ -71,30 +69,20 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
         clock.clone(),
     );
     let tasks = TaskService::new(store.tasks(), clock);
-    Ok(Services {
-        store,
-        auth: Arc::new(auth),
-        tasks: Arc::new(tasks),
-    })
+    Ok(Services { store, auth: Arc::new(auth), tasks: Arc::new(tasks) })
 }
 
 type Apis = (HealthApi, AuthApi, TasksApi);
 
 fn openapi(services: &Services, settings: &Settings) -> OpenApiService<Apis, ()> {
     let apis = (
-        HealthApi {
-            users: services.store.users(),
-            environment: settings.environment,
-        },
-        AuthApi {
-            auth: services.auth.clone(),
-        },
-        TasksApi {
-            tasks: services.tasks.clone(),
-        },
+        HealthApi { users: services.store.users(), environment: settings.environment },
+        AuthApi { auth: services.auth.clone() },
+        TasksApi { tasks: services.tasks.clone() },
     );
-    OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION"))
-        .description("Users, tasks, an AI assistant with task tools, and séance rooms. See docs/ for the WebSocket protocol.")
+    OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION")).description(
+        "Users, tasks, an AI assistant with task tools, and séance rooms. See docs/ for the WebSocket protocol.",
+    )
 }
 
 /// The generated OpenAPI document as YAML (what `parley openapi` prints).
@@ -129,12 +117,8 @@ pub struct Application {
 /// # Errors
 /// If the store cannot be migrated or the address cannot be bound.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-    let store = Store::connect(&settings.database_url, settings.database_max_connections)
-        .context("DATABASE_URL")?;
-    store
-        .migrate()
-        .await
-        .context("running database migrations")?;
+    let store = Store::connect(&settings.database_url, settings.database_max_connections).context("DATABASE_URL")?;
+    store.migrate().await.context("running database migrations")?;
     let services = services(&settings, store)?;
     let api = openapi(&services, &settings);
     let spec_json = api.spec_endpoint();
@@ -144,13 +128,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let cors = Cors::new()
         .allow_origins(settings.cors_origins.iter().map(String::as_str))
         .allow_credentials(true)
-        .expose_headers([
-            "x-request-id",
-            "retry-after",
-            "ratelimit-limit",
-            "ratelimit-remaining",
-            "ratelimit-reset",
-        ]);
+        .expose_headers(["x-request-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]);
     let endpoint = Route::new()
         .nest("/", api)
         .at("/openapi.json", spec_json)
@@ -164,20 +142,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .around(middleware::request_id)
         .boxed();
     let address = format!("{}:{}", settings.host, settings.port);
-    let acceptor = TcpListener::bind(&address)
-        .into_acceptor()
-        .await
-        .with_context(|| format!("binding {address}"))?;
+    let acceptor = TcpListener::bind(&address).into_acceptor().await.with_context(|| format!("binding {address}"))?;
     let port = acceptor
         .local_addr()
         .first()
         .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
         .context("the listener has no TCP address")?;
-    Ok(Application {
-        acceptor,
-        port,
-        endpoint,
-    })
+    Ok(Application { acceptor, port, endpoint })
 }
 
 impl Application {
@@ -192,11 +163,7 @@ impl Application {
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(
-                self.endpoint,
-                shutdown_signal(),
-                Some(Duration::from_secs(10)),
-            )
+            .run_with_graceful_shutdown(self.endpoint, shutdown_signal(), Some(Duration::from_secs(10)))
             .await
     }
 }

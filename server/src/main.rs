@@ -6,9 +6,7 @@ use parley_server::{Settings, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "serve".to_owned());
+    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
     if command == "openapi" {
         return match parley_server::openapi_yaml() {
             Ok(spec) => {
@@ -28,9 +26,7 @@ async fn main() -> ExitCode {
     telemetry::init(&settings);
     let outcome = match command.as_str() {
         "serve" => serve(settings).await,
-        "migrate" => parley_server::migrate(&settings)
-            .await
-            .map(|()| println!("migrations applied")),
+        "migrate" => parley_server::migrate(&settings).await.map(|()| println!("migrations applied")),
         other => {
             eprintln!("unknown command {other:?}; use serve, migrate or openapi");
             return ExitCode::from(2);

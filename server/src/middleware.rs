@@ -15,7 +15,8 @@ pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
     async move {
         let started = std::time::Instant::now();
         let mut response = match next.call(request).await {

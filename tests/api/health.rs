@@ -14,11 +14,7 @@ async fn health_reports_a_connected_database() {
     assert_eq!(reply.body["database"], json!("connected"));
     assert_eq!(reply.body["environment"], json!("test"));
     assert_eq!(reply.body["version"], json!("0.1.0"));
-    assert!(
-        reply.body["timestamp"]
-            .as_str()
-            .is_some_and(|t| t.ends_with('Z'))
-    );
+    assert!(reply.body["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
 }
 
 #[tokio::test]
@@ -36,44 +32,23 @@ async fn health_is_503_quickly_when_the_database_is_gone_and_api_says_database_u
     assert_eq!(reply.body["database"], json!("unreachable"));
     let tasks = app.get("/api/v1/tasks", Some(&user.token)).await;
     tasks.assert_error(StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "answers come without a hang"
-    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "answers come without a hang");
 }
 
 #[tokio::test]
 async fn unknown_route_is_not_found_in_the_envelope() {
     let app = TestApp::spawn().await;
-    app.get("/api/v1/nope", None)
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
-    app.get("/nothing/here", None)
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    app.get("/api/v1/nope", None).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
+    app.get("/nothing/here", None).await.assert_error(StatusCode::NOT_FOUND, "NOT_FOUND");
 }
 
 #[tokio::test]
 async fn request_id_is_echoed_or_generated() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .get(format!("{}/health", app.address))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await;
-    let echoed = response.ok().and_then(|r| {
-        r.headers()
-            .get("x-request-id")
-            .map(|v| v.as_bytes().to_vec())
-    });
+    let response = app.client.get(format!("{}/health", app.address)).header("x-request-id", "abc-123").send().await;
+    let echoed = response.ok().and_then(|r| r.headers().get("x-request-id").map(|v| v.as_bytes().to_vec()));
     assert_eq!(echoed.as_deref(), Some(b"abc-123".as_slice()));
-    let generated = app
-        .get("/health", None)
-        .await
-        .headers
-        .get("x-request-id")
-        .cloned();
+    let generated = app.get("/health", None).await.headers.get("x-request-id").cloned();
     assert!(generated.is_some_and(|v| v.len() >= 32));
 }
 
@@ -81,13 +56,8 @@ async fn request_id_is_echoed_or_generated() {
 async fn bodies_over_64_kib_are_refused() {
     let app = TestApp::spawn().await;
     let huge = "x".repeat(65 * 1024);
-    let reply = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"email": "a@b.io", "password": huge, "name": "A"}),
-        )
-        .await;
+    let reply =
+        app.post("/api/v1/auth/register", None, json!({"email": "a@b.io", "password": huge, "name": "A"})).await;
     reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
 }
 
@@ -96,27 +66,16 @@ async fn cors_allows_the_configured_origins_only() {
     let app = TestApp::spawn_with(&[("CORS_ORIGINS", "http://app.example")]).await;
     let preflight = |origin: &'static str| {
         app.client
-            .request(
-                reqwest::Method::OPTIONS,
-                format!("{}/api/v1/tasks", app.address),
-            )
+            .request(reqwest::Method::OPTIONS, format!("{}/api/v1/tasks", app.address))
             .header("origin", origin)
             .header("access-control-request-method", "GET")
             .send()
     };
     let allowed = preflight("http://app.example").await.expect("answers");
     assert_eq!(
-        allowed
-            .headers()
-            .get("access-control-allow-origin")
-            .map(|v| v.as_bytes().to_vec()),
+        allowed.headers().get("access-control-allow-origin").map(|v| v.as_bytes().to_vec()),
         Some(b"http://app.example".to_vec())
     );
     let refused = preflight("http://evil.example").await.expect("answers");
-    assert!(
-        refused
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
 }

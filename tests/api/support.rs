@@ -33,34 +33,16 @@ impl Reply {
     pub fn assert_error(&self, status: StatusCode, code: &str) {
         assert_eq!(self.status, status, "body: {}", self.body);
         assert_eq!(self.body["success"], json!(false), "body: {}", self.body);
-        assert_eq!(
-            self.body["error"]["code"],
-            json!(code),
-            "body: {}",
-            self.body
-        );
-        assert!(
-            self.body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty())
-        );
-        assert!(
-            self.body["meta"]["timestamp"]
-                .as_str()
-                .is_some_and(|t| t.ends_with('Z'))
-        );
+        assert_eq!(self.body["error"]["code"], json!(code), "body: {}", self.body);
+        assert!(self.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(self.body["meta"]["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
     }
 
     /// The field names listed in a validation error.
     pub fn bad_fields(&self) -> Vec<String> {
         self.body["error"]["details"]["fields"]
             .as_array()
-            .map(|fields| {
-                fields
-                    .iter()
-                    .filter_map(|f| f["field"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|fields| fields.iter().filter_map(|f| f["field"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     }
 
@@ -105,18 +87,12 @@ impl TestApp {
         for (key, value) in overrides {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
-        let settings = parley_server::Settings::from_lookup(|name| vars.get(name).cloned())
-            .expect("test settings are valid");
-        let app = parley_server::build(settings)
-            .await
-            .expect("the server starts");
+        let settings =
+            parley_server::Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid");
+        let app = parley_server::build(settings).await.expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        Self {
-            address,
-            client: reqwest::Client::new(),
-            database,
-        }
+        Self { address, client: reqwest::Client::new(), database }
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -125,10 +101,7 @@ impl TestApp {
 
     /// Drops the PostgreSQL database under the running server.
     pub fn take_database(&mut self) -> Option<TestDatabase> {
-        match std::mem::replace(
-            &mut self.database,
-            Database::Sqlite(TestSqliteFile::create()),
-        ) {
+        match std::mem::replace(&mut self.database, Database::Sqlite(TestSqliteFile::create())) {
             Database::Postgres(db) => Some(db),
             other => {
                 self.database = other;
@@ -137,16 +110,8 @@ impl TestApp {
         }
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.address));
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.address));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -179,10 +144,8 @@ impl TestApp {
 
     /// Sends raw bytes as a JSON body.
     pub async fn post_raw(&self, path: &str, token: Option<&str>, body: &'static str) -> Reply {
-        let mut request = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .header("content-type", "application/json");
+        let mut request =
+            self.client.post(format!("{}{path}", self.address)).header("content-type", "application/json");
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -190,17 +153,9 @@ impl TestApp {
     }
 
     pub async fn register(&self, name: &str) -> TestUser {
-        let email = format!(
-            "{}-{}@example.com",
-            name.to_lowercase(),
-            uuid::Uuid::new_v4().simple()
-        );
+        let email = format!("{}-{}@example.com", name.to_lowercase(), uuid::Uuid::new_v4().simple());
         let reply = self
-            .post(
-                "/api/v1/auth/register",
-                None,
-                json!({"email": email, "password": "correct horse", "name": name}),
-            )
+            .post("/api/v1/auth/register", None, json!({"email": email, "password": "correct horse", "name": name}))
             .await;
         let data = reply.data(StatusCode::CREATED);
         TestUser {
@@ -216,11 +171,7 @@ pub async fn read(response: reqwest::Response) -> Reply {
     let headers = response.headers().clone();
     let text = response.text().await.expect("a readable body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 /// A token signed with the test key, for `sub`, expiring at `exp` (RFC 3339).
@@ -235,8 +186,6 @@ pub fn forge_token(key: &[u8; 32], sub: &str, exp: &str) -> String {
     claims.not_before("2020-01-01T00:00:00+00:00").expect("nbf");
     claims.expiration(exp).expect("exp");
     claims.subject(sub).expect("sub");
-    claims
-        .token_identifier(&uuid::Uuid::new_v4().to_string())
-        .expect("jti");
+    claims.token_identifier(&uuid::Uuid::new_v4().to_string()).expect("jti");
     pasetors::local::encrypt(&key, &claims, None, None).expect("a token")
 }

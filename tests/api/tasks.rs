@@ -8,10 +8,7 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, TestUser};
 
 async fn create(app: &TestApp, user: &TestUser, body: Value) -> Value {
-    app.post("/api/v1/tasks", Some(&user.token), body)
-        .await
-        .data(StatusCode::CREATED)
-        .clone()
+    app.post("/api/v1/tasks", Some(&user.token), body).await.data(StatusCode::CREATED).clone()
 }
 
 fn id(task: &Value) -> String {
@@ -30,9 +27,7 @@ async fn create_then_get_returns_the_full_task() {
     assert_eq!(task["due_at"], Value::Null);
     assert_eq!(task["completed_at"], Value::Null);
     assert_eq!(task["created_at"], task["updated_at"]);
-    let fetched = app
-        .get(&format!("/api/v1/tasks/{}", id(&task)), Some(&ada.token))
-        .await;
+    let fetched = app.get(&format!("/api/v1/tasks/{}", id(&task)), Some(&ada.token)).await;
     assert_eq!(fetched.data(StatusCode::OK), &task);
 }
 
@@ -55,64 +50,29 @@ async fn create_with_every_field() {
 async fn create_refuses_bad_fields_and_names_them_all() {
     let app = TestApp::spawn().await;
     let ada = app.register("Ada").await;
-    let reply = app
-        .post(
-            "/api/v1/tasks",
-            Some(&ada.token),
-            json!({"title": " ", "description": "d".repeat(1001)}),
-        )
-        .await;
+    let reply =
+        app.post("/api/v1/tasks", Some(&ada.token), json!({"title": " ", "description": "d".repeat(1001)})).await;
     reply.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert_eq!(reply.bad_fields(), vec!["title", "description"]);
     let reply = app
-        .post(
-            "/api/v1/tasks",
-            Some(&ada.token),
-            json!({"title": "x", "priority": "urgent", "due_at": "tomorrow"}),
-        )
+        .post("/api/v1/tasks", Some(&ada.token), json!({"title": "x", "priority": "urgent", "due_at": "tomorrow"}))
         .await;
     assert_eq!(reply.bad_fields(), vec!["priority", "due_at"]);
-    let reply = app
-        .post(
-            "/api/v1/tasks",
-            Some(&ada.token),
-            json!({"description": "no title"}),
-        )
-        .await;
+    let reply = app.post("/api/v1/tasks", Some(&ada.token), json!({"description": "no title"})).await;
     assert_eq!(reply.bad_fields(), vec!["title"]);
     let listed = app.get("/api/v1/tasks", Some(&ada.token)).await;
-    assert_eq!(
-        listed.body["meta"]["total"],
-        json!(0),
-        "nothing stored by refused requests"
-    );
+    assert_eq!(listed.body["meta"]["total"], json!(0), "nothing stored by refused requests");
 }
 
 #[tokio::test]
 async fn length_boundaries_count_characters() {
     let app = TestApp::spawn().await;
     let ada = app.register("Ada").await;
-    create(
-        &app,
-        &ada,
-        json!({"title": "é".repeat(200), "description": "ü".repeat(1000)}),
-    )
-    .await;
-    let title = app
-        .post(
-            "/api/v1/tasks",
-            Some(&ada.token),
-            json!({"title": "é".repeat(201)}),
-        )
-        .await;
+    create(&app, &ada, json!({"title": "é".repeat(200), "description": "ü".repeat(1000)})).await;
+    let title = app.post("/api/v1/tasks", Some(&ada.token), json!({"title": "é".repeat(201)})).await;
     assert_eq!(title.bad_fields(), vec!["title"]);
-    let description = app
-        .post(
-            "/api/v1/tasks",
-            Some(&ada.token),
-            json!({"title": "x", "description": "ü".repeat(1001)}),
-        )
-        .await;
+    let description =
+        app.post("/api/v1/tasks", Some(&ada.token), json!({"title": "x", "description": "ü".repeat(1001)})).await;
     assert_eq!(description.bad_fields(), vec!["description"]);
 }
 
@@ -120,12 +80,8 @@ async fn length_boundaries_count_characters() {
 async fn unicode_and_sql_looking_titles_are_stored_verbatim() {
     let app = TestApp::spawn().await;
     let ada = app.register("Ada").await;
-    for title in [
-        "日本語のタスク 🚀",
-        "'; DROP TABLE tasks; --",
-        "Robert'); DELETE FROM users;--",
-        "100% _done_ \\o/",
-    ] {
+    for title in ["日本語のタスク 🚀", "'; DROP TABLE tasks; --", "Robert'); DELETE FROM users;--", "100% _done_ \\o/"]
+    {
         let task = create(&app, &ada, json!({"title": title})).await;
         assert_eq!(task["title"], json!(title));
     }
@@ -137,44 +93,22 @@ async fn unicode_and_sql_looking_titles_are_stored_verbatim() {
 async fn update_replaces_given_fields_only() {
     let app = TestApp::spawn().await;
     let ada = app.register("Ada").await;
-    let task = create(
-        &app,
-        &ada,
-        json!({"title": "Draft", "description": "keep me", "due_at": "2026-12-01T00:00:00Z"}),
-    )
-    .await;
+    let task =
+        create(&app, &ada, json!({"title": "Draft", "description": "keep me", "due_at": "2026-12-01T00:00:00Z"})).await;
     let path = format!("/api/v1/tasks/{}", id(&task));
-    let updated = app
-        .put(
-            &path,
-            Some(&ada.token),
-            json!({"title": "Final", "priority": "low"}),
-        )
-        .await;
+    let updated = app.put(&path, Some(&ada.token), json!({"title": "Final", "priority": "low"})).await;
     let data = updated.data(StatusCode::OK);
     assert_eq!(data["title"], json!("Final"));
     assert_eq!(data["priority"], json!("low"));
     assert_eq!(data["description"], json!("keep me"));
     assert_eq!(data["due_at"], task["due_at"]);
     assert_ne!(data["updated_at"], task["updated_at"]);
-    let cleared = app
-        .put(
-            &path,
-            Some(&ada.token),
-            json!({"due_at": null, "completed": true}),
-        )
-        .await;
+    let cleared = app.put(&path, Some(&ada.token), json!({"due_at": null, "completed": true})).await;
     let data = cleared.data(StatusCode::OK);
     assert_eq!(data["due_at"], Value::Null);
     assert_eq!(data["completed"], json!(true));
     assert!(data["completed_at"].is_string());
-    let bad = app
-        .put(
-            &path,
-            Some(&ada.token),
-            json!({"title": "", "completed": "yes"}),
-        )
-        .await;
+    let bad = app.put(&path, Some(&ada.token), json!({"title": "", "completed": "yes"})).await;
     bad.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert_eq!(bad.bad_fields(), vec!["completed"]);
     let bad = app.put(&path, Some(&ada.token), json!({"title": ""})).await;
@@ -192,11 +126,7 @@ async fn complete_toggles_and_keeps_completed_at_consistent() {
     let done = app.patch(&path, Some(&ada.token)).await;
     let data = done.data(StatusCode::OK).clone();
     assert_eq!(data["completed"], json!(true));
-    assert!(
-        data["completed_at"]
-            .as_str()
-            .is_some_and(|t| t.ends_with('Z'))
-    );
+    assert!(data["completed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     let undone = app.patch(&path, Some(&ada.token)).await;
     let data = undone.data(StatusCode::OK);
     assert_eq!(data["completed"], json!(false));
@@ -210,16 +140,9 @@ async fn delete_answers_deleted_and_the_task_is_gone() {
     let task = create(&app, &ada, json!({"title": "Delete me"})).await;
     let path = format!("/api/v1/tasks/{}", id(&task));
     let deleted = app.delete(&path, Some(&ada.token)).await;
-    assert_eq!(
-        deleted.data(StatusCode::OK),
-        &json!({"id": id(&task), "deleted": true})
-    );
-    app.get(&path, Some(&ada.token))
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
-    app.delete(&path, Some(&ada.token))
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
+    assert_eq!(deleted.data(StatusCode::OK), &json!({"id": id(&task), "deleted": true}));
+    app.get(&path, Some(&ada.token)).await.assert_error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
+    app.delete(&path, Some(&ada.token)).await.assert_error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -229,18 +152,10 @@ async fn another_users_task_is_forbidden_on_every_verb_and_unchanged() {
     let eve = app.register("Eve").await;
     let task = create(&app, &ada, json!({"title": "Private"})).await;
     let path = format!("/api/v1/tasks/{}", id(&task));
-    app.get(&path, Some(&eve.token))
-        .await
-        .assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
-    app.put(&path, Some(&eve.token), json!({"title": "Hacked"}))
-        .await
-        .assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
-    app.patch(&format!("{path}/complete"), Some(&eve.token))
-        .await
-        .assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
-    app.delete(&path, Some(&eve.token))
-        .await
-        .assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    app.get(&path, Some(&eve.token)).await.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    app.put(&path, Some(&eve.token), json!({"title": "Hacked"})).await.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    app.patch(&format!("{path}/complete"), Some(&eve.token)).await.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+    app.delete(&path, Some(&eve.token)).await.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
     let listed = app.get("/api/v1/tasks", Some(&eve.token)).await;
     assert_eq!(listed.data(StatusCode::OK), &json!([]));
     let still = app.get(&path, Some(&ada.token)).await;
@@ -252,14 +167,10 @@ async fn unknown_and_malformed_ids_are_task_not_found() {
     let app = TestApp::spawn().await;
     let ada = app.register("Ada").await;
     let unknown = uuid::Uuid::now_v7().to_string();
-    let reply = app
-        .get(&format!("/api/v1/tasks/{unknown}"), Some(&ada.token))
-        .await;
+    let reply = app.get(&format!("/api/v1/tasks/{unknown}"), Some(&ada.token)).await;
     reply.assert_error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
     assert_eq!(reply.body["error"]["details"]["task_id"], json!(unknown));
-    app.get("/api/v1/tasks/not-a-uuid", Some(&ada.token))
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
+    app.get("/api/v1/tasks/not-a-uuid", Some(&ada.token)).await.assert_error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
     app.patch("/api/v1/tasks/123/complete", Some(&ada.token))
         .await
         .assert_error(StatusCode::NOT_FOUND, "TASK_NOT_FOUND");
@@ -272,18 +183,10 @@ async fn unknown_and_malformed_ids_are_task_not_found() {
 async fn every_operation_needs_a_token() {
     let app = TestApp::spawn().await;
     let some = uuid::Uuid::now_v7();
-    app.get("/api/v1/tasks", None)
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
-    app.post("/api/v1/tasks", None, json!({"title": "x"}))
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
-    app.get(&format!("/api/v1/tasks/{some}"), None)
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
-    app.delete(&format!("/api/v1/tasks/{some}"), None)
-        .await
-        .assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.get("/api/v1/tasks", None).await.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.post("/api/v1/tasks", None, json!({"title": "x"})).await.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.get(&format!("/api/v1/tasks/{some}"), None).await.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    app.delete(&format!("/api/v1/tasks/{some}"), None).await.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
 }
 
 #[tokio::test]
@@ -302,12 +205,7 @@ async fn pagination_walk_sees_every_task_once_newest_first() {
     let ada = app.register("Ada").await;
     let mut created = Vec::new();
     for n in 0..23 {
-        created.push(id(&create(
-            &app,
-            &ada,
-            json!({"title": format!("task {n}")}),
-        )
-        .await));
+        created.push(id(&create(&app, &ada, json!({"title": format!("task {n}")})).await));
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -318,11 +216,7 @@ async fn pagination_walk_sees_every_task_once_newest_first() {
         };
         let reply = app.get(&path, Some(&ada.token)).await;
         assert_eq!(reply.body["meta"]["total"], json!(23));
-        let items = reply
-            .data(StatusCode::OK)
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let items = reply.data(StatusCode::OK).as_array().cloned().unwrap_or_default();
         assert!(items.len() <= 5);
         seen.extend(items.iter().map(id));
         match reply.body["meta"]["next_cursor"].as_str() {
@@ -344,30 +238,17 @@ async fn filters_by_completion_and_title_with_literal_wildcards() {
     create(&app, &ada, json!({"title": "1000 done"})).await;
     create(&app, &ada, json!({"title": "snake_case"})).await;
     create(&app, &ada, json!({"title": "snakeXcase"})).await;
-    app.patch(
-        &format!("/api/v1/tasks/{}/complete", id(&milk)),
-        Some(&ada.token),
-    )
-    .await
-    .data(StatusCode::OK);
+    app.patch(&format!("/api/v1/tasks/{}/complete", id(&milk)), Some(&ada.token)).await.data(StatusCode::OK);
 
     let titles = |reply: &crate::support::Reply| -> Vec<String> {
         reply.body["data"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t["title"].as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|t| t["title"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
     };
-    let done = app
-        .get("/api/v1/tasks?completed=true", Some(&ada.token))
-        .await;
+    let done = app.get("/api/v1/tasks?completed=true", Some(&ada.token)).await;
     assert_eq!(titles(&done), vec!["Buy MILK"]);
-    let pending = app
-        .get("/api/v1/tasks?completed=false", Some(&ada.token))
-        .await;
+    let pending = app.get("/api/v1/tasks?completed=false", Some(&ada.token)).await;
     assert_eq!(pending.body["meta"]["total"], json!(4));
     let milk = app.get("/api/v1/tasks?q=milk", Some(&ada.token)).await;
     assert_eq!(titles(&milk), vec!["Buy MILK"]);
@@ -390,9 +271,7 @@ async fn bad_list_parameters_are_validation_errors() {
         ("cursor=garbage", "cursor"),
         ("completed=maybe", "completed"),
     ] {
-        let reply = app
-            .get(&format!("/api/v1/tasks?{query}"), Some(&ada.token))
-            .await;
+        let reply = app.get(&format!("/api/v1/tasks?{query}"), Some(&ada.token)).await;
         reply.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
         assert_eq!(reply.bad_fields(), vec![field], "{query}");
     }

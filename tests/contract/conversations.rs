@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use parley_conversations::{
-    Conversation, ConversationError, ConversationTitle, Message, Role, ToolCall, ToolStatus,
-};
+use parley_conversations::{Conversation, ConversationError, ConversationTitle, Message, Role, ToolCall, ToolStatus};
 use parley_kernel::{ConversationId, MessageId, PageRequest, Timestamp, UserId};
 use serde_json::json;
 
@@ -22,22 +20,12 @@ fn conversation(owner: UserId, title: &str, created: Timestamp) -> Conversation 
 
 async fn stored(stores: &Stores, owner: UserId, title: &str, created: Timestamp) -> Conversation {
     let conversation = conversation(owner, title, created);
-    stores
-        .conversations
-        .create(&conversation)
-        .await
-        .expect("create conversation");
+    stores.conversations.create(&conversation).await.expect("create conversation");
     conversation
 }
 
 fn message(role: Role, content: &str, created: Timestamp) -> Message {
-    Message {
-        id: MessageId::new(),
-        role,
-        content: content.to_owned(),
-        tool_calls: Vec::new(),
-        created_at: created,
-    }
+    Message { id: MessageId::new(), role, content: content.to_owned(), tool_calls: Vec::new(), created_at: created }
 }
 
 fn page(limit: i64) -> PageRequest {
@@ -49,11 +37,7 @@ pub async fn conversation_create_then_get(stores: Stores) {
     let created = conversation(owner, "Plan the week", at(1));
 
     stores.conversations.create(&created).await.expect("create");
-    let detail = stores
-        .conversations
-        .get(owner, created.id)
-        .await
-        .expect("get");
+    let detail = stores.conversations.get(owner, created.id).await.expect("get");
 
     assert_eq!(detail.conversation, created);
     assert!(detail.messages.is_empty());
@@ -64,46 +48,19 @@ pub async fn conversation_list_order_and_message_count(stores: Stores) {
     let older = stored(&stores, owner, "older", at(1)).await;
     let newer = stored(&stores, owner, "newer", at(2)).await;
     stored(&stores, other, "not mine", at(3)).await;
-    let before = stores
-        .conversations
-        .list(owner, &page(10))
-        .await
-        .expect("list");
+    let before = stores.conversations.list(owner, &page(10)).await.expect("list");
 
-    stores
-        .conversations
-        .append(owner, older.id, &message(Role::User, "hello", at(5)))
-        .await
-        .expect("append");
-    stores
-        .conversations
-        .append(owner, older.id, &message(Role::Assistant, "hi", at(6)))
-        .await
-        .expect("append");
-    let after = stores
-        .conversations
-        .list(owner, &page(10))
-        .await
-        .expect("list");
+    stores.conversations.append(owner, older.id, &message(Role::User, "hello", at(5))).await.expect("append");
+    stores.conversations.append(owner, older.id, &message(Role::Assistant, "hi", at(6))).await.expect("append");
+    let after = stores.conversations.list(owner, &page(10)).await.expect("list");
 
     let ids = |summaries: &[parley_conversations::ConversationSummary]| {
-        summaries
-            .iter()
-            .map(|s| (s.conversation.id, s.message_count))
-            .collect::<Vec<_>>()
+        summaries.iter().map(|s| (s.conversation.id, s.message_count)).collect::<Vec<_>>()
     };
     assert_eq!(ids(&before.items), [(newer.id, 0), (older.id, 0)]);
     assert_eq!(before.total, 2);
-    assert_eq!(
-        ids(&after.items),
-        [(older.id, 2), (newer.id, 0)],
-        "the appended one moves first"
-    );
-    assert_eq!(
-        after.items[0].conversation.updated_at,
-        at(6),
-        "updated_at is the last message's time"
-    );
+    assert_eq!(ids(&after.items), [(older.id, 2), (newer.id, 0)], "the appended one moves first");
+    assert_eq!(after.items[0].conversation.updated_at, at(6), "updated_at is the last message's time");
     assert_eq!(after.items[0].conversation.created_at, at(1));
     assert_eq!((after.total, after.next_cursor), (2, None));
 }
@@ -121,11 +78,7 @@ pub async fn conversation_list_pagination_walk(stores: Stores) {
     let mut seen = Vec::new();
     let mut request = page(4);
     loop {
-        let listed = stores
-            .conversations
-            .list(owner, &request)
-            .await
-            .expect("list");
+        let listed = stores.conversations.list(owner, &request).await.expect("list");
         assert_eq!(listed.total, 9, "total ignores the cursor");
         seen.extend(listed.items.into_iter().map(|s| s.conversation));
         match listed.next_cursor {
@@ -148,9 +101,7 @@ pub async fn conversation_messages_oldest_first_with_tool_calls(stores: Stores) 
             id: "call_1".to_owned(),
             name: "add_task".to_owned(),
             arguments: r#"{"title":"buy milk"}"#.to_owned(),
-            result: Some(
-                json!({"id": "abc", "title": "buy milk", "nested": {"list": [1, 2.5, null, true]}}),
-            ),
+            result: Some(json!({"id": "abc", "title": "buy milk", "nested": {"list": [1, 2.5, null, true]}})),
             status: ToolStatus::Ok,
         },
         ToolCall {
@@ -164,11 +115,7 @@ pub async fn conversation_messages_oldest_first_with_tool_calls(stores: Stores) 
     let follow_up = message(Role::User, "thanks", at(4));
 
     for m in [&question, &answer, &follow_up] {
-        stores
-            .conversations
-            .append(owner, chat.id, m)
-            .await
-            .expect("append");
+        stores.conversations.append(owner, chat.id, m).await.expect("append");
     }
     let detail = stores.conversations.get(owner, chat.id).await.expect("get");
 
@@ -183,46 +130,21 @@ pub async fn conversation_get_unknown_or_foreign(stores: Stores) {
     let unknown = stores.conversations.get(owner, ConversationId::new()).await;
     let foreign = stores.conversations.get(other, chat.id).await;
 
-    assert!(
-        matches!(unknown, Err(ConversationError::NotFound)),
-        "{unknown:?}"
-    );
-    assert!(
-        matches!(foreign, Err(ConversationError::Forbidden)),
-        "{foreign:?}"
-    );
+    assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
+    assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
 }
 
 pub async fn conversation_append_unknown_or_foreign(stores: Stores) {
     let (owner, other) = (user(&stores).await, user(&stores).await);
     let chat = stored(&stores, owner, "mine", at(1)).await;
 
-    let unknown = stores
-        .conversations
-        .append(
-            owner,
-            ConversationId::new(),
-            &message(Role::User, "x", at(2)),
-        )
-        .await;
-    let foreign = stores
-        .conversations
-        .append(other, chat.id, &message(Role::User, "intrusion", at(3)))
-        .await;
+    let unknown = stores.conversations.append(owner, ConversationId::new(), &message(Role::User, "x", at(2))).await;
+    let foreign = stores.conversations.append(other, chat.id, &message(Role::User, "intrusion", at(3))).await;
 
-    assert!(
-        matches!(unknown, Err(ConversationError::NotFound)),
-        "{unknown:?}"
-    );
-    assert!(
-        matches!(foreign, Err(ConversationError::Forbidden)),
-        "{foreign:?}"
-    );
+    assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
+    assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
     let detail = stores.conversations.get(owner, chat.id).await.expect("get");
-    assert!(
-        detail.messages.is_empty(),
-        "a refused append stores nothing"
-    );
+    assert!(detail.messages.is_empty(), "a refused append stores nothing");
     assert_eq!(detail.conversation, chat, "and does not touch updated_at");
 }
 
@@ -230,91 +152,33 @@ pub async fn conversation_delete_unknown_or_foreign(stores: Stores) {
     let (owner, other) = (user(&stores).await, user(&stores).await);
     let chat = stored(&stores, owner, "mine", at(1)).await;
 
-    let unknown = stores
-        .conversations
-        .delete(owner, ConversationId::new())
-        .await;
+    let unknown = stores.conversations.delete(owner, ConversationId::new()).await;
     let foreign = stores.conversations.delete(other, chat.id).await;
 
-    assert!(
-        matches!(unknown, Err(ConversationError::NotFound)),
-        "{unknown:?}"
-    );
-    assert!(
-        matches!(foreign, Err(ConversationError::Forbidden)),
-        "{foreign:?}"
-    );
-    assert!(
-        stores.conversations.get(owner, chat.id).await.is_ok(),
-        "a refused delete deletes nothing"
-    );
+    assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
+    assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
+    assert!(stores.conversations.get(owner, chat.id).await.is_ok(), "a refused delete deletes nothing");
 }
 
 pub async fn conversation_delete_takes_its_messages(stores: Stores) {
     let owner = user(&stores).await;
     let doomed = stored(&stores, owner, "doomed", at(1)).await;
     let kept = stored(&stores, owner, "kept", at(2)).await;
-    stores
-        .conversations
-        .append(owner, doomed.id, &message(Role::User, "bye", at(3)))
-        .await
-        .expect("append");
+    stores.conversations.append(owner, doomed.id, &message(Role::User, "bye", at(3))).await.expect("append");
     let survivor = message(Role::User, "still here", at(4));
-    stores
-        .conversations
-        .append(owner, kept.id, &survivor)
-        .await
-        .expect("append");
+    stores.conversations.append(owner, kept.id, &survivor).await.expect("append");
 
-    stores
-        .conversations
-        .delete(owner, doomed.id)
-        .await
-        .expect("delete");
+    stores.conversations.delete(owner, doomed.id).await.expect("delete");
 
     let gone = stores.conversations.get(owner, doomed.id).await;
     assert!(matches!(gone, Err(ConversationError::NotFound)), "{gone:?}");
-    assert!(matches!(
-        stores.conversations.delete(owner, doomed.id).await,
-        Err(ConversationError::NotFound)
-    ));
-    let listed = stores
-        .conversations
-        .list(owner, &page(10))
-        .await
-        .expect("list");
-    assert_eq!(
-        listed
-            .items
-            .iter()
-            .map(|s| (s.conversation.id, s.message_count))
-            .collect::<Vec<_>>(),
-        [(kept.id, 1)]
-    );
-    assert_eq!(
-        stores
-            .conversations
-            .get(owner, kept.id)
-            .await
-            .expect("get")
-            .messages,
-        [survivor]
-    );
+    assert!(matches!(stores.conversations.delete(owner, doomed.id).await, Err(ConversationError::NotFound)));
+    let listed = stores.conversations.list(owner, &page(10)).await.expect("list");
+    assert_eq!(listed.items.iter().map(|s| (s.conversation.id, s.message_count)).collect::<Vec<_>>(), [(kept.id, 1)]);
+    assert_eq!(stores.conversations.get(owner, kept.id).await.expect("get").messages, [survivor]);
     // Re-creating the same id must not bring old messages back.
-    stores
-        .conversations
-        .create(&doomed)
-        .await
-        .expect("re-create");
-    assert!(
-        stores
-            .conversations
-            .get(owner, doomed.id)
-            .await
-            .expect("get")
-            .messages
-            .is_empty()
-    );
+    stores.conversations.create(&doomed).await.expect("re-create");
+    assert!(stores.conversations.get(owner, doomed.id).await.expect("get").messages.is_empty());
 }
 
 pub async fn conversation_concurrent_appends_are_all_kept(stores: Stores) {
@@ -333,15 +197,7 @@ pub async fn conversation_concurrent_appends_are_all_kept(stores: Stores) {
 
     let detail = stores.conversations.get(owner, chat.id).await.expect("get");
     let contents: Vec<String> = detail.messages.into_iter().map(|m| m.content).collect();
-    assert_eq!(
-        contents,
-        (0..10).map(|i| format!("message {i}")).collect::<Vec<_>>(),
-        "oldest first"
-    );
-    let listed = stores
-        .conversations
-        .list(owner, &page(10))
-        .await
-        .expect("list");
+    assert_eq!(contents, (0..10).map(|i| format!("message {i}")).collect::<Vec<_>>(), "oldest first");
+    let listed = stores.conversations.list(owner, &page(10)).await.expect("list");
     assert_eq!(listed.items[0].message_count, 10);
 }

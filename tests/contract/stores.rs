@@ -52,8 +52,7 @@ pub fn now() -> Timestamp {
 
 /// `seconds` after a fixed instant, for tests that need a known order.
 pub fn at(seconds: i64) -> Timestamp {
-    chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid instant")
-        + TimeDelta::seconds(seconds)
+    chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid instant") + TimeDelta::seconds(seconds)
 }
 
 pub fn new_user(email: &str) -> NewUser {
@@ -69,10 +68,5 @@ pub fn new_user(email: &str) -> NewUser {
 /// A stored user with a unique email: tasks and conversations need an owner.
 pub async fn user(stores: &Stores) -> UserId {
     let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
-    stores
-        .users
-        .create(new_user(&email))
-        .await
-        .expect("create user")
-        .id
+    stores.users.create(new_user(&email)).await.expect("create user").id
 }

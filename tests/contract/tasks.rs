@@ -3,10 +3,7 @@
 use std::sync::Arc;
 
 use parley_kernel::{PageRequest, TaskId, UserId};
-use parley_tasks::{
-    NewTask, Priority, Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskPatch,
-    TaskTitle,
-};
+use parley_tasks::{NewTask, Priority, Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle};
 
 use crate::stores::{Stores, at, now, user};
 
@@ -35,12 +32,7 @@ pub(crate) fn titles(tasks: &[Task]) -> Vec<&str> {
 }
 
 pub(crate) async fn search(stores: &Stores, owner: UserId, filter: TaskFilter) -> Vec<Task> {
-    stores
-        .tasks
-        .list(owner, &filter, &page(100))
-        .await
-        .expect("list")
-        .items
+    stores.tasks.list(owner, &filter, &page(100)).await.expect("list").items
 }
 
 pub(crate) fn toggle() -> TaskChange {
@@ -48,10 +40,7 @@ pub(crate) fn toggle() -> TaskChange {
 }
 
 fn complete(done: bool) -> TaskChange {
-    TaskChange::Patch(TaskPatch {
-        completed: Some(done),
-        ..TaskPatch::default()
-    })
+    TaskChange::Patch(TaskPatch { completed: Some(done), ..TaskPatch::default() })
 }
 
 pub async fn task_create_then_get(stores: Stores) {
@@ -79,19 +68,12 @@ pub async fn task_update_unknown_or_foreign(stores: Stores) {
     let (owner, other) = (user(&stores).await, user(&stores).await);
     let task = stored(&stores, owner, "Mine").await;
 
-    let unknown = stores
-        .tasks
-        .update(owner, TaskId::new(), toggle(), now())
-        .await;
+    let unknown = stores.tasks.update(owner, TaskId::new(), toggle(), now()).await;
     let foreign = stores.tasks.update(other, task.id, toggle(), now()).await;
 
     assert!(matches!(unknown, Err(TaskError::NotFound)), "{unknown:?}");
     assert!(matches!(foreign, Err(TaskError::Forbidden)), "{foreign:?}");
-    assert_eq!(
-        stores.tasks.get(owner, task.id).await.expect("get"),
-        task,
-        "a refused update changes nothing"
-    );
+    assert_eq!(stores.tasks.get(owner, task.id).await.expect("get"), task, "a refused update changes nothing");
 }
 
 pub async fn task_delete_unknown_or_foreign(stores: Stores) {
@@ -103,11 +85,7 @@ pub async fn task_delete_unknown_or_foreign(stores: Stores) {
 
     assert!(matches!(unknown, Err(TaskError::NotFound)), "{unknown:?}");
     assert!(matches!(foreign, Err(TaskError::Forbidden)), "{foreign:?}");
-    assert_eq!(
-        stores.tasks.get(owner, task.id).await.expect("get"),
-        task,
-        "a refused delete deletes nothing"
-    );
+    assert_eq!(stores.tasks.get(owner, task.id).await.expect("get"), task, "a refused delete deletes nothing");
 }
 
 pub async fn task_update_patch(stores: Stores) {
@@ -121,39 +99,15 @@ pub async fn task_update_patch(stores: Stores) {
         ..TaskPatch::default()
     };
 
-    let updated = stores
-        .tasks
-        .update(owner, task.id, TaskChange::Patch(patch.clone()), later)
-        .await
-        .expect("update");
+    let updated = stores.tasks.update(owner, task.id, TaskChange::Patch(patch.clone()), later).await.expect("update");
 
     assert_eq!(updated, task.clone().apply(TaskChange::Patch(patch), later));
-    assert_eq!(
-        updated.description, task.description,
-        "fields not given are kept"
-    );
-    assert_eq!(
-        stores.tasks.get(owner, task.id).await.expect("get"),
-        updated,
-        "returned as stored"
-    );
-    let by_new = TaskFilter {
-        title_contains: Some("titre".to_owned()),
-        ..TaskFilter::default()
-    };
-    let by_old = TaskFilter {
-        title_contains: Some("old".to_owned()),
-        ..TaskFilter::default()
-    };
-    assert_eq!(
-        search(&stores, owner, by_new).await,
-        [updated],
-        "search sees the new title"
-    );
-    assert!(
-        search(&stores, owner, by_old).await.is_empty(),
-        "and not the old one"
-    );
+    assert_eq!(updated.description, task.description, "fields not given are kept");
+    assert_eq!(stores.tasks.get(owner, task.id).await.expect("get"), updated, "returned as stored");
+    let by_new = TaskFilter { title_contains: Some("titre".to_owned()), ..TaskFilter::default() };
+    let by_old = TaskFilter { title_contains: Some("old".to_owned()), ..TaskFilter::default() };
+    assert_eq!(search(&stores, owner, by_new).await, [updated], "search sees the new title");
+    assert!(search(&stores, owner, by_old).await.is_empty(), "and not the old one");
 }
 
 pub async fn task_update_completed_keeps_completed_at_consistent(stores: Stores) {
@@ -161,28 +115,12 @@ pub async fn task_update_completed_keeps_completed_at_consistent(stores: Stores)
     let task = stored(&stores, owner, "Finish").await;
     let (first, second, third) = (at(10), at(20), at(30));
 
-    let done = stores
-        .tasks
-        .update(owner, task.id, complete(true), first)
-        .await
-        .expect("complete");
-    let again = stores
-        .tasks
-        .update(owner, task.id, complete(true), second)
-        .await
-        .expect("complete again");
-    let undone = stores
-        .tasks
-        .update(owner, task.id, complete(false), third)
-        .await
-        .expect("reopen");
+    let done = stores.tasks.update(owner, task.id, complete(true), first).await.expect("complete");
+    let again = stores.tasks.update(owner, task.id, complete(true), second).await.expect("complete again");
+    let undone = stores.tasks.update(owner, task.id, complete(false), third).await.expect("reopen");
 
     assert_eq!(done.completed_at, Some(first));
-    assert_eq!(
-        again.completed_at,
-        Some(first),
-        "completing twice keeps the first time"
-    );
+    assert_eq!(again.completed_at, Some(first), "completing twice keeps the first time");
     assert_eq!(again.updated_at, second);
     assert_eq!(undone.completed_at, None);
     assert_eq!(stores.tasks.get(owner, task.id).await.expect("get"), undone);
@@ -192,28 +130,14 @@ pub async fn task_toggle_sets_and_clears_completed_at(stores: Stores) {
     let owner = user(&stores).await;
     let task = stored(&stores, owner, "Toggle me").await;
 
-    let done = stores
-        .tasks
-        .update(owner, task.id, toggle(), at(10))
-        .await
-        .expect("toggle");
+    let done = stores.tasks.update(owner, task.id, toggle(), at(10)).await.expect("toggle");
     let stored_done = stores.tasks.get(owner, task.id).await.expect("get");
-    let undone = stores
-        .tasks
-        .update(owner, task.id, toggle(), at(20))
-        .await
-        .expect("toggle back");
+    let undone = stores.tasks.update(owner, task.id, toggle(), at(20)).await.expect("toggle back");
     let stored_undone = stores.tasks.get(owner, task.id).await.expect("get");
 
-    assert_eq!(
-        (done.completed(), done.completed_at, done.updated_at),
-        (true, Some(at(10)), at(10))
-    );
+    assert_eq!((done.completed(), done.completed_at, done.updated_at), (true, Some(at(10)), at(10)));
     assert_eq!(stored_done, done);
-    assert_eq!(
-        (undone.completed(), undone.completed_at, undone.updated_at),
-        (false, None, at(20))
-    );
+    assert_eq!((undone.completed(), undone.completed_at, undone.updated_at), (false, None, at(20)));
     assert_eq!(stored_undone, undone);
 }
 
@@ -224,28 +148,15 @@ pub async fn task_concurrent_toggles_lose_no_update(stores: Stores) {
 
     let toggles = (0..10).map(|_| {
         let repository = Arc::clone(&repository);
-        tokio::spawn(async move {
-            repository
-                .update(owner, task.id, TaskChange::ToggleCompleted, now())
-                .await
-        })
+        tokio::spawn(async move { repository.update(owner, task.id, TaskChange::ToggleCompleted, now()).await })
     });
     let results = futures_util::future::join_all(toggles).await;
 
-    let states: Vec<bool> = results
-        .into_iter()
-        .map(|joined| joined.expect("join").expect("toggle").completed())
-        .collect();
-    assert_eq!(
-        states.iter().filter(|done| **done).count(),
-        5,
-        "each toggle saw the one before: {states:?}"
-    );
+    let states: Vec<bool> =
+        results.into_iter().map(|joined| joined.expect("join").expect("toggle").completed()).collect();
+    assert_eq!(states.iter().filter(|done| **done).count(), 5, "each toggle saw the one before: {states:?}");
     let last = stores.tasks.get(owner, task.id).await.expect("get");
-    assert!(
-        !last.completed() && last.completed_at.is_none(),
-        "an even number of toggles: {last:?}"
-    );
+    assert!(!last.completed() && last.completed_at.is_none(), "an even number of toggles: {last:?}");
 }
 
 pub async fn task_delete_then_not_found(stores: Stores) {
@@ -255,22 +166,9 @@ pub async fn task_delete_then_not_found(stores: Stores) {
 
     stores.tasks.delete(owner, task.id).await.expect("delete");
 
-    assert!(matches!(
-        stores.tasks.get(owner, task.id).await,
-        Err(TaskError::NotFound)
-    ));
-    assert!(matches!(
-        stores.tasks.delete(owner, task.id).await,
-        Err(TaskError::NotFound)
-    ));
-    assert!(matches!(
-        stores.tasks.update(owner, task.id, toggle(), now()).await,
-        Err(TaskError::NotFound)
-    ));
-    let listed = stores
-        .tasks
-        .list(owner, &TaskFilter::default(), &page(10))
-        .await
-        .expect("list");
+    assert!(matches!(stores.tasks.get(owner, task.id).await, Err(TaskError::NotFound)));
+    assert!(matches!(stores.tasks.delete(owner, task.id).await, Err(TaskError::NotFound)));
+    assert!(matches!(stores.tasks.update(owner, task.id, toggle(), now()).await, Err(TaskError::NotFound)));
+    let listed = stores.tasks.list(owner, &TaskFilter::default(), &page(10)).await.expect("list");
     assert_eq!((listed.items, listed.total), (vec![kept], 1));
 }

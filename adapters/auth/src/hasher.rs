@@ -20,10 +20,7 @@ pub struct HasherConfig {
 impl Default for HasherConfig {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        Self {
-            workers: cores,
-            queue: cores * 16,
-        }
+        Self { workers: cores, queue: cores * 16 }
     }
 }
 
@@ -47,20 +44,9 @@ impl Argon2PasswordHasher {
         &self,
         job: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let _admitted = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| HashError::Busy)?;
-        let _worker = self
-            .workers
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| HashError::Unexpected(e.into()))?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| HashError::Unexpected(e.into()))?
+        let _admitted = self.admission.clone().try_acquire_owned().map_err(|_| HashError::Busy)?;
+        let _worker = self.workers.clone().acquire_owned().await.map_err(|e| HashError::Unexpected(e.into()))?;
+        tokio::task::spawn_blocking(job).await.map_err(|e| HashError::Unexpected(e.into()))?
     }
 }
 
@@ -87,24 +73,17 @@ fn dummy_hash() -> Result<&'static str, HashError> {
 
 fn verify_blocking(password: &str, phc: &str) -> Result<bool, HashError> {
     let parsed = PhcHash::new(phc).map_err(|e| HashError::Unexpected(e.to_string().into()))?;
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
 #[async_trait]
 impl PasswordHasher for Argon2PasswordHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let password = password.clone();
-        self.run(move || hash_blocking(password.expose()).map(PasswordHash::new))
-            .await
+        self.run(move || hash_blocking(password.expose()).map(PasswordHash::new)).await
     }
 
-    async fn verify(
-        &self,
-        password: &Password,
-        hash: Option<PasswordHash>,
-    ) -> Result<bool, HashError> {
+    async fn verify(&self, password: &Password, hash: Option<PasswordHash>) -> Result<bool, HashError> {
         let password = password.clone();
         self.run(move || match hash {
             Some(hash) => verify_blocking(password.expose(), hash.as_str()),
@@ -126,37 +105,20 @@ mod tests {
     async fn hash_is_argon2id_and_verifies() {
         let hasher = Argon2PasswordHasher::new(HasherConfig::default());
         let hash = hasher.hash(&password("correct horse")).await.ok();
-        assert!(
-            hash.as_ref()
-                .is_some_and(|h| h.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"))
-        );
-        assert!(matches!(
-            hasher
-                .verify(&password("correct horse"), hash.clone())
-                .await,
-            Ok(true)
-        ));
-        assert!(matches!(
-            hasher.verify(&password("wrong horse"), hash).await,
-            Ok(false)
-        ));
+        assert!(hash.as_ref().is_some_and(|h| h.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$")));
+        assert!(matches!(hasher.verify(&password("correct horse"), hash.clone()).await, Ok(true)));
+        assert!(matches!(hasher.verify(&password("wrong horse"), hash).await, Ok(false)));
     }
 
     #[tokio::test]
     async fn unknown_account_never_verifies() {
         let hasher = Argon2PasswordHasher::new(HasherConfig::default());
-        assert!(matches!(
-            hasher.verify(&password("anything"), None).await,
-            Ok(false)
-        ));
+        assert!(matches!(hasher.verify(&password("anything"), None).await, Ok(false)));
     }
 
     #[tokio::test]
     async fn saturated_hasher_answers_busy_at_once() {
-        let hasher = Arc::new(Argon2PasswordHasher::new(HasherConfig {
-            workers: 1,
-            queue: 0,
-        }));
+        let hasher = Arc::new(Argon2PasswordHasher::new(HasherConfig { workers: 1, queue: 0 }));
         let first = {
             let hasher = hasher.clone();
             tokio::spawn(async move { hasher.hash(&password("first one")).await })
@@ -165,10 +127,7 @@ mod tests {
         while hasher.admission.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
-        assert!(matches!(
-            hasher.hash(&password("second one")).await,
-            Err(HashError::Busy)
-        ));
+        assert!(matches!(hasher.hash(&password("second one")).await, Err(HashError::Busy)));
         assert!(matches!(first.await, Ok(Ok(_))));
     }
 }

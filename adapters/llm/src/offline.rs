@@ -8,9 +8,7 @@
 
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
-use parley_conversations::{
-    ChatTurn, LanguageModel, ModelError, ModelEvent, ModelStream, ToolRequest, ToolSpec,
-};
+use parley_conversations::{ChatTurn, LanguageModel, ModelError, ModelEvent, ModelStream, ToolRequest, ToolSpec};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -44,11 +42,7 @@ impl OfflineAssistant {
 
 #[async_trait]
 impl LanguageModel for OfflineAssistant {
-    async fn stream(
-        &self,
-        history: Vec<ChatTurn>,
-        tools: Vec<ToolSpec>,
-    ) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, history: Vec<ChatTurn>, tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
         let offered: Vec<&str> = tools.iter().map(|tool| tool.name).collect();
         let events = match respond(&history) {
             Reply::Call(name, arguments) if offered.contains(&name) => {
@@ -71,9 +65,7 @@ fn tool_call(name: &str, arguments: &Value) -> ModelEvent {
 
 /// The text as several deltas, one word (with its trailing space) each.
 pub(crate) fn text_events(text: &str) -> Vec<ModelEvent> {
-    text.split_inclusive(' ')
-        .map(|word| ModelEvent::TextDelta(word.to_owned()))
-        .collect()
+    text.split_inclusive(' ').map(|word| ModelEvent::TextDelta(word.to_owned())).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -154,8 +146,7 @@ pub(crate) fn parse_command(message: &str) -> Command {
 
 /// Lowercase, without surrounding punctuation: `"Tasks:"` → `tasks`.
 fn keyword(word: &str) -> String {
-    word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
-        .to_lowercase()
+    word.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-').to_lowercase()
 }
 
 fn is(word: Option<&&str>, options: &[&str]) -> bool {
@@ -168,19 +159,8 @@ fn strip_politeness<'a>(words: &[&'a str]) -> Vec<&'a str> {
     loop {
         let rest = &lower[start..];
         let skip = match rest {
-            [a, b, ..]
-                if matches!(a.as_str(), "can" | "could" | "would" | "will") && b == "you" =>
-            {
-                2
-            }
-            [a, ..]
-                if matches!(
-                    a.as_str(),
-                    "please" | "pls" | "hey" | "ok" | "okay" | "now" | "i" | "want"
-                ) =>
-            {
-                1
-            }
+            [a, b, ..] if matches!(a.as_str(), "can" | "could" | "would" | "will") && b == "you" => 2,
+            [a, ..] if matches!(a.as_str(), "please" | "pls" | "hey" | "ok" | "okay" | "now" | "i" | "want") => 1,
             [a, b, ..] if a == "i'd" && b == "like" => 2,
             [a, ..] if a == "to" && start > 0 => 1,
             _ => 0,
@@ -215,9 +195,7 @@ fn clean_title(raw: &str) -> String {
     let mut title = raw.trim();
     loop {
         let before = title;
-        title = title
-            .trim_end_matches(['.', '!', '?', ',', ';', ':'])
-            .trim();
+        title = title.trim_end_matches(['.', '!', '?', ',', ';', ':']).trim();
         if let (Some(first), Some(last)) = (title.chars().next(), title.chars().last())
             && QUOTES.contains(&first)
             && QUOTES.contains(&last)
@@ -239,16 +217,10 @@ fn parse_add(verb: &str, rest: &[&str]) -> Command {
     while is(probe.first(), &["a", "an", "new", "another", "one", "the"]) {
         probe = &probe[1..];
     }
-    let explicit = is(
-        probe.first(),
-        &["task", "todo", "to-do", "item", "reminder"],
-    );
+    let explicit = is(probe.first(), &["task", "todo", "to-do", "item", "reminder"]);
     if explicit {
         rest = &probe[1..];
-        if is(
-            rest.first(),
-            &["to", "called", "named", "titled", "for", "that", "saying"],
-        ) {
+        if is(rest.first(), &["to", "called", "named", "titled", "for", "that", "saying"]) {
             rest = &rest[1..];
             if is(rest.first(), &["says"]) {
                 rest = &rest[1..];
@@ -261,10 +233,7 @@ fn parse_add(verb: &str, rest: &[&str]) -> Command {
         let lower: Vec<String> = rest.iter().map(|word| keyword(word)).collect();
         let n = lower.len();
         if n >= 3 && lower[n - 3] == "to" && matches!(lower[n - 2].as_str(), "my" | "the") {
-            if matches!(
-                lower[n - 1].as_str(),
-                "tasks" | "list" | "todos" | "todo" | "to-dos"
-            ) {
+            if matches!(lower[n - 1].as_str(), "tasks" | "list" | "todos" | "todo" | "to-dos") {
                 rest = &rest[..n - 3];
             }
         } else if n >= 4
@@ -277,11 +246,7 @@ fn parse_add(verb: &str, rest: &[&str]) -> Command {
         }
     }
     let title = clean_title(&join(rest));
-    if title.is_empty() {
-        Command::Unknown
-    } else {
-        Command::Add { title }
-    }
+    if title.is_empty() { Command::Unknown } else { Command::Add { title } }
 }
 
 fn parse_list(rest: &[&str]) -> Command {
@@ -290,21 +255,15 @@ fn parse_list(rest: &[&str]) -> Command {
     for word in rest {
         match keyword(word).as_str() {
             "tasks" | "task" | "todos" | "to-dos" | "todo" | "list" => saw_tasks = true,
-            "pending" | "open" | "incomplete" | "unfinished" | "outstanding" | "remaining"
-            | "active" => {
+            "pending" | "open" | "incomplete" | "unfinished" | "outstanding" | "remaining" | "active" => {
                 status = ListStatus::Pending;
             }
             "completed" | "complete" | "done" | "finished" => status = ListStatus::Completed,
-            "me" | "my" | "all" | "the" | "of" | "are" | "is" | "on" | "i" | "have" | "do"
-            | "current" => {}
+            "me" | "my" | "all" | "the" | "of" | "are" | "is" | "on" | "i" | "have" | "do" | "current" => {}
             _ => return Command::Unknown,
         }
     }
-    if saw_tasks {
-        Command::List { status }
-    } else {
-        Command::Unknown
-    }
+    if saw_tasks { Command::List { status } } else { Command::Unknown }
 }
 
 fn parse_complete(verb: &str, rest: &[&str]) -> Command {
@@ -312,20 +271,14 @@ fn parse_complete(verb: &str, rest: &[&str]) -> Command {
     match verb {
         "mark" => {
             // `mark done X`, `mark as done X`, `mark X as done`, `mark X done`.
-            if is(rest.first(), &["as"])
-                && is(rest.get(1), &["done", "complete", "completed", "finished"])
-            {
+            if is(rest.first(), &["as"]) && is(rest.get(1), &["done", "complete", "completed", "finished"]) {
                 rest = &rest[2..];
             } else if is(rest.first(), &["done", "complete", "completed", "finished"]) {
                 rest = &rest[1..];
             } else {
                 let n = rest.len();
                 if n >= 2 && is(rest.last(), &["done", "complete", "completed", "finished"]) {
-                    rest = if is(rest.get(n - 2), &["as"]) {
-                        &rest[..n - 2]
-                    } else {
-                        &rest[..n - 1]
-                    };
+                    rest = if is(rest.get(n - 2), &["as"]) { &rest[..n - 2] } else { &rest[..n - 1] };
                 } else {
                     return Command::Unknown;
                 }
@@ -364,8 +317,7 @@ fn parse_delete(rest: &[&str]) -> Command {
 fn parse_rename(rest: &[&str]) -> Command {
     let mut rest = rest;
     // `change the title of X to Y`, `rename task X to Y`.
-    if is(rest.first(), &["the"]) && is(rest.get(1), &["title", "name"]) && is(rest.get(2), &["of"])
-    {
+    if is(rest.first(), &["the"]) && is(rest.get(1), &["title", "name"]) && is(rest.get(2), &["of"]) {
         rest = &rest[3..];
     }
     let rest = skip_task_words(rest);
@@ -373,10 +325,7 @@ fn parse_rename(rest: &[&str]) -> Command {
     // A quoted target may itself contain " to ".
     let quoted = split_quoted(&text).and_then(|(target, after)| {
         let new_title = after.get(3..)?;
-        after
-            .get(..3)?
-            .eq_ignore_ascii_case("to ")
-            .then(|| (target, new_title.to_owned()))
+        after.get(..3)?.eq_ignore_ascii_case("to ").then(|| (target, new_title.to_owned()))
     });
     let (target, new_title) = match quoted {
         Some(split) => split,
@@ -407,10 +356,7 @@ fn split_quoted(text: &str) -> Option<(String, String)> {
     };
     let inner = &text[open.len_utf8()..];
     let end = inner.find(close)?;
-    Some((
-        inner[..end].to_owned(),
-        inner[end + close.len_utf8()..].trim().to_owned(),
-    ))
+    Some((inner[..end].to_owned(), inner[end + close.len_utf8()..].trim().to_owned()))
 }
 
 // ---------------------------------------------------------------------------
@@ -429,10 +375,7 @@ struct Round<'a> {
 }
 
 fn respond(history: &[ChatTurn]) -> Reply {
-    let Some(user_at) = history
-        .iter()
-        .rposition(|turn| matches!(turn, ChatTurn::User(_)))
-    else {
+    let Some(user_at) = history.iter().rposition(|turn| matches!(turn, ChatTurn::User(_))) else {
         return Reply::Text(HELP.to_owned());
     };
     let ChatTurn::User(message) = &history[user_at] else {
@@ -450,39 +393,18 @@ fn respond(history: &[ChatTurn]) -> Reply {
     if let Some(error) = result.get("error") {
         return Reply::Text(describe_error(error));
     }
-    let lookup = rounds
-        .iter()
-        .find(|round| round.call.name == LIST_TASKS)
-        .and_then(|round| round.result.as_ref());
+    let lookup = rounds.iter().find(|round| round.call.name == LIST_TASKS).and_then(|round| round.result.as_ref());
     match (last.call.name.as_str(), &command) {
-        (
-            LIST_TASKS,
-            Command::Complete {
-                target: Target::Title(title),
-            },
-        )
-        | (
-            LIST_TASKS,
-            Command::Delete {
-                target: Target::Title(title),
-            },
-        )
-        | (
-            LIST_TASKS,
-            Command::Rename {
-                target: Target::Title(title),
-                ..
-            },
-        ) => act_on_match(&command, title, result),
+        (LIST_TASKS, Command::Complete { target: Target::Title(title) })
+        | (LIST_TASKS, Command::Delete { target: Target::Title(title) })
+        | (LIST_TASKS, Command::Rename { target: Target::Title(title), .. }) => act_on_match(&command, title, result),
         (LIST_TASKS, _) => Reply::Text(describe_list(result, &arguments_of(last.call))),
-        (ADD_TASK, _) => Reply::Text(format!(
-            "Added \"{}\" to your tasks.",
-            task_title(result).unwrap_or_else(|| "the task".into())
-        )),
-        (COMPLETE_TASK, _) => Reply::Text(format!(
-            "Marked \"{}\" as done.",
-            task_title(result).unwrap_or_else(|| "the task".into())
-        )),
+        (ADD_TASK, _) => {
+            Reply::Text(format!("Added \"{}\" to your tasks.", task_title(result).unwrap_or_else(|| "the task".into())))
+        }
+        (COMPLETE_TASK, _) => {
+            Reply::Text(format!("Marked \"{}\" as done.", task_title(result).unwrap_or_else(|| "the task".into())))
+        }
         (UPDATE_TASK, _) => {
             let new_title = task_title(result).unwrap_or_else(|| "its new title".into());
             let old_title = old_title(last.call, lookup, &command);
@@ -522,63 +444,32 @@ fn first_step(command: Command) -> Reply {
     match command {
         Command::Add { title } => Reply::Call(ADD_TASK, json!({ "title": title })),
         Command::List { status } => Reply::Call(LIST_TASKS, json!({ "status": status.as_str() })),
-        Command::Complete {
-            target: Target::Id(id),
-        } => Reply::Call(COMPLETE_TASK, json!({ "task_id": id })),
-        Command::Delete {
-            target: Target::Id(id),
-        } => Reply::Call(DELETE_TASK, json!({ "task_id": id })),
-        Command::Rename {
-            target: Target::Id(id),
-            new_title,
-        } => Reply::Call(UPDATE_TASK, json!({ "task_id": id, "title": new_title })),
-        Command::Complete {
-            target: Target::Title(_),
+        Command::Complete { target: Target::Id(id) } => Reply::Call(COMPLETE_TASK, json!({ "task_id": id })),
+        Command::Delete { target: Target::Id(id) } => Reply::Call(DELETE_TASK, json!({ "task_id": id })),
+        Command::Rename { target: Target::Id(id), new_title } => {
+            Reply::Call(UPDATE_TASK, json!({ "task_id": id, "title": new_title }))
         }
-        | Command::Delete {
-            target: Target::Title(_),
-        }
-        | Command::Rename {
-            target: Target::Title(_),
-            ..
-        } => Reply::Call(LIST_TASKS, json!({ "status": "all" })),
+        Command::Complete { target: Target::Title(_) }
+        | Command::Delete { target: Target::Title(_) }
+        | Command::Rename { target: Target::Title(_), .. } => Reply::Call(LIST_TASKS, json!({ "status": "all" })),
         Command::Unknown => Reply::Text(HELP.to_owned()),
     }
 }
 
 /// Finds the task named `title` in a `list_tasks` result and calls the action.
 fn act_on_match(command: &Command, title: &str, list: &Value) -> Reply {
-    let tasks: Vec<&Value> = list
-        .get("tasks")
-        .and_then(Value::as_array)
-        .map(|t| t.iter().collect())
-        .unwrap_or_default();
+    let tasks: Vec<&Value> =
+        list.get("tasks").and_then(Value::as_array).map(|t| t.iter().collect()).unwrap_or_default();
     let wanted = title.to_lowercase();
-    let title_of = |task: &Value| {
-        task.get("title")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_lowercase()
-    };
-    let exact: Vec<&Value> = tasks
-        .iter()
-        .copied()
-        .filter(|task| title_of(task) == wanted)
-        .collect();
+    let title_of = |task: &Value| task.get("title").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+    let exact: Vec<&Value> = tasks.iter().copied().filter(|task| title_of(task) == wanted).collect();
     let chosen = if exact.is_empty() {
-        let partial: Vec<&Value> = tasks
-            .iter()
-            .copied()
-            .filter(|task| title_of(task).contains(&wanted))
-            .collect();
+        let partial: Vec<&Value> = tasks.iter().copied().filter(|task| title_of(task).contains(&wanted)).collect();
         match partial.as_slice() {
             [one] => Some(*one),
             [] => None,
             several => {
-                let names: Vec<String> = several
-                    .iter()
-                    .map(|task| format!("\"{}\"", display_title(task)))
-                    .collect();
+                let names: Vec<String> = several.iter().map(|task| format!("\"{}\"", display_title(task))).collect();
                 return Reply::Text(format!(
                     "Several tasks match \"{title}\": {}. Which one do you mean?",
                     names.join(", ")
@@ -587,10 +478,7 @@ fn act_on_match(command: &Command, title: &str, list: &Value) -> Reply {
         }
     } else {
         // With duplicates, completing prefers one that is still pending.
-        let pending = exact
-            .iter()
-            .copied()
-            .find(|task| task.get("completed") != Some(&Value::Bool(true)));
+        let pending = exact.iter().copied().find(|task| task.get("completed") != Some(&Value::Bool(true)));
         match command {
             Command::Complete { .. } => pending.or(exact.first().copied()),
             _ => exact.first().copied(),
@@ -605,12 +493,8 @@ fn act_on_match(command: &Command, title: &str, list: &Value) -> Reply {
     match command {
         Command::Complete { .. } => Reply::Call(COMPLETE_TASK, json!({ "task_id": id })),
         Command::Delete { .. } => Reply::Call(DELETE_TASK, json!({ "task_id": id })),
-        Command::Rename { new_title, .. } => {
-            Reply::Call(UPDATE_TASK, json!({ "task_id": id, "title": new_title }))
-        }
-        Command::Add { .. } | Command::List { .. } | Command::Unknown => {
-            Reply::Text(HELP.to_owned())
-        }
+        Command::Rename { new_title, .. } => Reply::Call(UPDATE_TASK, json!({ "task_id": id, "title": new_title })),
+        Command::Add { .. } | Command::List { .. } | Command::Unknown => Reply::Text(HELP.to_owned()),
     }
 }
 
@@ -619,10 +503,7 @@ fn arguments_of(call: &ToolRequest) -> Value {
 }
 
 fn display_title(task: &Value) -> String {
-    task.get("title")
-        .and_then(Value::as_str)
-        .unwrap_or("untitled")
-        .to_owned()
+    task.get("title").and_then(Value::as_str).unwrap_or("untitled").to_owned()
 }
 
 fn task_title(result: &Value) -> Option<String> {
@@ -631,49 +512,27 @@ fn task_title(result: &Value) -> Option<String> {
 
 /// The title a task had before the action: from the lookup list, else as the user wrote it.
 fn old_title(call: &ToolRequest, lookup: Option<&Value>, command: &Command) -> Option<String> {
-    let id = arguments_of(call)
-        .get("task_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let from_list = lookup
-        .and_then(|list| list.get("tasks"))
-        .and_then(Value::as_array)
-        .and_then(|tasks| {
-            tasks
-                .iter()
-                .find(|task| task.get("id").and_then(Value::as_str) == id.as_deref())
-                .map(display_title)
-        });
+    let id = arguments_of(call).get("task_id").and_then(Value::as_str).map(str::to_owned);
+    let from_list = lookup.and_then(|list| list.get("tasks")).and_then(Value::as_array).and_then(|tasks| {
+        tasks.iter().find(|task| task.get("id").and_then(Value::as_str) == id.as_deref()).map(display_title)
+    });
     from_list.or_else(|| match command {
-        Command::Delete {
-            target: Target::Title(title),
+        Command::Delete { target: Target::Title(title) } | Command::Rename { target: Target::Title(title), .. } => {
+            Some(title.clone())
         }
-        | Command::Rename {
-            target: Target::Title(title),
-            ..
-        } => Some(title.clone()),
         _ => None,
     })
 }
 
 fn describe_list(result: &Value, arguments: &Value) -> String {
-    let tasks: &[Value] = result
-        .get("tasks")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice);
-    let status = arguments
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("all");
+    let tasks: &[Value] = result.get("tasks").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let status = arguments.get("status").and_then(Value::as_str).unwrap_or("all");
     let kind = match status {
         "pending" => "pending ",
         "completed" => "completed ",
         _ => "",
     };
-    let count = result
-        .get("count")
-        .and_then(Value::as_u64)
-        .unwrap_or(tasks.len() as u64);
+    let count = result.get("count").and_then(Value::as_u64).unwrap_or(tasks.len() as u64);
     if count == 0 || tasks.is_empty() {
         return format!("You have no {kind}tasks.");
     }
@@ -683,12 +542,7 @@ fn describe_list(result: &Value, arguments: &Value) -> String {
         .enumerate()
         .map(|(i, task)| {
             let done = status == "all" && task.get("completed") == Some(&Value::Bool(true));
-            format!(
-                "{}. {}{}",
-                i + 1,
-                display_title(task),
-                if done { " (done)" } else { "" }
-            )
+            format!("{}. {}{}", i + 1, display_title(task), if done { " (done)" } else { "" })
         })
         .collect();
     format!("You have {count} {kind}{noun}: {}", items.join(" "))
@@ -696,10 +550,7 @@ fn describe_list(result: &Value, arguments: &Value) -> String {
 
 fn describe_error(error: &Value) -> String {
     let code = error.get("code").and_then(Value::as_str).unwrap_or("");
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("something went wrong");
+    let message = error.get("message").and_then(Value::as_str).unwrap_or("something went wrong");
     match code {
         "TASK_NOT_FOUND" => format!("I couldn't find that task: {message}"),
         "FORBIDDEN" => format!("That task isn't yours to change: {message}"),
@@ -718,54 +569,31 @@ mod tests {
     }
 
     fn add(t: &str) -> Command {
-        Command::Add {
-            title: t.to_owned(),
-        }
+        Command::Add { title: t.to_owned() }
     }
 
     #[test]
     fn add_forms() {
         assert_eq!(parse_command("add a task to buy milk"), add("buy milk"));
         assert_eq!(parse_command("Add task called Buy milk."), add("Buy milk"));
-        assert_eq!(
-            parse_command("add task named \"Buy milk\""),
-            add("Buy milk")
-        );
+        assert_eq!(parse_command("add task named \"Buy milk\""), add("Buy milk"));
         assert_eq!(parse_command("ADD A TASK 'Call mom'!"), add("Call mom"));
         assert_eq!(parse_command("add task Walk the dog"), add("Walk the dog"));
         assert_eq!(parse_command("add Buy milk"), add("Buy milk"));
         assert_eq!(parse_command("add buy milk to my tasks"), add("buy milk"));
-        assert_eq!(
-            parse_command("add buy milk to my task list"),
-            add("buy milk")
-        );
-        assert_eq!(
-            parse_command("please add a new task: Pay rent"),
-            add("Pay rent")
-        );
-        assert_eq!(
-            parse_command("can you add a task to “Book flights”?"),
-            add("Book flights")
-        );
-        assert_eq!(
-            parse_command("create a task called Water plants"),
-            add("Water plants")
-        );
+        assert_eq!(parse_command("add buy milk to my task list"), add("buy milk"));
+        assert_eq!(parse_command("please add a new task: Pay rent"), add("Pay rent"));
+        assert_eq!(parse_command("can you add a task to “Book flights”?"), add("Book flights"));
+        assert_eq!(parse_command("create a task called Water plants"), add("Water plants"));
         assert_eq!(parse_command("add"), Command::Unknown);
         assert_eq!(parse_command("add a task"), Command::Unknown);
     }
 
     #[test]
     fn list_forms() {
-        let all = Command::List {
-            status: ListStatus::All,
-        };
-        let pending = Command::List {
-            status: ListStatus::Pending,
-        };
-        let completed = Command::List {
-            status: ListStatus::Completed,
-        };
+        let all = Command::List { status: ListStatus::All };
+        let pending = Command::List { status: ListStatus::Pending };
+        let completed = Command::List { status: ListStatus::Completed };
         assert_eq!(parse_command("list tasks"), all);
         assert_eq!(parse_command("List my tasks"), all);
         assert_eq!(parse_command("show me my tasks?"), all);
@@ -782,9 +610,7 @@ mod tests {
 
     #[test]
     fn complete_forms() {
-        let milk = Command::Complete {
-            target: title("Buy milk"),
-        };
+        let milk = Command::Complete { target: title("Buy milk") };
         assert_eq!(parse_command("complete Buy milk"), milk);
         assert_eq!(parse_command("complete task Buy milk"), milk);
         assert_eq!(parse_command("finish task \"Buy milk\"."), milk);
@@ -797,9 +623,7 @@ mod tests {
         let id = Uuid::parse_str("0190a5c4-7b1e-7c3a-9d2e-4f5a6b7c8d9e").unwrap();
         assert_eq!(
             parse_command("complete 0190a5c4-7b1e-7c3a-9d2e-4f5a6b7c8d9e"),
-            Command::Complete {
-                target: Target::Id(id)
-            }
+            Command::Complete { target: Target::Id(id) }
         );
         assert_eq!(parse_command("complete"), Command::Unknown);
         assert_eq!(parse_command("mark"), Command::Unknown);
@@ -807,9 +631,7 @@ mod tests {
 
     #[test]
     fn delete_forms() {
-        let milk = Command::Delete {
-            target: title("Buy milk"),
-        };
+        let milk = Command::Delete { target: title("Buy milk") };
         assert_eq!(parse_command("delete Buy milk"), milk);
         assert_eq!(parse_command("Delete task Buy milk."), milk);
         assert_eq!(parse_command("remove \"Buy milk\""), milk);
@@ -818,47 +640,27 @@ mod tests {
         let id = Uuid::parse_str("0190a5c4-7b1e-7c3a-9d2e-4f5a6b7c8d9e").unwrap();
         assert_eq!(
             parse_command("delete task \"0190a5c4-7b1e-7c3a-9d2e-4f5a6b7c8d9e\""),
-            Command::Delete {
-                target: Target::Id(id)
-            }
+            Command::Delete { target: Target::Id(id) }
         );
         assert_eq!(parse_command("delete"), Command::Unknown);
     }
 
     #[test]
     fn rename_forms() {
-        let expected = Command::Rename {
-            target: title("Buy milk"),
-            new_title: "Buy oat milk".to_owned(),
-        };
+        let expected = Command::Rename { target: title("Buy milk"), new_title: "Buy oat milk".to_owned() };
         assert_eq!(parse_command("rename Buy milk to Buy oat milk"), expected);
-        assert_eq!(
-            parse_command("rename task Buy milk to Buy oat milk."),
-            expected
-        );
-        assert_eq!(
-            parse_command("update task \"Buy milk\" to \"Buy oat milk\""),
-            expected
-        );
+        assert_eq!(parse_command("rename task Buy milk to Buy oat milk."), expected);
+        assert_eq!(parse_command("update task \"Buy milk\" to \"Buy oat milk\""), expected);
         assert_eq!(parse_command("Change Buy milk TO 'Buy oat milk'"), expected);
-        assert_eq!(
-            parse_command("change the title of Buy milk to Buy oat milk"),
-            expected
-        );
+        assert_eq!(parse_command("change the title of Buy milk to Buy oat milk"), expected);
         assert_eq!(
             parse_command("rename \"Go to gym\" to Go to the gym"),
-            Command::Rename {
-                target: title("Go to gym"),
-                new_title: "Go to the gym".to_owned()
-            }
+            Command::Rename { target: title("Go to gym"), new_title: "Go to the gym".to_owned() }
         );
         let id = Uuid::parse_str("0190a5c4-7b1e-7c3a-9d2e-4f5a6b7c8d9e").unwrap();
         assert_eq!(
             parse_command("rename 0190a5c4-7b1e-7c3a-9d2e-4f5a6b7c8d9e to Pay rent"),
-            Command::Rename {
-                target: Target::Id(id),
-                new_title: "Pay rent".to_owned()
-            }
+            Command::Rename { target: Target::Id(id), new_title: "Pay rent".to_owned() }
         );
         assert_eq!(parse_command("rename Buy milk"), Command::Unknown);
         assert_eq!(parse_command("rename Buy milk to"), Command::Unknown);
@@ -897,27 +699,14 @@ mod tests {
     // -- multi-turn flow ----------------------------------------------------
 
     fn tools() -> Vec<ToolSpec> {
-        [
-            ADD_TASK,
-            LIST_TASKS,
-            COMPLETE_TASK,
-            UPDATE_TASK,
-            DELETE_TASK,
-        ]
-        .into_iter()
-        .map(|name| ToolSpec {
-            name,
-            description: "",
-            parameters: json!({"type": "object"}),
-        })
-        .collect()
+        [ADD_TASK, LIST_TASKS, COMPLETE_TASK, UPDATE_TASK, DELETE_TASK]
+            .into_iter()
+            .map(|name| ToolSpec { name, description: "", parameters: json!({"type": "object"}) })
+            .collect()
     }
 
     async fn run(history: &[ChatTurn]) -> Vec<ModelEvent> {
-        let stream = OfflineAssistant::new()
-            .stream(history.to_vec(), tools())
-            .await
-            .unwrap();
+        let stream = OfflineAssistant::new().stream(history.to_vec(), tools()).await.unwrap();
         stream.map(|event| event.unwrap()).collect().await
     }
 
@@ -926,11 +715,7 @@ mod tests {
         let events = run(history).await;
         match events.as_slice() {
             [ModelEvent::ToolCall(call)] => {
-                assert!(
-                    call.id.starts_with("call_") && call.id.len() == 37,
-                    "bad id {}",
-                    call.id
-                );
+                assert!(call.id.starts_with("call_") && call.id.len() == 37, "bad id {}", call.id);
                 (call.clone(), serde_json::from_str(&call.arguments).unwrap())
             }
             other => panic!("expected one tool call, got {other:?}"),
@@ -958,14 +743,8 @@ mod tests {
     /// Appends the assistant's tool call and the tool's result.
     fn answered(mut history: Vec<ChatTurn>, call: ToolRequest, result: &Value) -> Vec<ChatTurn> {
         let call_id = call.id.clone();
-        history.push(ChatTurn::Assistant {
-            content: String::new(),
-            tool_calls: vec![call],
-        });
-        history.push(ChatTurn::Tool {
-            call_id,
-            content: result.to_string(),
-        });
+        history.push(ChatTurn::Assistant { content: String::new(), tool_calls: vec![call] });
+        history.push(ChatTurn::Tool { call_id, content: result.to_string() });
         history
     }
 
@@ -978,40 +757,24 @@ mod tests {
 
     #[tokio::test]
     async fn add_then_summary() {
-        let history = vec![
-            ChatTurn::System("sys".into()),
-            ChatTurn::User("Add a task to Buy milk".into()),
-        ];
+        let history = vec![ChatTurn::System("sys".into()), ChatTurn::User("Add a task to Buy milk".into())];
         let (call, args) = expect_call(&history).await;
         assert_eq!(call.name, ADD_TASK);
         assert_eq!(args, json!({"title": "Buy milk"}));
-        let history = answered(
-            history,
-            call,
-            &json!({"task": task(MILK, "Buy milk", false)}),
-        );
+        let history = answered(history, call, &json!({"task": task(MILK, "Buy milk", false)}));
         let events = run(&history).await;
         assert!(events.len() > 1, "text must arrive in several deltas");
-        assert_eq!(
-            expect_text(&history).await,
-            "Added \"Buy milk\" to your tasks."
-        );
+        assert_eq!(expect_text(&history).await, "Added \"Buy milk\" to your tasks.");
     }
 
     #[tokio::test]
     async fn list_pending_then_summary() {
         let history = vec![ChatTurn::User("show my pending tasks".into())];
         let (call, args) = expect_call(&history).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (LIST_TASKS, json!({"status": "pending"}))
-        );
+        assert_eq!((call.name.as_str(), args), (LIST_TASKS, json!({"status": "pending"})));
         let result = json!({"tasks": [task(MILK, "Buy milk", false), task(DOG, "Walk the dog", false)], "count": 2});
         let history = answered(history, call, &result);
-        assert_eq!(
-            expect_text(&history).await,
-            "You have 2 pending tasks: 1. Buy milk 2. Walk the dog"
-        );
+        assert_eq!(expect_text(&history).await, "You have 2 pending tasks: 1. Buy milk 2. Walk the dog");
     }
 
     #[tokio::test]
@@ -1029,21 +792,11 @@ mod tests {
     async fn complete_by_title_looks_up_then_acts_then_summarises() {
         let history = vec![ChatTurn::User("mark done BUY MILK".into())];
         let (call, args) = expect_call(&history).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (LIST_TASKS, json!({"status": "all"}))
-        );
+        assert_eq!((call.name.as_str(), args), (LIST_TASKS, json!({"status": "all"})));
         let history = answered(history, call, &two_tasks());
         let (call, args) = expect_call(&history).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (COMPLETE_TASK, json!({"task_id": MILK}))
-        );
-        let history = answered(
-            history,
-            call,
-            &json!({"task": task(MILK, "Buy milk", true)}),
-        );
+        assert_eq!((call.name.as_str(), args), (COMPLETE_TASK, json!({"task_id": MILK})));
+        let history = answered(history, call, &json!({"task": task(MILK, "Buy milk", true)}));
         assert_eq!(expect_text(&history).await, "Marked \"Buy milk\" as done.");
     }
 
@@ -1051,18 +804,11 @@ mod tests {
     async fn substring_match_is_used_when_unique() {
         let history = answered(
             vec![ChatTurn::User("delete dog".into())],
-            ToolRequest {
-                id: "call_x".into(),
-                name: LIST_TASKS.into(),
-                arguments: "{\"status\":\"all\"}".into(),
-            },
+            ToolRequest { id: "call_x".into(), name: LIST_TASKS.into(), arguments: "{\"status\":\"all\"}".into() },
             &two_tasks(),
         );
         let (call, args) = expect_call(&history).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (DELETE_TASK, json!({"task_id": DOG}))
-        );
+        assert_eq!((call.name.as_str(), args), (DELETE_TASK, json!({"task_id": DOG})));
         let history = answered(history, call, &json!({"deleted": true, "id": DOG}));
         assert_eq!(expect_text(&history).await, "Deleted \"Walk the dog\".");
     }
@@ -1072,11 +818,7 @@ mod tests {
         let list = json!({"tasks": [task(MILK, "Buy milk", false), task(DOG, "Buy bread", false)], "count": 2});
         let history = answered(
             vec![ChatTurn::User("complete buy".into())],
-            ToolRequest {
-                id: "call_x".into(),
-                name: LIST_TASKS.into(),
-                arguments: "{}".into(),
-            },
+            ToolRequest { id: "call_x".into(), name: LIST_TASKS.into(), arguments: "{}".into() },
             &list,
         );
         let text = expect_text(&history).await;
@@ -1087,17 +829,10 @@ mod tests {
     async fn unknown_title_says_not_found() {
         let history = answered(
             vec![ChatTurn::User("remove task \"Feed the cat\"".into())],
-            ToolRequest {
-                id: "call_x".into(),
-                name: LIST_TASKS.into(),
-                arguments: "{\"status\":\"all\"}".into(),
-            },
+            ToolRequest { id: "call_x".into(), name: LIST_TASKS.into(), arguments: "{\"status\":\"all\"}".into() },
             &two_tasks(),
         );
-        assert_eq!(
-            expect_text(&history).await,
-            "I couldn't find a task called \"Feed the cat\"."
-        );
+        assert_eq!(expect_text(&history).await, "I couldn't find a task called \"Feed the cat\".");
     }
 
     #[tokio::test]
@@ -1106,47 +841,22 @@ mod tests {
         let (call, _) = expect_call(&history).await;
         let history = answered(history, call, &two_tasks());
         let (call, args) = expect_call(&history).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (
-                UPDATE_TASK,
-                json!({"task_id": MILK, "title": "Buy oat milk"})
-            )
-        );
-        let history = answered(
-            history,
-            call,
-            &json!({"task": task(MILK, "Buy oat milk", false)}),
-        );
-        assert_eq!(
-            expect_text(&history).await,
-            "Renamed \"Buy milk\" to \"Buy oat milk\"."
-        );
+        assert_eq!((call.name.as_str(), args), (UPDATE_TASK, json!({"task_id": MILK, "title": "Buy oat milk"})));
+        let history = answered(history, call, &json!({"task": task(MILK, "Buy oat milk", false)}));
+        assert_eq!(expect_text(&history).await, "Renamed \"Buy milk\" to \"Buy oat milk\".");
 
         let history = vec![ChatTurn::User(format!("update task {DOG} to Walk the cat"))];
         let (call, args) = expect_call(&history).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (
-                UPDATE_TASK,
-                json!({"task_id": DOG, "title": "Walk the cat"})
-            )
-        );
+        assert_eq!((call.name.as_str(), args), (UPDATE_TASK, json!({"task_id": DOG, "title": "Walk the cat"})));
     }
 
     #[tokio::test]
     async fn id_targets_skip_the_lookup() {
         let (call, args) = expect_call(&[ChatTurn::User(format!("complete {MILK}"))]).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (COMPLETE_TASK, json!({"task_id": MILK}))
-        );
+        assert_eq!((call.name.as_str(), args), (COMPLETE_TASK, json!({"task_id": MILK})));
         let history = vec![ChatTurn::User(format!("delete {DOG}"))];
         let (call, args) = expect_call(&history).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (DELETE_TASK, json!({"task_id": DOG}))
-        );
+        assert_eq!((call.name.as_str(), args), (DELETE_TASK, json!({"task_id": DOG})));
         let history = answered(history, call, &json!({"deleted": true, "id": DOG}));
         assert_eq!(expect_text(&history).await, "Deleted the task.");
     }
@@ -1162,24 +872,13 @@ mod tests {
             },
             &json!({"error": {"code": "TASK_NOT_FOUND", "message": "Task not found"}}),
         );
-        assert_eq!(
-            expect_text(&history).await,
-            "I couldn't find that task: Task not found"
-        );
+        assert_eq!(expect_text(&history).await, "I couldn't find that task: Task not found");
         let history = answered(
             vec![ChatTurn::User("add x".into())],
-            ToolRequest {
-                id: "call_y".into(),
-                name: ADD_TASK.into(),
-                arguments: "{}".into(),
-            },
+            ToolRequest { id: "call_y".into(), name: ADD_TASK.into(), arguments: "{}".into() },
             &json!({"error": {"code": "INVALID_ARGUMENTS", "message": "title must not be empty"}}),
         );
-        assert!(
-            expect_text(&history)
-                .await
-                .contains("title must not be empty")
-        );
+        assert!(expect_text(&history).await.contains("title must not be empty"));
     }
 
     #[tokio::test]
@@ -1187,33 +886,20 @@ mod tests {
         // A finished exchange, then a new user message: a fresh first step.
         let first = answered(
             vec![ChatTurn::User("add Buy milk".into())],
-            ToolRequest {
-                id: "call_a".into(),
-                name: ADD_TASK.into(),
-                arguments: "{}".into(),
-            },
+            ToolRequest { id: "call_a".into(), name: ADD_TASK.into(), arguments: "{}".into() },
             &json!({"task": task(MILK, "Buy milk", false)}),
         );
         let mut history = first;
-        history.push(ChatTurn::Assistant {
-            content: "Added \"Buy milk\" to your tasks.".into(),
-            tool_calls: vec![],
-        });
+        history.push(ChatTurn::Assistant { content: "Added \"Buy milk\" to your tasks.".into(), tool_calls: vec![] });
         history.push(ChatTurn::User("list completed tasks".into()));
         let (call, args) = expect_call(&history).await;
-        assert_eq!(
-            (call.name.as_str(), args),
-            (LIST_TASKS, json!({"status": "completed"}))
-        );
+        assert_eq!((call.name.as_str(), args), (LIST_TASKS, json!({"status": "completed"})));
     }
 
     #[tokio::test]
     async fn unrecognised_input_gets_help_and_missing_tools_get_text() {
         let text = expect_text(&[ChatTurn::User("what's the weather like?".into())]).await;
-        assert!(
-            text.contains("add a task") && text.contains("rename"),
-            "{text}"
-        );
+        assert!(text.contains("add a task") && text.contains("rename"), "{text}");
 
         let events: Vec<_> = OfflineAssistant::new()
             .stream(vec![ChatTurn::User("add Buy milk".into())], vec![])
@@ -1221,11 +907,6 @@ mod tests {
             .unwrap()
             .collect()
             .await;
-        assert!(
-            events
-                .iter()
-                .all(|event| matches!(event, Ok(ModelEvent::TextDelta(_)))),
-            "{events:?}"
-        );
+        assert!(events.iter().all(|event| matches!(event, Ok(ModelEvent::TextDelta(_)))), "{events:?}");
     }
 }

@@ -12,9 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures_util::stream::{self, BoxStream, StreamExt};
-use parley_conversations::{
-    ChatTurn, LanguageModel, ModelError, ModelEvent, ModelStream, ToolRequest, ToolSpec,
-};
+use parley_conversations::{ChatTurn, LanguageModel, ModelError, ModelEvent, ModelStream, ToolRequest, ToolSpec};
 use reqwest::{StatusCode, Url, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -64,19 +62,15 @@ impl OpenAiLanguageModel {
     /// HTTP client cannot be built.
     pub fn new(config: OpenAiConfig) -> Result<Self, ModelError> {
         let endpoint = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        let endpoint = Url::parse(&endpoint)
-            .map_err(|_| ModelError::Unavailable("invalid language model base URL".to_owned()))?;
+        let endpoint =
+            Url::parse(&endpoint).map_err(|_| ModelError::Unavailable("invalid language model base URL".to_owned()))?;
         if !matches!(endpoint.scheme(), "http" | "https") {
-            return Err(ModelError::Unavailable(
-                "language model base URL must be http or https".to_owned(),
-            ));
+            return Err(ModelError::Unavailable("language model base URL must be http or https".to_owned()));
         }
         let client = reqwest::Client::builder()
             .connect_timeout(config.timeout)
             .build()
-            .map_err(|e| {
-                ModelError::Unavailable(format!("cannot build HTTP client: {}", e.without_url()))
-            })?;
+            .map_err(|e| ModelError::Unavailable(format!("cannot build HTTP client: {}", e.without_url())))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -91,11 +85,7 @@ impl OpenAiLanguageModel {
 
 #[async_trait]
 impl LanguageModel for OpenAiLanguageModel {
-    async fn stream(
-        &self,
-        history: Vec<ChatTurn>,
-        tools: Vec<ToolSpec>,
-    ) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, history: Vec<ChatTurn>, tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
         let request = ChatRequest {
             model: &self.inner.model,
             stream: true,
@@ -205,9 +195,7 @@ impl Turn {
                         EventStreamError::Transport(BodyError::Stalled) => ModelError::Timeout,
                         EventStreamError::Transport(BodyError::Transport(message)) => {
                             if !self.chunk_seen && self.retry_left {
-                                tracing::warn!(
-                                    "language model connection lost before any chunk; retrying once"
-                                );
+                                tracing::warn!("language model connection lost before any chunk; retrying once");
                                 self.events = None;
                                 match self.connect().await {
                                     Ok(()) => continue,
@@ -217,12 +205,8 @@ impl Turn {
                                 ModelError::Unavailable(format!("connection lost: {message}"))
                             }
                         }
-                        EventStreamError::Utf8(_) => {
-                            ModelError::BadResponse("stream is not valid UTF-8".to_owned())
-                        }
-                        EventStreamError::Parser(_) => {
-                            ModelError::BadResponse("malformed event stream".to_owned())
-                        }
+                        EventStreamError::Utf8(_) => ModelError::BadResponse("stream is not valid UTF-8".to_owned()),
+                        EventStreamError::Parser(_) => ModelError::BadResponse("malformed event stream".to_owned()),
                     };
                     self.fail(error);
                 }
@@ -248,12 +232,8 @@ impl Turn {
             }
         };
         if let Some(error) = chunk.error {
-            let detail = error
-                .code
-                .map_or_else(String::new, |code| format!(" ({code})"));
-            self.fail(ModelError::Unavailable(format!(
-                "provider reported an error{detail}"
-            )));
+            let detail = error.code.map_or_else(String::new, |code| format!(" ({code})"));
+            self.fail(ModelError::Unavailable(format!("provider reported an error{detail}")));
             return;
         }
         let mut finished = false;
@@ -268,10 +248,7 @@ impl Turn {
                     self.tool_calls.push(fragment);
                 }
             }
-            if choice
-                .finish_reason
-                .is_some_and(|reason| !reason.is_empty())
-            {
+            if choice.finish_reason.is_some_and(|reason| !reason.is_empty()) {
                 finished = true;
             }
         }
@@ -288,9 +265,7 @@ impl Turn {
         self.done = true;
         self.events = None;
         match std::mem::take(&mut self.tool_calls).finish() {
-            Ok(calls) => self
-                .pending
-                .extend(calls.into_iter().map(|call| Ok(ModelEvent::ToolCall(call)))),
+            Ok(calls) => self.pending.extend(calls.into_iter().map(|call| Ok(ModelEvent::ToolCall(call)))),
             Err(error) => self.pending.push_back(Err(error)),
         }
     }
@@ -317,24 +292,15 @@ async fn attempt(inner: &Inner, body: &[u8]) -> Result<SseStream, AttemptError> 
     }
     let response = match tokio::time::timeout(inner.timeout, request.send()).await {
         Err(_) => {
-            return Err(AttemptError {
-                error: ModelError::Timeout,
-                retryable: false,
-            });
+            return Err(AttemptError { error: ModelError::Timeout, retryable: false });
         }
         Ok(Err(e)) if e.is_timeout() => {
-            return Err(AttemptError {
-                error: ModelError::Timeout,
-                retryable: false,
-            });
+            return Err(AttemptError { error: ModelError::Timeout, retryable: false });
         }
         Ok(Err(e)) => {
             let retryable = e.is_connect() || e.is_request();
             return Err(AttemptError {
-                error: ModelError::Unavailable(format!(
-                    "cannot reach the provider: {}",
-                    e.without_url()
-                )),
+                error: ModelError::Unavailable(format!("cannot reach the provider: {}", e.without_url())),
                 retryable,
             });
         }
@@ -355,20 +321,15 @@ fn timed_body(
     response: reqwest::Response,
     timeout: Duration,
 ) -> impl futures_util::Stream<Item = Result<impl AsRef<[u8]>, BodyError>> + Send + 'static {
-    stream::unfold(
-        Some(response.bytes_stream().boxed()),
-        move |state| async move {
-            let mut body = state?;
-            match tokio::time::timeout(timeout, body.next()).await {
-                Err(_) => Some((Err(BodyError::Stalled), None)),
-                Ok(None) => None,
-                Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(body))),
-                Ok(Some(Err(e))) => {
-                    Some((Err(BodyError::Transport(e.without_url().to_string())), None))
-                }
-            }
-        },
-    )
+    stream::unfold(Some(response.bytes_stream().boxed()), move |state| async move {
+        let mut body = state?;
+        match tokio::time::timeout(timeout, body.next()).await {
+            Err(_) => Some((Err(BodyError::Stalled), None)),
+            Ok(None) => None,
+            Ok(Some(Ok(bytes))) => Some((Ok(bytes), Some(body))),
+            Ok(Some(Err(e))) => Some((Err(BodyError::Transport(e.without_url().to_string())), None)),
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -391,17 +352,11 @@ struct ToolCallAssembler {
 impl ToolCallAssembler {
     fn push(&mut self, fragment: ToolCallDelta) {
         // Servers that omit `index` start a new call with each new `id`.
-        let index = fragment
-            .index
-            .unwrap_or_else(|| match (self.last_index, &fragment.id) {
-                (Some(last), None) => last,
-                (Some(last), Some(id))
-                    if self.calls.get(&last).and_then(|c| c.id.as_ref()) == Some(id) =>
-                {
-                    last
-                }
-                _ => self.calls.keys().next_back().map_or(0, |last| last + 1),
-            });
+        let index = fragment.index.unwrap_or_else(|| match (self.last_index, &fragment.id) {
+            (Some(last), None) => last,
+            (Some(last), Some(id)) if self.calls.get(&last).and_then(|c| c.id.as_ref()) == Some(id) => last,
+            _ => self.calls.keys().next_back().map_or(0, |last| last + 1),
+        });
         self.last_index = Some(index);
         let call = self.calls.entry(index).or_default();
         if let Some(id) = fragment.id.filter(|id| !id.is_empty())
@@ -427,14 +382,10 @@ impl ToolCallAssembler {
             .into_values()
             .map(|call| {
                 if call.name.is_empty() {
-                    return Err(ModelError::BadResponse(
-                        "tool call without a function name".to_owned(),
-                    ));
+                    return Err(ModelError::BadResponse("tool call without a function name".to_owned()));
                 }
                 Ok(ToolRequest {
-                    id: call
-                        .id
-                        .unwrap_or_else(|| format!("call_{}", uuid::Uuid::new_v4().simple())),
+                    id: call.id.unwrap_or_else(|| format!("call_{}", uuid::Uuid::new_v4().simple())),
                     name: call.name,
                     arguments: call.arguments,
                 })
@@ -481,27 +432,18 @@ impl<'a> From<&'a ChatTurn> for WireMessage<'a> {
         match turn {
             ChatTurn::System(content) => Self::System { content },
             ChatTurn::User(content) => Self::User { content },
-            ChatTurn::Assistant {
-                content,
-                tool_calls,
-            } => Self::Assistant {
+            ChatTurn::Assistant { content, tool_calls } => Self::Assistant {
                 content: (!content.is_empty() || tool_calls.is_empty()).then_some(content.as_str()),
                 tool_calls: tool_calls
                     .iter()
                     .map(|call| WireToolCall {
                         id: &call.id,
                         kind: "function",
-                        function: WireFunctionCall {
-                            name: &call.name,
-                            arguments: &call.arguments,
-                        },
+                        function: WireFunctionCall { name: &call.name, arguments: &call.arguments },
                     })
                     .collect(),
             },
-            ChatTurn::Tool { call_id, content } => Self::Tool {
-                tool_call_id: call_id,
-                content,
-            },
+            ChatTurn::Tool { call_id, content } => Self::Tool { tool_call_id: call_id, content },
         }
     }
 }
@@ -538,11 +480,7 @@ impl<'a> From<&'a ToolSpec> for WireTool<'a> {
     fn from(spec: &'a ToolSpec) -> Self {
         Self {
             kind: "function",
-            function: WireFunction {
-                name: spec.name,
-                description: spec.description,
-                parameters: &spec.parameters,
-            },
+            function: WireFunction { name: spec.name, description: spec.description, parameters: &spec.parameters },
         }
     }
 }
@@ -603,53 +541,27 @@ struct FunctionDelta {
 mod tests {
     use super::*;
 
-    fn fragment(
-        index: Option<u32>,
-        id: Option<&str>,
-        name: Option<&str>,
-        args: Option<&str>,
-    ) -> ToolCallDelta {
+    fn fragment(index: Option<u32>, id: Option<&str>, name: Option<&str>, args: Option<&str>) -> ToolCallDelta {
         ToolCallDelta {
             index,
             id: id.map(str::to_owned),
-            function: Some(FunctionDelta {
-                name: name.map(str::to_owned),
-                arguments: args.map(str::to_owned),
-            }),
+            function: Some(FunctionDelta { name: name.map(str::to_owned), arguments: args.map(str::to_owned) }),
         }
     }
 
     #[test]
     fn assembler_joins_fragments_by_index_and_ignores_repeated_names() {
         let mut assembler = ToolCallAssembler::default();
-        assembler.push(fragment(
-            Some(0),
-            Some("a"),
-            Some("add_task"),
-            Some("{\"ti"),
-        ));
+        assembler.push(fragment(Some(0), Some("a"), Some("add_task"), Some("{\"ti")));
         assembler.push(fragment(Some(1), Some("b"), Some("list_tasks"), Some("")));
-        assembler.push(fragment(
-            Some(0),
-            None,
-            Some("add_task"),
-            Some("tle\":\"x\"}"),
-        ));
+        assembler.push(fragment(Some(0), None, Some("add_task"), Some("tle\":\"x\"}")));
         assembler.push(fragment(Some(1), None, None, Some("{}")));
         let calls = assembler.finish().unwrap();
         assert_eq!(
             calls,
             vec![
-                ToolRequest {
-                    id: "a".into(),
-                    name: "add_task".into(),
-                    arguments: "{\"title\":\"x\"}".into()
-                },
-                ToolRequest {
-                    id: "b".into(),
-                    name: "list_tasks".into(),
-                    arguments: "{}".into()
-                },
+                ToolRequest { id: "a".into(), name: "add_task".into(), arguments: "{\"title\":\"x\"}".into() },
+                ToolRequest { id: "b".into(), name: "list_tasks".into(), arguments: "{}".into() },
             ]
         );
     }
@@ -670,10 +582,7 @@ mod tests {
     fn assembler_rejects_a_nameless_call_and_invents_missing_ids() {
         let mut assembler = ToolCallAssembler::default();
         assembler.push(fragment(Some(0), None, None, Some("{}")));
-        assert!(matches!(
-            assembler.finish(),
-            Err(ModelError::BadResponse(_))
-        ));
+        assert!(matches!(assembler.finish(), Err(ModelError::BadResponse(_))));
 
         let mut assembler = ToolCallAssembler::default();
         assembler.push(fragment(Some(0), None, Some("list_tasks"), Some("{}")));
@@ -685,11 +594,7 @@ mod tests {
     fn assistant_turn_with_only_tool_calls_has_null_content() {
         let turn = ChatTurn::Assistant {
             content: String::new(),
-            tool_calls: vec![ToolRequest {
-                id: "c1".into(),
-                name: "list_tasks".into(),
-                arguments: "{}".into(),
-            }],
+            tool_calls: vec![ToolRequest { id: "c1".into(), name: "list_tasks".into(), arguments: "{}".into() }],
         };
         let json = serde_json::to_value(WireMessage::from(&turn)).unwrap();
         assert_eq!(
@@ -698,10 +603,7 @@ mod tests {
                 {"id": "c1", "type": "function", "function": {"name": "list_tasks", "arguments": "{}"}}
             ]})
         );
-        let tool = ChatTurn::Tool {
-            call_id: "c1".into(),
-            content: "{}".into(),
-        };
+        let tool = ChatTurn::Tool { call_id: "c1".into(), content: "{}".into() };
         assert_eq!(
             serde_json::to_value(WireMessage::from(&tool)).unwrap(),
             serde_json::json!({"role": "tool", "tool_call_id": "c1", "content": "{}"})
@@ -716,9 +618,6 @@ mod tests {
             model: "m".into(),
             timeout: Duration::from_secs(1),
         };
-        assert!(matches!(
-            OpenAiLanguageModel::new(config),
-            Err(ModelError::Unavailable(_))
-        ));
+        assert!(matches!(OpenAiLanguageModel::new(config), Err(ModelError::Unavailable(_))));
     }
 }

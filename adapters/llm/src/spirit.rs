@@ -44,15 +44,15 @@ const STATEMENT_TEMPLATES: &[&str] = &[
 ];
 
 /// Said when nobody has spoken yet.
-const GREETING: &str = "Good evening... Who has lit the candles and called me from the cold? Speak, and I shall answer.";
+const GREETING: &str =
+    "Good evening... Who has lit the candles and called me from the cold? Speak, and I shall answer.";
 
 /// Common words not worth echoing.
 const STOPWORDS: &[&str] = &[
-    "about", "after", "again", "because", "been", "before", "being", "could", "does", "doing",
-    "from", "have", "here", "into", "just", "know", "like", "make", "more", "much", "should",
-    "some", "tell", "that", "their", "them", "then", "there", "these", "they", "thing", "this",
-    "those", "through", "very", "want", "were", "what", "when", "where", "which", "while", "will",
-    "with", "would", "your", "yours", "spirit",
+    "about", "after", "again", "because", "been", "before", "being", "could", "does", "doing", "from", "have", "here",
+    "into", "just", "know", "like", "make", "more", "much", "should", "some", "tell", "that", "their", "them", "then",
+    "there", "these", "they", "thing", "this", "those", "through", "very", "want", "were", "what", "when", "where",
+    "which", "while", "will", "with", "would", "your", "yours", "spirit",
 ];
 
 /// A [`LanguageModel`] that answers séance messages in character, offline.
@@ -74,11 +74,7 @@ impl OfflineSpirit {
 
 #[async_trait]
 impl LanguageModel for OfflineSpirit {
-    async fn stream(
-        &self,
-        history: Vec<ChatTurn>,
-        _tools: Vec<ToolSpec>,
-    ) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, history: Vec<ChatTurn>, _tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
         let reply = spirit_reply(&history);
         Ok(stream::iter(text_events(&reply).into_iter().map(Ok)).boxed())
     }
@@ -117,17 +113,10 @@ fn spirit_reply(history: &[ChatTurn]) -> String {
         return GREETING.to_owned();
     }
     let hash = fnv1a(question.to_lowercase().as_bytes());
-    let templates = if question.ends_with('?') {
-        QUESTION_TEMPLATES
-    } else {
-        STATEMENT_TEMPLATES
-    };
+    let templates = if question.ends_with('?') { QUESTION_TEMPLATES } else { STATEMENT_TEMPLATES };
     let word = echo_word(question);
-    let usable: Vec<&str> = templates
-        .iter()
-        .copied()
-        .filter(|template| word.is_some() || !template.contains("{word}"))
-        .collect();
+    let usable: Vec<&str> =
+        templates.iter().copied().filter(|template| word.is_some() || !template.contains("{word}")).collect();
     let index = usize::try_from(hash % (usable.len().max(1) as u64)).unwrap_or(0);
     let template = usable.get(index).copied().unwrap_or(GREETING);
     let reply = match &word {
@@ -153,25 +142,17 @@ fn echo_word(question: &str) -> Option<String> {
 
 fn capitalise_start(text: &str) -> String {
     let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
+    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
 }
 
 fn limit_words(text: &str, max: usize) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
-    if words.len() <= max {
-        words.join(" ")
-    } else {
-        format!("{}...", words[..max].join(" "))
-    }
+    if words.len() <= max { words.join(" ") } else { format!("{}...", words[..max].join(" ")) }
 }
 
 /// FNV-1a: a stable hash (unlike `DefaultHasher`, fixed across Rust releases).
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -187,11 +168,7 @@ mod tests {
 
     #[test]
     fn every_template_fits_in_thirty_words() {
-        for template in QUESTION_TEMPLATES
-            .iter()
-            .chain(STATEMENT_TEMPLATES)
-            .chain([&GREETING])
-        {
+        for template in QUESTION_TEMPLATES.iter().chain(STATEMENT_TEMPLATES).chain([&GREETING]) {
             let filled = template.replace("{word}", "supercalifragilistic");
             assert!(words(&filled) <= SPIRIT_MAX_WORDS, "too long: {filled}");
         }
@@ -220,10 +197,7 @@ mod tests {
 
     #[test]
     fn echo_picks_the_longest_meaningful_word() {
-        assert_eq!(
-            echo_word("Where is my grandmother's necklace?").as_deref(),
-            Some("grandmother's")
-        );
+        assert_eq!(echo_word("Where is my grandmother's necklace?").as_deref(), Some("grandmother's"));
         assert_eq!(echo_word("Is it you?"), None);
         assert_eq!(echo_word("what would they tell"), None);
     }
@@ -233,31 +207,19 @@ mod tests {
         let history = vec![
             ChatTurn::System(SPIRIT_PERSONA.to_owned()),
             ChatTurn::User("Alice: Do you know about the lighthouse?".to_owned()),
-            ChatTurn::Assistant {
-                content: "Perhaps.".to_owned(),
-                tool_calls: vec![],
-            },
+            ChatTurn::Assistant { content: "Perhaps.".to_owned(), tool_calls: vec![] },
             ChatTurn::User("Bob: tell us about the orchard".to_owned()),
             ChatTurn::User("Carol: and the cellar".to_owned()),
         ];
-        assert_eq!(
-            latest_question(&history),
-            "Bob: tell us about the orchard\nCarol: and the cellar"
-        );
-        assert_eq!(
-            latest_question(&history[..3]),
-            "Alice: Do you know about the lighthouse?"
-        );
+        assert_eq!(latest_question(&history), "Bob: tell us about the orchard\nCarol: and the cellar");
+        assert_eq!(latest_question(&history[..3]), "Alice: Do you know about the lighthouse?");
         assert_eq!(spirit_reply(&[]), GREETING);
     }
 
     #[test]
     fn long_text_is_cut_to_the_limit() {
         let long = "word ".repeat(50);
-        assert_eq!(
-            words(&limit_words(&long, SPIRIT_MAX_WORDS)),
-            SPIRIT_MAX_WORDS
-        );
+        assert_eq!(words(&limit_words(&long, SPIRIT_MAX_WORDS)), SPIRIT_MAX_WORDS);
         assert_eq!(limit_words("a  b", 30), "a b");
     }
 
@@ -265,12 +227,7 @@ mod tests {
     async fn streams_the_reply_in_several_deltas_and_ignores_tools() {
         let spirit = OfflineSpirit::new();
         let history = vec![ChatTurn::User("Is the lighthouse haunted?".to_owned())];
-        let events: Vec<_> = spirit
-            .stream(history.clone(), Vec::new())
-            .await
-            .unwrap()
-            .collect()
-            .await;
+        let events: Vec<_> = spirit.stream(history.clone(), Vec::new()).await.unwrap().collect().await;
         assert!(events.len() > 3);
         let text: String = events
             .into_iter()

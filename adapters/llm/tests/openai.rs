@@ -4,9 +4,7 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use parley_conversations::{
-    ChatTurn, LanguageModel, ModelError, ModelEvent, ToolRequest, ToolSpec,
-};
+use parley_conversations::{ChatTurn, LanguageModel, ModelError, ModelEvent, ToolRequest, ToolSpec};
 use parley_llm::{OpenAiConfig, OpenAiLanguageModel};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -25,19 +23,12 @@ fn model(base_url: &str, api_key: Option<&str>, timeout: Duration) -> OpenAiLang
 }
 
 fn default_model(server: &MockServer) -> OpenAiLanguageModel {
-    model(
-        &format!("{}/v1", server.uri()),
-        Some("sk-test"),
-        Duration::from_secs(5),
-    )
+    model(&format!("{}/v1", server.uri()), Some("sk-test"), Duration::from_secs(5))
 }
 
 /// An SSE body: one `data:` event per chunk, then `data: [DONE]`.
 fn sse(chunks: &[Value]) -> String {
-    let mut body: String = chunks
-        .iter()
-        .map(|chunk| format!("data: {chunk}\n\n"))
-        .collect();
+    let mut body: String = chunks.iter().map(|chunk| format!("data: {chunk}\n\n")).collect();
     body.push_str("data: [DONE]\n\n");
     body
 }
@@ -72,10 +63,7 @@ async fn mount_sse(server: &MockServer, body: String) {
 }
 
 fn history() -> Vec<ChatTurn> {
-    vec![
-        ChatTurn::System("You manage tasks.".to_owned()),
-        ChatTurn::User("add a task to buy milk".to_owned()),
-    ]
+    vec![ChatTurn::System("You manage tasks.".to_owned()), ChatTurn::User("add a task to buy milk".to_owned())]
 }
 
 fn add_task_tool() -> ToolSpec {
@@ -86,16 +74,8 @@ fn add_task_tool() -> ToolSpec {
     }
 }
 
-async fn collect(
-    model: &OpenAiLanguageModel,
-    tools: Vec<ToolSpec>,
-) -> Vec<Result<ModelEvent, ModelError>> {
-    model
-        .stream(history(), tools)
-        .await
-        .unwrap()
-        .collect()
-        .await
+async fn collect(model: &OpenAiLanguageModel, tools: Vec<ToolSpec>) -> Vec<Result<ModelEvent, ModelError>> {
+    model.stream(history(), tools).await.unwrap().collect().await
 }
 
 fn text(s: &str) -> Result<ModelEvent, ModelError> {
@@ -103,11 +83,7 @@ fn text(s: &str) -> Result<ModelEvent, ModelError> {
 }
 
 fn call(id: &str, name: &str, arguments: &str) -> Result<ModelEvent, ModelError> {
-    Ok(ModelEvent::ToolCall(ToolRequest {
-        id: id.to_owned(),
-        name: name.to_owned(),
-        arguments: arguments.to_owned(),
-    }))
+    Ok(ModelEvent::ToolCall(ToolRequest { id: id.to_owned(), name: name.to_owned(), arguments: arguments.to_owned() }))
 }
 
 #[tokio::test]
@@ -141,10 +117,7 @@ async fn assembles_fragmented_tool_call_arguments() {
     mount_sse(&server, body).await;
 
     let events = collect(&default_model(&server), vec![add_task_tool()]).await;
-    assert_eq!(
-        events,
-        vec![call("call_1", "add_task", "{\"title\": \"Buy milk\"}")]
-    );
+    assert_eq!(events, vec![call("call_1", "add_task", "{\"title\": \"Buy milk\"}")]);
 }
 
 #[tokio::test]
@@ -182,10 +155,7 @@ async fn tool_calls_are_flushed_when_the_body_ends_without_done() {
     mount_sse(&server, body).await;
 
     let events = collect(&default_model(&server), vec![]).await;
-    assert_eq!(
-        events,
-        vec![call("call_1", "list_tasks", "{\"status\":\"all\"}")]
-    );
+    assert_eq!(events, vec![call("call_1", "list_tasks", "{\"status\":\"all\"}")]);
 }
 
 #[tokio::test]
@@ -199,27 +169,17 @@ async fn http_500_is_retried_once_then_unavailable() {
         .await;
 
     let error = default_model(&server).stream(history(), vec![]).await.err();
-    assert_eq!(
-        error,
-        Some(ModelError::Unavailable("status 500".to_owned()))
-    );
+    assert_eq!(error, Some(ModelError::Unavailable("status 500".to_owned())));
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
 #[tokio::test]
 async fn http_400_is_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400))
-        .expect(1)
-        .mount(&server)
-        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(400)).expect(1).mount(&server).await;
 
     let error = default_model(&server).stream(history(), vec![]).await.err();
-    assert_eq!(
-        error,
-        Some(ModelError::Unavailable("status 400".to_owned()))
-    );
+    assert_eq!(error, Some(ModelError::Unavailable("status 400".to_owned())));
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
 
@@ -251,38 +211,24 @@ async fn stalled_upstream_times_out() {
         )
         .mount(&server)
         .await;
-    let model = model(
-        &format!("{}/v1", server.uri()),
-        None,
-        Duration::from_millis(200),
-    );
+    let model = model(&format!("{}/v1", server.uri()), None, Duration::from_millis(200));
 
     let started = Instant::now();
     let error = model.stream(history(), vec![]).await.err();
     assert_eq!(error, Some(ModelError::Timeout));
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
 async fn malformed_chunk_is_a_bad_response() {
     let server = MockServer::start().await;
-    let body = format!(
-        "data: {}\n\ndata: {{\"choices\": [oops\n\ndata: [DONE]\n\n",
-        text_chunk("Hi")
-    );
+    let body = format!("data: {}\n\ndata: {{\"choices\": [oops\n\ndata: [DONE]\n\n", text_chunk("Hi"));
     mount_sse(&server, body).await;
 
     let events = collect(&default_model(&server), vec![]).await;
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0], text("Hi"));
-    assert!(
-        matches!(events[1], Err(ModelError::BadResponse(_))),
-        "{events:?}"
-    );
+    assert!(matches!(events[1], Err(ModelError::BadResponse(_))), "{events:?}");
 }
 
 #[tokio::test]
@@ -291,13 +237,8 @@ async fn request_carries_model_stream_tools_messages_and_bearer_key() {
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .and(header("authorization", "Bearer sk-test"))
-        .and(body_partial_json(
-            json!({"model": "test-model", "stream": true}),
-        ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(sse(&[finish_chunk("stop")]), "text/event-stream"),
-        )
+        .and(body_partial_json(json!({"model": "test-model", "stream": true})))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(sse(&[finish_chunk("stop")]), "text/event-stream"))
         .expect(1)
         .mount(&server)
         .await;
@@ -311,20 +252,9 @@ async fn request_carries_model_stream_tools_messages_and_bearer_key() {
             arguments: "{\"title\":\"x\"}".into(),
         }],
     });
-    turns.push(ChatTurn::Tool {
-        call_id: "call_1".into(),
-        content: "{\"task\":{}}".into(),
-    });
-    turns.push(ChatTurn::Assistant {
-        content: "Added.".into(),
-        tool_calls: vec![],
-    });
-    let events: Vec<_> = default_model(&server)
-        .stream(turns, vec![add_task_tool()])
-        .await
-        .unwrap()
-        .collect()
-        .await;
+    turns.push(ChatTurn::Tool { call_id: "call_1".into(), content: "{\"task\":{}}".into() });
+    turns.push(ChatTurn::Assistant { content: "Added.".into(), tool_calls: vec![] });
+    let events: Vec<_> = default_model(&server).stream(turns, vec![add_task_tool()]).await.unwrap().collect().await;
     assert!(events.is_empty(), "{events:?}");
 
     let requests = server.received_requests().await.unwrap();
@@ -353,18 +283,9 @@ async fn request_carries_model_stream_tools_messages_and_bearer_key() {
 async fn no_key_means_no_authorization_header_and_no_tools_field() {
     let server = MockServer::start().await;
     mount_sse(&server, sse(&[text_chunk("hi")])).await;
-    let model = model(
-        &format!("{}/v1/", server.uri()),
-        None,
-        Duration::from_secs(5),
-    );
+    let model = model(&format!("{}/v1/", server.uri()), None, Duration::from_secs(5));
 
-    let events: Vec<_> = model
-        .stream(history(), vec![])
-        .await
-        .unwrap()
-        .collect()
-        .await;
+    let events: Vec<_> = model.stream(history(), vec![]).await.unwrap().collect().await;
     assert_eq!(events, vec![text("hi")]);
 
     let requests = server.received_requests().await.unwrap();
@@ -377,19 +298,10 @@ async fn no_key_means_no_authorization_header_and_no_tools_field() {
 #[tokio::test]
 async fn provider_error_chunk_is_unavailable() {
     let server = MockServer::start().await;
-    mount_sse(
-        &server,
-        sse(&[json!({"error": {"code": 502, "message": "upstream overloaded"}})]),
-    )
-    .await;
+    mount_sse(&server, sse(&[json!({"error": {"code": 502, "message": "upstream overloaded"}})])).await;
 
     let events = collect(&default_model(&server), vec![]).await;
-    assert_eq!(
-        events,
-        vec![Err(ModelError::Unavailable(
-            "provider reported an error (502)".to_owned()
-        ))]
-    );
+    assert_eq!(events, vec![Err(ModelError::Unavailable("provider reported an error (502)".to_owned()))]);
 }
 
 #[tokio::test]
@@ -397,17 +309,10 @@ async fn connection_refused_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let model = model(
-        &format!("http://127.0.0.1:{port}/v1"),
-        None,
-        Duration::from_secs(2),
-    );
+    let model = model(&format!("http://127.0.0.1:{port}/v1"), None, Duration::from_secs(2));
 
     let error = model.stream(history(), vec![]).await.err();
-    assert!(
-        matches!(error, Some(ModelError::Unavailable(_))),
-        "{error:?}"
-    );
+    assert!(matches!(error, Some(ModelError::Unavailable(_))), "{error:?}");
 }
 
 /// A hand-rolled server that sends the headers and one chunk, then stalls:
@@ -429,9 +334,7 @@ async fn deltas_arrive_as_produced_and_a_stall_between_chunks_times_out() {
                 let length = text[..head_end]
                     .lines()
                     .find_map(|line| {
-                        line.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().to_owned())
+                        line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
                     })
                     .and_then(|v| v.parse::<usize>().ok())
                     .unwrap_or(0);
@@ -443,28 +346,17 @@ async fn deltas_arrive_as_produced_and_a_stall_between_chunks_times_out() {
         let chunk = format!("data: {}\n\n", text_chunk("first"));
         let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
         socket.write_all(head.as_bytes()).await.unwrap();
-        socket
-            .write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes())
-            .await
-            .unwrap();
+        socket.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes()).await.unwrap();
         socket.flush().await.unwrap();
         tokio::time::sleep(Duration::from_secs(5)).await;
     });
 
-    let model = model(
-        &format!("http://127.0.0.1:{port}/v1"),
-        None,
-        Duration::from_millis(300),
-    );
+    let model = model(&format!("http://127.0.0.1:{port}/v1"), None, Duration::from_millis(300));
     let started = Instant::now();
     let mut stream = model.stream(history(), vec![]).await.unwrap();
     assert_eq!(stream.next().await, Some(text("first")));
     assert_eq!(stream.next().await, Some(Err(ModelError::Timeout)));
     assert_eq!(stream.next().await, None);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     server.abort();
 }

@@ -6,12 +6,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use parley_conversations::{
-    Conversation, ConversationDetail, ConversationError, ConversationRepository,
-    ConversationSummary, ConversationTitle, Message, Role, ToolCall, ToolStatus,
+    Conversation, ConversationDetail, ConversationError, ConversationRepository, ConversationSummary,
+    ConversationTitle, Message, Role, ToolCall, ToolStatus,
 };
-use parley_kernel::{
-    ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId,
-};
+use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -102,8 +100,7 @@ impl TryFrom<MessageRow> for Message {
     type Error = PgError;
 
     fn try_from(row: MessageRow) -> Result<Self, PgError> {
-        let calls: Vec<ToolCallJson> =
-            serde_json::from_value(row.tool_calls).map_err(PgError::corrupt)?;
+        let calls: Vec<ToolCallJson> = serde_json::from_value(row.tool_calls).map_err(PgError::corrupt)?;
         let tool_calls = calls
             .into_iter()
             .map(|call| {
@@ -114,19 +111,12 @@ impl TryFrom<MessageRow> for Message {
                         return Err(PgError::corrupt(format_args!("tool call status {other:?}")));
                     }
                 };
-                Ok(ToolCall {
-                    id: call.id,
-                    name: call.name,
-                    arguments: call.arguments,
-                    result: call.result,
-                    status,
-                })
+                Ok(ToolCall { id: call.id, name: call.name, arguments: call.arguments, result: call.result, status })
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             id: MessageId::from_uuid(row.id),
-            role: Role::parse(&row.role)
-                .ok_or_else(|| PgError::corrupt(format_args!("role {:?}", row.role)))?,
+            role: Role::parse(&row.role).ok_or_else(|| PgError::corrupt(format_args!("role {:?}", row.role)))?,
             content: row.content,
             tool_calls,
             created_at: row.created_at,
@@ -173,21 +163,14 @@ impl ConversationRepository for PgConversationRepository {
         };
         bounded(async {
             let mut conn = checkout(&self.pool).await?;
-            diesel::insert_into(conversations::table)
-                .values(&row)
-                .execute(&mut conn)
-                .await?;
+            diesel::insert_into(conversations::table).values(&row).execute(&mut conn).await?;
             Ok::<_, PgError>(())
         })
         .await?;
         Ok(())
     }
 
-    async fn list(
-        &self,
-        owner: UserId,
-        page: &PageRequest,
-    ) -> Result<Page<ConversationSummary>, StoreError> {
+    async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<ConversationSummary>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = bounded(async {
             let mut conn = checkout(&self.pool).await?;
@@ -200,10 +183,7 @@ impl ConversationRepository for PgConversationRepository {
                 .left_join(messages::table)
                 .filter(conversations::user_id.eq(owner.as_uuid()))
                 .group_by(conversations::id)
-                .select((
-                    ConversationRow::as_select(),
-                    diesel::dsl::count(messages::id.nullable()),
-                ))
+                .select((ConversationRow::as_select(), diesel::dsl::count(messages::id.nullable())))
                 .order((conversations::updated_at.desc(), conversations::id.desc()))
                 .limit(limit)
                 .into_boxed();
@@ -218,26 +198,17 @@ impl ConversationRepository for PgConversationRepository {
             .into_iter()
             .map(|(row, count)| {
                 let message_count = u64::try_from(count).map_err(StoreError::unexpected)?;
-                Ok(ConversationSummary {
-                    conversation: row.into(),
-                    message_count,
-                })
+                Ok(ConversationSummary { conversation: row.into(), message_count })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let total = u64::try_from(total).map_err(StoreError::unexpected)?;
-        Ok(Page::from_overfetch(summaries, page, total, |summary| {
-            Cursor {
-                at: summary.conversation.updated_at,
-                id: summary.conversation.id.as_uuid(),
-            }
+        Ok(Page::from_overfetch(summaries, page, total, |summary| Cursor {
+            at: summary.conversation.updated_at,
+            id: summary.conversation.id.as_uuid(),
         }))
     }
 
-    async fn get(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-    ) -> Result<ConversationDetail, ConversationError> {
+    async fn get(&self, owner: UserId, id: ConversationId) -> Result<ConversationDetail, ConversationError> {
         let detail = bounded(async {
             let mut conn = checkout(&self.pool).await?;
             let row: Option<ConversationRow> = conversations::table
@@ -254,34 +225,20 @@ impl ConversationRepository for PgConversationRepository {
                 .select(MessageRow::as_select())
                 .load(&mut conn)
                 .await?;
-            let messages = rows
-                .into_iter()
-                .map(Message::try_from)
-                .collect::<Result<_, _>>()?;
-            Ok::<_, AccessError>(ConversationDetail {
-                conversation,
-                messages,
-            })
+            let messages = rows.into_iter().map(Message::try_from).collect::<Result<_, _>>()?;
+            Ok::<_, AccessError>(ConversationDetail { conversation, messages })
         })
         .await?;
         Ok(detail)
     }
 
-    async fn append(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-        message: &Message,
-    ) -> Result<(), ConversationError> {
+    async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError> {
         let row = MessageRow::new(id, message).map_err(AccessError::Pg)?;
         bounded(async {
             let mut conn = checkout(&self.pool).await?;
             conn.transaction(async move |conn| {
                 check_owner(conn, owner, id).await?;
-                diesel::insert_into(messages::table)
-                    .values(&row)
-                    .execute(conn)
-                    .await?;
+                diesel::insert_into(messages::table).values(&row).execute(conn).await?;
                 diesel::update(conversations::table.find(id.as_uuid()))
                     .set(conversations::updated_at.eq(row.created_at))
                     .execute(conn)
@@ -300,9 +257,7 @@ impl ConversationRepository for PgConversationRepository {
             conn.transaction(async move |conn| {
                 check_owner(conn, owner, id).await?;
                 // Messages go with it (ON DELETE CASCADE), inside this transaction.
-                diesel::delete(conversations::table.find(id.as_uuid()))
-                    .execute(conn)
-                    .await?;
+                diesel::delete(conversations::table.find(id.as_uuid())).execute(conn).await?;
                 Ok::<_, AccessError>(())
             })
             .await

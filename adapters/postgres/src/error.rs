@@ -49,15 +49,11 @@ impl PgError {
 impl From<PgError> for StoreError {
     fn from(error: PgError) -> Self {
         match error {
-            PgError::PoolTimeout => {
-                StoreError::unavailable("timed out waiting for a database connection")
-            }
+            PgError::PoolTimeout => StoreError::unavailable("timed out waiting for a database connection"),
             PgError::CallTimeout => StoreError::unavailable("the database did not answer in time"),
             PgError::Corrupt(message) => StoreError::unexpected(message),
             PgError::Pool(error) => pool_error(error),
-            PgError::Query(error) if is_connection_failure(&error) => {
-                StoreError::unavailable(error)
-            }
+            PgError::Query(error) if is_connection_failure(&error) => StoreError::unavailable(error),
             PgError::Query(error) => StoreError::unexpected(error),
         }
     }
@@ -65,30 +61,19 @@ impl From<PgError> for StoreError {
 
 fn pool_error(error: PoolError) -> StoreError {
     let unavailable = match &error {
-        PoolError::Backend(ManagerError::ConnectionError(
-            ConnectionError::InvalidConnectionUrl(_),
-        )) => false,
-        PoolError::Backend(ManagerError::ConnectionError(_))
-        | PoolError::Timeout(_)
-        | PoolError::Closed => true,
+        PoolError::Backend(ManagerError::ConnectionError(ConnectionError::InvalidConnectionUrl(_))) => false,
+        PoolError::Backend(ManagerError::ConnectionError(_)) | PoolError::Timeout(_) | PoolError::Closed => true,
         PoolError::Backend(ManagerError::QueryError(query)) => is_connection_failure(query),
         _ => false,
     };
-    if unavailable {
-        StoreError::unavailable(error)
-    } else {
-        StoreError::unexpected(error)
-    }
+    if unavailable { StoreError::unavailable(error) } else { StoreError::unexpected(error) }
 }
 
 /// A query failed because the connection is gone, not because of the query.
 fn is_connection_failure(error: &DieselError) -> bool {
     matches!(
         error,
-        DieselError::DatabaseError(
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
-            _
-        )
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
     )
 }
 

@@ -37,9 +37,7 @@ pub struct PgStore {
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore")
-            .field("pool", &self.pool.status())
-            .finish()
+        f.debug_struct("PgStore").field("pool", &self.pool.status()).finish()
     }
 }
 
@@ -50,9 +48,7 @@ impl PgStore {
     /// # Errors
     /// `StoreError::Unexpected` if the pool cannot be built.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
-        Ok(Self {
-            pool: pool::build(url, max_connections)?,
-        })
+        Ok(Self { pool: pool::build(url, max_connections)? })
     }
 
     /// Runs the embedded migrations under a PostgreSQL advisory lock held on
@@ -67,11 +63,8 @@ impl PgStore {
         // The connection leaves the pool: it is closed after migrating, which
         // also releases the lock should unlocking fail.
         let connection = pool::PgConnection::take(connection);
-        let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
-            AsyncConnectionWrapper::from(connection);
-        tokio::task::spawn_blocking(move || migrate_locked(&mut wrapper))
-            .await
-            .map_err(StoreError::unexpected)?
+        let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(connection);
+        tokio::task::spawn_blocking(move || migrate_locked(&mut wrapper)).await.map_err(StoreError::unexpected)?
     }
 
     #[must_use]
@@ -90,9 +83,7 @@ impl PgStore {
     }
 }
 
-fn migrate_locked(
-    connection: &mut AsyncConnectionWrapper<AsyncPgConnection>,
-) -> Result<(), StoreError> {
+fn migrate_locked(connection: &mut AsyncConnectionWrapper<AsyncPgConnection>) -> Result<(), StoreError> {
     use diesel::RunQueryDsl;
     use diesel::sql_types::BigInt;
 
@@ -100,14 +91,11 @@ fn migrate_locked(
         .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(connection)
         .map_err(StoreError::unavailable)?;
-    let migrated = connection
-        .run_pending_migrations(MIGRATIONS)
-        .map(|applied| {
-            tracing::info!(applied = applied.len(), "postgres migrations done");
-        });
-    let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
-        .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
-        .execute(connection);
+    let migrated = connection.run_pending_migrations(MIGRATIONS).map(|applied| {
+        tracing::info!(applied = applied.len(), "postgres migrations done");
+    });
+    let unlocked =
+        diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK_KEY).execute(connection);
     migrated.map_err(StoreError::Unexpected)?;
     unlocked.map(|_| ()).map_err(StoreError::unexpected)
 }

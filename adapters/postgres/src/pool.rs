@@ -26,10 +26,7 @@ pub(crate) fn build(url: &str, max_connections: usize) -> Result<PgPool, StoreEr
     // deadpool's own wait/create/recycle timeouts need its `rt_tokio_1`
     // feature, which no workspace dependency enables; `checkout` bounds the
     // whole of `get()` (wait, create and recycle) with tokio instead.
-    Pool::builder(manager)
-        .max_size(max_connections.max(1))
-        .build()
-        .map_err(StoreError::unexpected)
+    Pool::builder(manager).max_size(max_connections.max(1)).build().map_err(StoreError::unexpected)
 }
 
 /// A connection from the pool, within [`CHECKOUT_TIMEOUT`]. A connection found
@@ -49,7 +46,5 @@ pub(crate) async fn bounded<T, E>(call: impl Future<Output = Result<T, E>>) -> R
 where
     E: From<PgError>,
 {
-    tokio::time::timeout(CALL_TIMEOUT, call)
-        .await
-        .unwrap_or_else(|_| Err(PgError::CallTimeout.into()))
+    tokio::time::timeout(CALL_TIMEOUT, call).await.unwrap_or_else(|_| Err(PgError::CallTimeout.into()))
 }

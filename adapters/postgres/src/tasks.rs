@@ -6,9 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
-use parley_tasks::{
-    Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskRepository, TaskTitle,
-};
+use parley_tasks::{Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskRepository, TaskTitle};
 use uuid::Uuid;
 
 use crate::error::{AccessError, PgError};
@@ -77,20 +75,14 @@ impl TryFrom<TaskRow> for Task {
 
 /// The owner's tasks matching `filter`, regardless of page.
 fn filtered(owner: UserId, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Pg> {
-    let mut query = tasks::table
-        .filter(tasks::user_id.eq(owner.as_uuid()))
-        .into_boxed();
+    let mut query = tasks::table.filter(tasks::user_id.eq(owner.as_uuid())).into_boxed();
     match filter.completed {
         Some(true) => query = query.filter(tasks::completed_at.is_not_null()),
         Some(false) => query = query.filter(tasks::completed_at.is_null()),
         None => {}
     }
     if let Some(text) = &filter.title_contains {
-        query = query.filter(
-            tasks::title
-                .ilike(format!("%{}%", escape_like(text)))
-                .escape('\\'),
-        );
+        query = query.filter(tasks::title.ilike(format!("%{}%", escape_like(text))).escape('\\'));
     }
     query
 }
@@ -125,10 +117,7 @@ impl TaskRepository for PgTaskRepository {
         let row = TaskRow::from(task);
         bounded(async {
             let mut conn = checkout(&self.pool).await?;
-            diesel::insert_into(tasks::table)
-                .values(&row)
-                .execute(&mut conn)
-                .await?;
+            diesel::insert_into(tasks::table).values(&row).execute(&mut conn).await?;
             Ok::<_, PgError>(())
         })
         .await?;
@@ -138,34 +127,20 @@ impl TaskRepository for PgTaskRepository {
     async fn get(&self, owner: UserId, id: TaskId) -> Result<Task, TaskError> {
         let task = bounded(async {
             let mut conn = checkout(&self.pool).await?;
-            let row: Option<TaskRow> = tasks::table
-                .find(id.as_uuid())
-                .select(TaskRow::as_select())
-                .first(&mut conn)
-                .await
-                .optional()?;
+            let row: Option<TaskRow> =
+                tasks::table.find(id.as_uuid()).select(TaskRow::as_select()).first(&mut conn).await.optional()?;
             AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
-            row.ok_or(AccessError::NotFound)?
-                .try_into()
-                .map_err(AccessError::Pg)
+            row.ok_or(AccessError::NotFound)?.try_into().map_err(AccessError::Pg)
         })
         .await?;
         Ok(task)
     }
 
-    async fn list(
-        &self,
-        owner: UserId,
-        filter: &TaskFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Task>, StoreError> {
+    async fn list(&self, owner: UserId, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = bounded(async {
             let mut conn = checkout(&self.pool).await?;
-            let total: i64 = filtered(owner, filter)
-                .count()
-                .get_result(&mut conn)
-                .await?;
+            let total: i64 = filtered(owner, filter).count().get_result(&mut conn).await?;
             let mut query = filtered(owner, filter);
             if let Some(cursor) = page.cursor() {
                 query = query.filter(after(cursor));
@@ -179,24 +154,12 @@ impl TaskRepository for PgTaskRepository {
             Ok::<_, PgError>((rows, total))
         })
         .await?;
-        let tasks = rows
-            .into_iter()
-            .map(Task::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
+        let tasks = rows.into_iter().map(Task::try_from).collect::<Result<Vec<_>, _>>()?;
         let total = u64::try_from(total).map_err(StoreError::unexpected)?;
-        Ok(Page::from_overfetch(tasks, page, total, |task| Cursor {
-            at: task.created_at,
-            id: task.id.as_uuid(),
-        }))
+        Ok(Page::from_overfetch(tasks, page, total, |task| Cursor { at: task.created_at, id: task.id.as_uuid() }))
     }
 
-    async fn update(
-        &self,
-        owner: UserId,
-        id: TaskId,
-        change: TaskChange,
-        now: Timestamp,
-    ) -> Result<Task, TaskError> {
+    async fn update(&self, owner: UserId, id: TaskId, change: TaskChange, now: Timestamp) -> Result<Task, TaskError> {
         let task = bounded(async {
             let mut conn = checkout(&self.pool).await?;
             conn.transaction(async move |conn| {
@@ -209,10 +172,7 @@ impl TaskRepository for PgTaskRepository {
                     .optional()?;
                 AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
                 let task = Task::try_from(row.ok_or(AccessError::NotFound)?)?.apply(change, now);
-                diesel::update(tasks::table.find(id.as_uuid()))
-                    .set(&TaskRow::from(&task))
-                    .execute(conn)
-                    .await?;
+                diesel::update(tasks::table.find(id.as_uuid())).set(&TaskRow::from(&task)).execute(conn).await?;
                 Ok::<_, AccessError>(task)
             })
             .await
@@ -225,20 +185,14 @@ impl TaskRepository for PgTaskRepository {
         bounded(async {
             let mut conn = checkout(&self.pool).await?;
             let deleted = diesel::delete(
-                tasks::table
-                    .filter(tasks::id.eq(id.as_uuid()))
-                    .filter(tasks::user_id.eq(owner.as_uuid())),
+                tasks::table.filter(tasks::id.eq(id.as_uuid())).filter(tasks::user_id.eq(owner.as_uuid())),
             )
             .execute(&mut conn)
             .await?;
             if deleted == 0 {
                 // Nothing of the owner's was deleted: say whether it is missing or someone else's.
-                let found: Option<Uuid> = tasks::table
-                    .find(id.as_uuid())
-                    .select(tasks::user_id)
-                    .first(&mut conn)
-                    .await
-                    .optional()?;
+                let found: Option<Uuid> =
+                    tasks::table.find(id.as_uuid()).select(tasks::user_id).first(&mut conn).await.optional()?;
                 AccessError::check(found, owner.as_uuid())?;
             }
             Ok::<_, AccessError>(())

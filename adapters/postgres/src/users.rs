@@ -4,9 +4,7 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use parley_kernel::{StoreError, Timestamp, UserId};
-use parley_users::{
-    Credentials, DisplayName, Email, NewUser, PasswordHash, RegisterError, User, UserRepository,
-};
+use parley_users::{Credentials, DisplayName, Email, NewUser, PasswordHash, RegisterError, User, UserRepository};
 use uuid::Uuid;
 
 use crate::error::PgError;
@@ -46,10 +44,7 @@ impl UserRow {
             name: DisplayName::parse(&self.name).map_err(PgError::corrupt)?,
             created_at: self.created_at,
         };
-        Ok(Credentials {
-            user,
-            password_hash: PasswordHash::new(self.password_hash),
-        })
+        Ok(Credentials { user, password_hash: PasswordHash::new(self.password_hash) })
     }
 }
 
@@ -65,20 +60,12 @@ impl UserRepository for PgUserRepository {
         };
         let inserted = bounded(async {
             let mut conn = checkout(&self.pool).await?;
-            diesel::insert_into(users::table)
-                .values(&row)
-                .execute(&mut conn)
-                .await?;
+            diesel::insert_into(users::table).values(&row).execute(&mut conn).await?;
             Ok::<_, PgError>(())
         })
         .await;
         match inserted {
-            Ok(()) => Ok(User {
-                id: user.id,
-                email: user.email,
-                name: user.name,
-                created_at: user.created_at,
-            }),
+            Ok(()) => Ok(User { id: user.id, email: user.email, name: user.name, created_at: user.created_at }),
             Err(error) if error.violates_unique(EMAIL_INDEX) => Err(RegisterError::EmailTaken),
             Err(error) => Err(RegisterError::Store(error.into())),
         }
@@ -88,9 +75,7 @@ impl UserRepository for PgUserRepository {
         let found = bounded(async {
             let mut conn = checkout(&self.pool).await?;
             let row = users::table
-                .filter(
-                    diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(email.as_str()),
-                )
+                .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(email.as_str()))
                 .select(UserRow::as_select())
                 .first(&mut conn)
                 .await
@@ -104,12 +89,7 @@ impl UserRepository for PgUserRepository {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let found = bounded(async {
             let mut conn = checkout(&self.pool).await?;
-            let row = users::table
-                .find(id.as_uuid())
-                .select(UserRow::as_select())
-                .first(&mut conn)
-                .await
-                .optional()?;
+            let row = users::table.find(id.as_uuid()).select(UserRow::as_select()).first(&mut conn).await.optional()?;
             row.map(UserRow::into_credentials).transpose()
         })
         .await?;

@@ -70,10 +70,7 @@ enum StoredStatus {
 }
 
 impl MessageRow {
-    pub(crate) fn from_message(
-        conversation: ConversationId,
-        message: &Message,
-    ) -> Result<Self, CorruptRow> {
+    pub(crate) fn from_message(conversation: ConversationId, message: &Message) -> Result<Self, CorruptRow> {
         let calls: Vec<StoredToolCall> = message
             .tool_calls
             .iter()
@@ -102,8 +99,7 @@ impl MessageRow {
         let calls: Vec<StoredToolCall> = serde_json::from_str(&self.tool_calls).map_err(corrupt)?;
         Ok(Message {
             id: MessageId::from_uuid(parse_uuid(&self.id)?),
-            role: Role::parse(&self.role)
-                .ok_or_else(|| corrupt(format!("role {:?}", self.role)))?,
+            role: Role::parse(&self.role).ok_or_else(|| corrupt(format!("role {:?}", self.role)))?,
             content: self.content,
             tool_calls: calls
                 .into_iter()

@@ -25,16 +25,8 @@ impl SqliteConversationRepository {
     }
 }
 
-fn lookup(
-    conn: &mut SqliteConnection,
-    id: &str,
-    owner: &str,
-) -> QueryResult<Owned<ConversationRow>> {
-    let row = conversations::table
-        .find(id)
-        .select(ConversationRow::as_select())
-        .first(conn)
-        .optional()?;
+fn lookup(conn: &mut SqliteConnection, id: &str, owner: &str) -> QueryResult<Owned<ConversationRow>> {
+    let row = conversations::table.find(id).select(ConversationRow::as_select()).first(conn).optional()?;
     Ok(Owned::check(row, owner, |row| &row.user_id))
 }
 
@@ -43,32 +35,19 @@ impl ConversationRepository for SqliteConversationRepository {
     #[tracing::instrument(skip_all, fields(conversation_id = %conversation.id))]
     async fn create(&self, conversation: &Conversation) -> Result<(), StoreError> {
         let row = ConversationRow::from_conversation(conversation);
-        self.store
-            .run(move |conn| {
-                diesel::insert_into(conversations::table)
-                    .values(&row)
-                    .execute(conn)
-                    .map(drop)
-            })
-            .await
+        self.store.run(move |conn| diesel::insert_into(conversations::table).values(&row).execute(conn).map(drop)).await
     }
 
     #[tracing::instrument(skip_all)]
-    async fn list(
-        &self,
-        owner: UserId,
-        page: &PageRequest,
-    ) -> Result<Page<ConversationSummary>, StoreError> {
+    async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<ConversationSummary>, StoreError> {
         let (owner, cursor) = (owner.to_string(), page.cursor());
         let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
         let (rows, total) = self
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let total: i64 = conversations::table
-                        .filter(conversations::user_id.eq(&owner))
-                        .count()
-                        .get_result(conn)?;
+                    let total: i64 =
+                        conversations::table.filter(conversations::user_id.eq(&owner)).count().get_result(conn)?;
                     let mut query = conversations::table
                         .left_join(messages::table)
                         .filter(conversations::user_id.eq(&owner))
@@ -82,9 +61,7 @@ impl ConversationRepository for SqliteConversationRepository {
                         query = query.filter(
                             conversations::updated_at
                                 .lt(at)
-                                .or(conversations::updated_at
-                                    .eq(at)
-                                    .and(conversations::id.lt(id))),
+                                .or(conversations::updated_at.eq(at).and(conversations::id.lt(id))),
                         );
                     }
                     let rows: Vec<(ConversationRow, i64)> = query.load(conn)?;
@@ -102,20 +79,14 @@ impl ConversationRepository for SqliteConversationRepository {
             })
             .collect::<Result<Vec<_>, crate::rows::CorruptRow>>()?;
         let total = u64::try_from(total).unwrap_or_default();
-        Ok(Page::from_overfetch(summaries, page, total, |summary| {
-            Cursor {
-                at: summary.conversation.updated_at,
-                id: summary.conversation.id.as_uuid(),
-            }
+        Ok(Page::from_overfetch(summaries, page, total, |summary| Cursor {
+            at: summary.conversation.updated_at,
+            id: summary.conversation.id.as_uuid(),
         }))
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]
-    async fn get(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-    ) -> Result<ConversationDetail, ConversationError> {
+    async fn get(&self, owner: UserId, id: ConversationId) -> Result<ConversationDetail, ConversationError> {
         let (key, owner) = (id.to_string(), owner.to_string());
         let found = self
             .store
@@ -135,27 +106,18 @@ impl ConversationRepository for SqliteConversationRepository {
                 })
             })
             .await?;
-        let (row, messages) =
-            found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
+        let (row, messages) = found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
         let detail = (|| {
             Ok::<_, crate::rows::CorruptRow>(ConversationDetail {
                 conversation: row.into_conversation()?,
-                messages: messages
-                    .into_iter()
-                    .map(MessageRow::into_message)
-                    .collect::<Result<_, _>>()?,
+                messages: messages.into_iter().map(MessageRow::into_message).collect::<Result<_, _>>()?,
             })
         })();
         Ok(detail.map_err(StoreError::from)?)
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id, message_id = %message.id))]
-    async fn append(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-        message: &Message,
-    ) -> Result<(), ConversationError> {
+    async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError> {
         let (key, owner) = (id.to_string(), owner.to_string());
         let row = MessageRow::from_message(id, message).map_err(StoreError::from)?;
         let appended = self
@@ -168,9 +130,7 @@ impl ConversationRepository for SqliteConversationRepository {
                         Owned::Forbidden => return Ok(Owned::Forbidden),
                     }
                     let updated_at = row.created_at;
-                    diesel::insert_into(messages::table)
-                        .values(&row)
-                        .execute(conn)?;
+                    diesel::insert_into(messages::table).values(&row).execute(conn)?;
                     diesel::update(conversations::table.find(&key))
                         .set(conversations::updated_at.eq(updated_at))
                         .execute(conn)?;
@@ -195,8 +155,7 @@ impl ConversationRepository for SqliteConversationRepository {
                     }
                     // The foreign key cascades too; deleting explicitly keeps
                     // this correct even on a connection without foreign keys.
-                    diesel::delete(messages::table.filter(messages::conversation_id.eq(&key)))
-                        .execute(conn)?;
+                    diesel::delete(messages::table.filter(messages::conversation_id.eq(&key))).execute(conn)?;
                     diesel::delete(conversations::table.find(&key)).execute(conn)?;
                     Ok(Owned::Mine(()))
                 })

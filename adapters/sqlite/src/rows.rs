@@ -40,8 +40,7 @@ pub(crate) fn to_micros(at: Timestamp) -> i64 {
 }
 
 pub(crate) fn from_micros(micros: i64) -> Result<Timestamp, CorruptRow> {
-    chrono::DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| corrupt(format!("time {micros} out of range")))
+    chrono::DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt(format!("time {micros} out of range")))
 }
 
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, CorruptRow> {

@@ -64,13 +64,10 @@ mod tests {
     /// Loads every declared column, so a name or type that drifted from
     /// the migrations fails here; then checks the migrations revert cleanly.
     #[test]
-    fn schema_matches_migrations_and_they_revert()
-    -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    fn schema_matches_migrations_and_they_revert() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let mut conn = SqliteConnection::establish(":memory:")?;
         conn.run_pending_migrations(MIGRATIONS)?;
-        users::table
-            .select(users::all_columns)
-            .load::<(String, String, String, String, i64)>(&mut conn)?;
+        users::table.select(users::all_columns).load::<(String, String, String, String, i64)>(&mut conn)?;
         tasks::table.select(tasks::all_columns).load::<(
             String,
             String,
@@ -86,14 +83,9 @@ mod tests {
         conversations::table
             .select(conversations::all_columns)
             .load::<(String, String, String, i64, i64)>(&mut conn)?;
-        messages::table.select(messages::all_columns).load::<(
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-        )>(&mut conn)?;
+        messages::table
+            .select(messages::all_columns)
+            .load::<(String, String, String, String, String, i64)>(&mut conn)?;
         conn.revert_all_migrations(MIGRATIONS)?;
         conn.run_pending_migrations(MIGRATIONS)?;
         Ok(())

@@ -10,9 +10,7 @@ use diesel::connection::SimpleConnection;
 use diesel::result::{ConnectionError, ConnectionResult, Error as DieselError};
 use diesel::{Connection, QueryResult, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
-};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use parley_conversations::ConversationRepository;
@@ -47,9 +45,7 @@ pub struct SqliteStore {
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -63,10 +59,7 @@ impl SqliteStore {
     /// `StoreError::Unavailable` if the folder cannot be created.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
         let path = database_path(url)?;
-        if let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(StoreError::unavailable)?;
         }
         let mut config = ManagerConfig::<PooledSqlite>::default();
@@ -76,14 +69,8 @@ impl SqliteStore {
             Box::pin(async move { open_pooled(path).await })
         });
         let manager = AsyncDieselConnectionManager::new_with_config(path, config);
-        let pool = Pool::builder(manager)
-            .max_size(max_connections.max(1))
-            .build()
-            .map_err(StoreError::unexpected)?;
-        Ok(Self {
-            pool,
-            path: Arc::from(path),
-        })
+        let pool = Pool::builder(manager).max_size(max_connections.max(1)).build().map_err(StoreError::unexpected)?;
+        Ok(Self { pool, path: Arc::from(path) })
     }
 
     /// Applies the pending embedded migrations of `migrations/sqlite`.
@@ -94,9 +81,7 @@ impl SqliteStore {
         let path = Arc::clone(&self.path);
         tokio::task::spawn_blocking(move || {
             let mut conn = open(&path).map_err(StoreError::unavailable)?;
-            conn.run_pending_migrations(MIGRATIONS)
-                .map(drop)
-                .map_err(StoreError::Unexpected)
+            conn.run_pending_migrations(MIGRATIONS).map(drop).map_err(StoreError::Unexpected)
         })
         .await
         .map_err(StoreError::unexpected)?
@@ -133,10 +118,7 @@ impl SqliteStore {
 
 /// The file path in `sqlite://path` (or `sqlite:path`).
 fn database_path(url: &str) -> Result<&str, StoreError> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
         return Err(StoreError::unexpected(format!(
             "unsupported SQLite URL {url:?}: expected sqlite://path/to/file.db (in-memory databases are not shared between pooled connections)"
@@ -147,8 +129,7 @@ fn database_path(url: &str) -> Result<&str, StoreError> {
 
 fn open(path: &str) -> ConnectionResult<SqliteConnection> {
     let mut conn = SqliteConnection::establish(path)?;
-    conn.batch_execute(CONNECTION_PRAGMAS)
-        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    conn.batch_execute(CONNECTION_PRAGMAS).map_err(ConnectionError::CouldntSetupConfiguration)?;
     Ok(conn)
 }
 
@@ -157,9 +138,7 @@ async fn open_pooled(path: String) -> ConnectionResult<PooledSqlite> {
     match tokio::time::timeout(OPEN_TIMEOUT, opening).await {
         Ok(Ok(opened)) => opened.map(SyncConnectionWrapper::new),
         Ok(Err(join)) => Err(ConnectionError::BadConnection(join.to_string())),
-        Err(_) => Err(ConnectionError::BadConnection(
-            "timed out opening the SQLite file".to_owned(),
-        )),
+        Err(_) => Err(ConnectionError::BadConnection("timed out opening the SQLite file".to_owned())),
     }
 }
 
@@ -168,11 +147,7 @@ async fn open_pooled(path: String) -> ConnectionResult<PooledSqlite> {
 fn store_error(error: DieselError) -> StoreError {
     let busy = matches!(&error, DieselError::DatabaseError(_, info)
         if info.message().contains("database is locked") || info.message().contains("database is busy"));
-    if busy {
-        StoreError::unavailable(error)
-    } else {
-        StoreError::unexpected(error)
-    }
+    if busy { StoreError::unavailable(error) } else { StoreError::unexpected(error) }
 }
 
 #[cfg(test)]
@@ -181,10 +156,7 @@ mod tests {
 
     #[test]
     fn only_file_urls_are_accepted() {
-        assert_eq!(
-            database_path("sqlite://data/parley.db").ok(),
-            Some("data/parley.db")
-        );
+        assert_eq!(database_path("sqlite://data/parley.db").ok(), Some("data/parley.db"));
         assert_eq!(database_path("sqlite:///tmp/p.db").ok(), Some("/tmp/p.db"));
         assert!(database_path("sqlite::memory:").is_err());
         assert!(database_path("sqlite://").is_err());

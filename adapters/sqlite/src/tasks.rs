@@ -38,9 +38,7 @@ fn title_pattern(query: &str) -> String {
 }
 
 fn matching(owner: &str, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Sqlite> {
-    let mut query = tasks::table
-        .filter(tasks::user_id.eq(owner.to_owned()))
-        .into_boxed();
+    let mut query = tasks::table.filter(tasks::user_id.eq(owner.to_owned())).into_boxed();
     match filter.completed {
         Some(true) => query = query.filter(tasks::completed_at.is_not_null()),
         Some(false) => query = query.filter(tasks::completed_at.is_null()),
@@ -53,11 +51,7 @@ fn matching(owner: &str, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Sqli
 }
 
 fn lookup(conn: &mut SqliteConnection, id: &str, owner: &str) -> QueryResult<Owned<TaskRow>> {
-    let row = tasks::table
-        .find(id)
-        .select(TaskRow::as_select())
-        .first(conn)
-        .optional()?;
+    let row = tasks::table.find(id).select(TaskRow::as_select()).first(conn).optional()?;
     Ok(Owned::check(row, owner, |row| &row.user_id))
 }
 
@@ -66,34 +60,19 @@ impl TaskRepository for SqliteTaskRepository {
     #[tracing::instrument(skip_all, fields(task_id = %task.id))]
     async fn create(&self, task: &Task) -> Result<(), StoreError> {
         let row = TaskRow::from_task(task);
-        self.store
-            .run(move |conn| {
-                diesel::insert_into(tasks::table)
-                    .values(&row)
-                    .execute(conn)
-                    .map(drop)
-            })
-            .await
+        self.store.run(move |conn| diesel::insert_into(tasks::table).values(&row).execute(conn).map(drop)).await
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
     async fn get(&self, owner: UserId, id: TaskId) -> Result<Task, TaskError> {
         let (key, owner) = (id.to_string(), owner.to_string());
-        let found = self
-            .store
-            .run(move |conn| lookup(conn, &key, &owner))
-            .await?;
+        let found = self.store.run(move |conn| lookup(conn, &key, &owner)).await?;
         let row = found.into_result(TaskError::NotFound, TaskError::Forbidden)?;
         Ok(row.into_task().map_err(StoreError::from)?)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn list(
-        &self,
-        owner: UserId,
-        filter: &TaskFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Task>, StoreError> {
+    async fn list(&self, owner: UserId, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         let (owner, filter, cursor) = (owner.to_string(), filter.clone(), page.cursor());
         let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
         let (rows, total) = self
@@ -104,39 +83,21 @@ impl TaskRepository for SqliteTaskRepository {
                     let mut query = matching(&owner, &filter).select(TaskRow::as_select());
                     if let Some(Cursor { at, id }) = cursor {
                         let (at, id) = (to_micros(at), id.to_string());
-                        query = query.filter(
-                            tasks::created_at
-                                .lt(at)
-                                .or(tasks::created_at.eq(at).and(tasks::id.lt(id))),
-                        );
+                        query =
+                            query.filter(tasks::created_at.lt(at).or(tasks::created_at.eq(at).and(tasks::id.lt(id))));
                     }
-                    let rows = query
-                        .order((tasks::created_at.desc(), tasks::id.desc()))
-                        .limit(fetch)
-                        .load(conn)?;
+                    let rows = query.order((tasks::created_at.desc(), tasks::id.desc())).limit(fetch).load(conn)?;
                     Ok((rows, total))
                 })
             })
             .await?;
-        let tasks = rows
-            .into_iter()
-            .map(TaskRow::into_task)
-            .collect::<Result<Vec<_>, _>>()?;
+        let tasks = rows.into_iter().map(TaskRow::into_task).collect::<Result<Vec<_>, _>>()?;
         let total = u64::try_from(total).unwrap_or_default();
-        Ok(Page::from_overfetch(tasks, page, total, |task| Cursor {
-            at: task.created_at,
-            id: task.id.as_uuid(),
-        }))
+        Ok(Page::from_overfetch(tasks, page, total, |task| Cursor { at: task.created_at, id: task.id.as_uuid() }))
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
-    async fn update(
-        &self,
-        owner: UserId,
-        id: TaskId,
-        change: TaskChange,
-        now: Timestamp,
-    ) -> Result<Task, TaskError> {
+    async fn update(&self, owner: UserId, id: TaskId, change: TaskChange, now: Timestamp) -> Result<Task, TaskError> {
         let (key, owner) = (id.to_string(), owner.to_string());
         let updated = self
             .store
@@ -149,9 +110,7 @@ impl TaskRepository for SqliteTaskRepository {
                     };
                     let task = row.into_task()?.apply(change, now);
                     let stored = TaskRow::from_task(&task);
-                    diesel::update(tasks::table.find(&key))
-                        .set(stored.changes())
-                        .execute(conn)?;
+                    diesel::update(tasks::table.find(&key)).set(stored.changes()).execute(conn)?;
                     Ok(Owned::Mine(task))
                 })
             })
@@ -165,18 +124,12 @@ impl TaskRepository for SqliteTaskRepository {
         let deleted = self
             .store
             .run(move |conn| {
-                let mine = tasks::table
-                    .filter(tasks::id.eq(&key))
-                    .filter(tasks::user_id.eq(&owner));
+                let mine = tasks::table.filter(tasks::id.eq(&key)).filter(tasks::user_id.eq(&owner));
                 if diesel::delete(mine).execute(conn)? > 0 {
                     return Ok(Owned::Mine(()));
                 }
                 let exists: bool = select(exists(tasks::table.find(&key))).get_result(conn)?;
-                Ok(if exists {
-                    Owned::Forbidden
-                } else {
-                    Owned::NotFound
-                })
+                Ok(if exists { Owned::Forbidden } else { Owned::NotFound })
             })
             .await?;
         deleted.into_result(TaskError::NotFound, TaskError::Forbidden)

@@ -5,9 +5,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use parley_kernel::{StoreError, UserId};
-use parley_users::{
-    Credentials, DisplayName, Email, NewUser, PasswordHash, RegisterError, User, UserRepository,
-};
+use parley_users::{Credentials, DisplayName, Email, NewUser, PasswordHash, RegisterError, User, UserRepository};
 
 use crate::SqliteStore;
 use crate::rows::{CorruptRow, corrupt, from_micros, parse_uuid, to_micros};
@@ -41,10 +39,7 @@ impl UserRow {
             name: DisplayName::parse(&self.name).map_err(corrupt)?,
             created_at: from_micros(self.created_at)?,
         };
-        Ok(Credentials {
-            user,
-            password_hash: PasswordHash::new(self.password_hash),
-        })
+        Ok(Credentials { user, password_hash: PasswordHash::new(self.password_hash) })
     }
 }
 
@@ -64,28 +59,22 @@ impl UserRepository for SqliteUserRepository {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn create(&self, user: NewUser) -> Result<User, RegisterError> {
         let row = UserRow::from_new(&user);
-        let inserted =
-            self.store
-                .run(move |conn| {
-                    match diesel::insert_into(users::table).values(&row).execute(conn) {
-                        Ok(_) => Ok(true),
-                        Err(DieselError::DatabaseError(
-                            DatabaseErrorKind::UniqueViolation,
-                            info,
-                        )) if info.message().contains("users.email") => Ok(false),
-                        Err(other) => Err(other),
-                    }
-                })
-                .await?;
+        let inserted = self
+            .store
+            .run(move |conn| match diesel::insert_into(users::table).values(&row).execute(conn) {
+                Ok(_) => Ok(true),
+                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+                    if info.message().contains("users.email") =>
+                {
+                    Ok(false)
+                }
+                Err(other) => Err(other),
+            })
+            .await?;
         if !inserted {
             return Err(RegisterError::EmailTaken);
         }
-        Ok(User {
-            id: user.id,
-            email: user.email,
-            name: user.name,
-            created_at: user.created_at,
-        })
+        Ok(User { id: user.id, email: user.email, name: user.name, created_at: user.created_at })
     }
 
     #[tracing::instrument(skip_all)]
@@ -94,11 +83,7 @@ impl UserRepository for SqliteUserRepository {
         let row = self
             .store
             .run(move |conn| {
-                users::table
-                    .filter(users::email.eq(email))
-                    .select(UserRow::as_select())
-                    .first(conn)
-                    .optional()
+                users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).optional()
             })
             .await?;
         Ok(row.map(UserRow::into_credentials).transpose()?)
@@ -109,27 +94,15 @@ impl UserRepository for SqliteUserRepository {
         let key = id.to_string();
         let row = self
             .store
-            .run(move |conn| {
-                users::table
-                    .find(key)
-                    .select(UserRow::as_select())
-                    .first(conn)
-                    .optional()
-            })
+            .run(move |conn| users::table.find(key).select(UserRow::as_select()).first(conn).optional())
             .await?;
-        Ok(row
-            .map(UserRow::into_credentials)
-            .transpose()?
-            .map(|credentials| credentials.user))
+        Ok(row.map(UserRow::into_credentials).transpose()?.map(|credentials| credentials.user))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.store
-            .run(|conn| conn.batch_execute("SELECT 1"))
-            .await
-            .map_err(|error| match error {
-                StoreError::Unexpected(cause) => StoreError::Unavailable(cause),
-                unavailable @ StoreError::Unavailable(_) => unavailable,
-            })
+        self.store.run(|conn| conn.batch_execute("SELECT 1")).await.map_err(|error| match error {
+            StoreError::Unexpected(cause) => StoreError::Unavailable(cause),
+            unavailable @ StoreError::Unavailable(_) => unavailable,
+        })
     }
 }

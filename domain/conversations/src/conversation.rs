@@ -175,20 +175,13 @@ mod tests {
     fn message_text_bounds() {
         assert_eq!(MessageText::parse("  \n "), Err(MessageTextError::Empty));
         assert!(MessageText::parse(&"a".repeat(2000)).is_ok());
-        assert_eq!(
-            MessageText::parse(&"a".repeat(2001)),
-            Err(MessageTextError::TooLong { max: 2000 })
-        );
+        assert_eq!(MessageText::parse(&"a".repeat(2001)), Err(MessageTextError::TooLong { max: 2000 }));
     }
 
     #[test]
     fn title_is_first_line_shortened() {
-        let text = MessageText::parse("add a task to buy milk\nand more")
-            .unwrap_or_else(|_| unreachable!());
-        assert_eq!(
-            ConversationTitle::from_first_message(&text).as_str(),
-            "add a task to buy milk"
-        );
+        let text = MessageText::parse("add a task to buy milk\nand more").unwrap_or_else(|_| unreachable!());
+        assert_eq!(ConversationTitle::from_first_message(&text).as_str(), "add a task to buy milk");
         let long = MessageText::parse(&"word ".repeat(40)).unwrap_or_else(|_| unreachable!());
         let title = ConversationTitle::from_first_message(&long);
         assert!(title.as_str().chars().count() <= ConversationTitle::MAX_CHARS);

@@ -6,12 +6,10 @@ mod model;
 mod ports;
 
 pub use conversation::{
-    Conversation, ConversationDetail, ConversationSummary, ConversationTitle, Message, MessageText,
-    MessageTextError, Role, ToolCall, ToolStatus,
+    Conversation, ConversationDetail, ConversationSummary, ConversationTitle, Message, MessageText, MessageTextError,
+    Role, ToolCall, ToolStatus,
 };
-pub use model::{
-    ChatTurn, LanguageModel, ModelError, ModelEvent, ModelStream, ToolRequest, ToolSpec,
-};
+pub use model::{ChatTurn, LanguageModel, ModelError, ModelEvent, ModelStream, ToolRequest, ToolSpec};
 pub use ports::{ConversationError, ConversationRepository};
 
 #[cfg(feature = "mock")]

@@ -71,9 +71,5 @@ pub trait LanguageModel: Send + Sync {
     /// # Errors
     /// `ModelError` if the turn cannot start; failures after the start arrive
     /// as an `Err` item of the stream, which then ends.
-    async fn stream(
-        &self,
-        history: Vec<ChatTurn>,
-        tools: Vec<ToolSpec>,
-    ) -> Result<ModelStream, ModelError>;
+    async fn stream(&self, history: Vec<ChatTurn>, tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError>;
 }

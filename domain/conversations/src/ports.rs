@@ -30,34 +30,21 @@ pub trait ConversationRepository: Send + Sync {
     ///
     /// # Errors
     /// `StoreError` if the store fails.
-    async fn list(
-        &self,
-        owner: UserId,
-        page: &PageRequest,
-    ) -> Result<Page<ConversationSummary>, StoreError>;
+    async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<ConversationSummary>, StoreError>;
 
     /// A conversation with its messages, oldest first.
     ///
     /// # Errors
     /// - `ConversationError::NotFound` if no conversation has this id;
     /// - `ConversationError::Forbidden` if it belongs to another user.
-    async fn get(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-    ) -> Result<ConversationDetail, ConversationError>;
+    async fn get(&self, owner: UserId, id: ConversationId) -> Result<ConversationDetail, ConversationError>;
 
     /// Appends `message` and sets the conversation's `updated_at` to the
     /// message's `created_at`, in one transaction.
     ///
     /// # Errors
     /// `NotFound` / `Forbidden` as for `get`.
-    async fn append(
-        &self,
-        owner: UserId,
-        id: ConversationId,
-        message: &Message,
-    ) -> Result<(), ConversationError>;
+    async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError>;
 
     /// Deletes the conversation and all its messages, in one transaction.
     ///

@@ -11,9 +11,7 @@ mod page;
 pub use clock::MockClock;
 pub use clock::{Clock, SystemClock};
 pub use error::StoreError;
-pub use id::{
-    ConversationId, IdParseError, MessageId, SessionId, SessionMessageId, TaskId, UserId,
-};
+pub use id::{ConversationId, IdParseError, MessageId, SessionId, SessionMessageId, TaskId, UserId};
 pub use page::{Cursor, CursorError, LimitError, Page, PageRequest};
 
 /// A point in time, always UTC.

@@ -22,11 +22,7 @@ impl Cursor {
     /// Renders the cursor as an opaque token (hex of `micros:uuid`).
     #[must_use]
     pub fn encode(&self) -> String {
-        hex::encode(format!(
-            "{}:{}",
-            self.at.timestamp_micros(),
-            self.id.simple()
-        ))
+        hex::encode(format!("{}:{}", self.at.timestamp_micros(), self.id.simple()))
     }
 
     /// Parses a token made by [`Cursor::encode`].
@@ -71,9 +67,7 @@ impl PageRequest {
     pub fn new(limit: Option<i64>, cursor: Option<Cursor>) -> Result<Self, LimitError> {
         let limit = match limit {
             None => Self::DEFAULT_LIMIT,
-            Some(n) if (1..=i64::from(Self::MAX_LIMIT)).contains(&n) => {
-                u8::try_from(n).map_err(|_| LimitError)?
-            }
+            Some(n) if (1..=i64::from(Self::MAX_LIMIT)).contains(&n) => u8::try_from(n).map_err(|_| LimitError)?,
             Some(_) => return Err(LimitError),
         };
         Ok(Self { limit, cursor })
@@ -92,10 +86,7 @@ impl PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self {
-            limit: Self::DEFAULT_LIMIT,
-            cursor: None,
-        }
+        Self { limit: Self::DEFAULT_LIMIT, cursor: None }
     }
 }
 
@@ -110,31 +101,18 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` rows: the extra row, if any, only
     /// proves there is a next page, whose cursor is the last kept item's key.
-    pub fn from_overfetch(
-        mut rows: Vec<T>,
-        request: &PageRequest,
-        total: u64,
-        key: impl Fn(&T) -> Cursor,
-    ) -> Self {
+    pub fn from_overfetch(mut rows: Vec<T>, request: &PageRequest, total: u64, key: impl Fn(&T) -> Cursor) -> Self {
         let next_cursor = if rows.len() > request.limit() {
             rows.truncate(request.limit());
             rows.last().map(key)
         } else {
             None
         };
-        Self {
-            items: rows,
-            next_cursor,
-            total,
-        }
+        Self { items: rows, next_cursor, total }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-            total: self.total,
-        }
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor, total: self.total }
     }
 }
 
@@ -144,10 +122,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trips() {
-        let cursor = Cursor {
-            at: chrono::Utc::now(),
-            id: Uuid::now_v7(),
-        };
+        let cursor = Cursor { at: chrono::Utc::now(), id: Uuid::now_v7() };
         let decoded = Cursor::decode(&cursor.encode()).map(|c| (c.at.timestamp_micros(), c.id));
         assert_eq!(decoded, Ok((cursor.at.timestamp_micros(), cursor.id)));
     }
@@ -162,20 +137,14 @@ mod tests {
     fn limit_bounds() {
         assert!(PageRequest::new(Some(0), None).is_err());
         assert!(PageRequest::new(Some(101), None).is_err());
-        assert_eq!(
-            PageRequest::new(Some(100), None).map(|p| p.limit()),
-            Ok(100)
-        );
+        assert_eq!(PageRequest::new(Some(100), None).map(|p| p.limit()), Ok(100));
         assert_eq!(PageRequest::new(None, None).map(|p| p.limit()), Ok(50));
     }
 
     #[test]
     fn overfetch_yields_next_cursor_only_when_more_rows_exist() {
         let request = PageRequest::new(Some(2), None).unwrap_or_default();
-        let key = |n: &u32| Cursor {
-            at: chrono::DateTime::UNIX_EPOCH,
-            id: Uuid::from_u128(u128::from(*n)),
-        };
+        let key = |n: &u32| Cursor { at: chrono::DateTime::UNIX_EPOCH, id: Uuid::from_u128(u128::from(*n)) };
         let full = Page::from_overfetch(vec![1, 2, 3], &request, 3, key);
         assert_eq!(full.items, vec![1, 2]);
         assert_eq!(full.next_cursor.map(|c| c.id), Some(Uuid::from_u128(2)));

@@ -7,9 +7,7 @@ mod values;
 
 pub use ports::{TaskError, TaskFilter, TaskRepository};
 pub use task::{NewTask, Task, TaskChange, TaskPatch};
-pub use values::{
-    Priority, PriorityError, TaskDescription, TaskDescriptionError, TaskTitle, TaskTitleError,
-};
+pub use values::{Priority, PriorityError, TaskDescription, TaskDescriptionError, TaskTitle, TaskTitleError};
 
 #[cfg(feature = "mock")]
 pub use ports::MockTaskRepository;

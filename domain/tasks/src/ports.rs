@@ -43,25 +43,14 @@ pub trait TaskRepository: Send + Sync {
     ///
     /// # Errors
     /// `StoreError` if the store fails.
-    async fn list(
-        &self,
-        owner: UserId,
-        filter: &TaskFilter,
-        page: &PageRequest,
-    ) -> Result<Page<Task>, StoreError>;
+    async fn list(&self, owner: UserId, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError>;
 
     /// Applies `change` at `now` atomically (no lost update between two
     /// concurrent changes) and returns the task as stored.
     ///
     /// # Errors
     /// `TaskError::NotFound` / `TaskError::Forbidden` as for `get`.
-    async fn update(
-        &self,
-        owner: UserId,
-        id: TaskId,
-        change: TaskChange,
-        now: Timestamp,
-    ) -> Result<Task, TaskError>;
+    async fn update(&self, owner: UserId, id: TaskId, change: TaskChange, now: Timestamp) -> Result<Task, TaskError>;
 
     /// # Errors
     /// `TaskError::NotFound` / `TaskError::Forbidden` as for `get`.

@@ -129,12 +129,7 @@ mod tests {
 
     #[test]
     fn completing_twice_keeps_first_completion_time() {
-        let complete = || {
-            TaskChange::Patch(TaskPatch {
-                completed: Some(true),
-                ..TaskPatch::default()
-            })
-        };
+        let complete = || TaskChange::Patch(TaskPatch { completed: Some(true), ..TaskPatch::default() });
         let done = task().apply(complete(), at(2)).apply(complete(), at(5));
         assert_eq!(done.completed_at, Some(at(2)));
         assert_eq!(done.updated_at, at(5));
@@ -142,15 +137,8 @@ mod tests {
 
     #[test]
     fn patch_replaces_only_given_fields() {
-        let original = Task {
-            due_at: Some(at(9)),
-            ..task()
-        };
-        let patch = TaskPatch {
-            priority: Some(Priority::High),
-            due_at: Some(None),
-            ..TaskPatch::default()
-        };
+        let original = Task { due_at: Some(at(9)), ..task() };
+        let patch = TaskPatch { priority: Some(Priority::High), due_at: Some(None), ..TaskPatch::default() };
         let changed = original.clone().apply(TaskChange::Patch(patch), at(2));
         assert_eq!(changed.priority, Priority::High);
         assert_eq!(changed.due_at, None);

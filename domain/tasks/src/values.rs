@@ -115,26 +115,17 @@ mod tests {
 
     #[test]
     fn title_is_trimmed_and_bounded_in_characters() {
-        assert_eq!(
-            TaskTitle::parse("  Buy milk ").map(|t| t.0),
-            Ok("Buy milk".into())
-        );
+        assert_eq!(TaskTitle::parse("  Buy milk ").map(|t| t.0), Ok("Buy milk".into()));
         assert_eq!(TaskTitle::parse(" \t\n"), Err(TaskTitleError::Empty));
         assert!(TaskTitle::parse(&"日".repeat(200)).is_ok());
-        assert_eq!(
-            TaskTitle::parse(&"日".repeat(201)),
-            Err(TaskTitleError::TooLong)
-        );
+        assert_eq!(TaskTitle::parse(&"日".repeat(201)), Err(TaskTitleError::TooLong));
     }
 
     #[test]
     fn description_bounds() {
         assert!(TaskDescription::parse("").is_ok());
         assert!(TaskDescription::parse(&"x".repeat(1000)).is_ok());
-        assert_eq!(
-            TaskDescription::parse(&"x".repeat(1001)),
-            Err(TaskDescriptionError::TooLong)
-        );
+        assert_eq!(TaskDescription::parse(&"x".repeat(1001)), Err(TaskDescriptionError::TooLong));
     }
 
     #[test]

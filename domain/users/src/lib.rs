@@ -7,12 +7,8 @@ mod values;
 
 use parley_kernel::{Timestamp, UserId};
 
-pub use ports::{
-    AccessToken, HashError, PasswordHasher, RegisterError, TokenError, TokenService, UserRepository,
-};
-pub use values::{
-    DisplayName, DisplayNameError, Email, EmailError, Password, PasswordError, PasswordHash,
-};
+pub use ports::{AccessToken, HashError, PasswordHasher, RegisterError, TokenError, TokenService, UserRepository};
+pub use values::{DisplayName, DisplayNameError, Email, EmailError, Password, PasswordError, PasswordHash};
 
 #[cfg(feature = "mock")]
 pub use ports::{MockPasswordHasher, MockTokenService, MockUserRepository};

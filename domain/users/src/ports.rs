@@ -68,11 +68,7 @@ pub trait PasswordHasher: Send + Sync {
     ///
     /// # Errors
     /// `HashError::Busy` when saturated, `Unexpected` otherwise. A mismatch is `Ok(false)`.
-    async fn verify(
-        &self,
-        password: &Password,
-        hash: Option<PasswordHash>,
-    ) -> Result<bool, HashError>;
+    async fn verify(&self, password: &Password, hash: Option<PasswordHash>) -> Result<bool, HashError>;
 }
 
 /// A signed access token and its lifetime.

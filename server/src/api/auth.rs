@@ -102,11 +102,7 @@ impl TryFrom<RegisterBody> for Registration {
         let password = Password::parse(&body.password);
         let name = DisplayName::parse(&body.name);
         match (email, password, name) {
-            (Ok(email), Ok(password), Ok(name)) => Ok(Self {
-                email,
-                password,
-                name,
-            }),
+            (Ok(email), Ok(password), Ok(name)) => Ok(Self { email, password, name }),
             (email, password, name) => {
                 let errors = [
                     email.err().map(|e| ("email", e.to_string())),
@@ -117,10 +113,7 @@ impl TryFrom<RegisterBody> for Registration {
                     errors
                         .into_iter()
                         .flatten()
-                        .map(|(field, message)| FieldError {
-                            field: field.into(),
-                            message,
-                        })
+                        .map(|(field, message)| FieldError { field: field.into(), message })
                         .collect(),
                 ))
             }
@@ -130,25 +123,17 @@ impl TryFrom<RegisterBody> for Registration {
 
 fn auth_error(error: AuthError) -> ApiError {
     match error {
-        AuthError::EmailTaken => ApiError::new(
-            StatusCode::CONFLICT,
-            "EMAIL_TAKEN",
-            "An account with this email already exists",
-        ),
-        AuthError::InvalidCredentials => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_CREDENTIALS",
-            "Invalid email or password",
-        ),
-        AuthError::UnknownUser => {
-            ApiError::unauthorized("The access token's user no longer exists")
+        AuthError::EmailTaken => {
+            ApiError::new(StatusCode::CONFLICT, "EMAIL_TAKEN", "An account with this email already exists")
         }
-        AuthError::Busy => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_BUSY",
-            "Too many logins at once; try again shortly",
-        )
-        .retry_after(1),
+        AuthError::InvalidCredentials => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "Invalid email or password")
+        }
+        AuthError::UnknownUser => ApiError::unauthorized("The access token's user no longer exists"),
+        AuthError::Busy => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_BUSY", "Too many logins at once; try again shortly")
+                .retry_after(1)
+        }
         AuthError::Store(store) => crate::store_error(&store),
         AuthError::Hashing(e) => ApiError::internal(&e),
         AuthError::Token(e) => ApiError::internal(&e),
@@ -168,11 +153,7 @@ impl AuthApi {
     /// Log in with email and password.
     #[oai(path = "/login", method = "post")]
     async fn login(&self, body: JsonBody<LoginBody>) -> Result<LoginResponse, ApiError> {
-        let session = self
-            .auth
-            .login(&body.0.email, &body.0.password)
-            .await
-            .map_err(auth_error)?;
+        let session = self.auth.login(&body.0.email, &body.0.password).await.map_err(auth_error)?;
         Ok(LoginResponse::Ok(ok(session.into())))
     }
 

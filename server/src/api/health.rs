@@ -41,10 +41,7 @@ impl HealthApi {
     /// Health check (no authentication, no envelope).
     #[oai(path = "/health", method = "get")]
     async fn health(&self) -> HealthResponse {
-        let reachable = matches!(
-            tokio::time::timeout(Duration::from_secs(1), self.users.ping()).await,
-            Ok(Ok(()))
-        );
+        let reachable = matches!(tokio::time::timeout(Duration::from_secs(1), self.users.ping()).await, Ok(Ok(())));
         let health = |status: &str, database: &str| Health {
             status: status.to_owned(),
             database: database.to_owned(),

@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use parley_application::TaskService;
 use parley_kernel::{Cursor, PageRequest, TaskId};
-use parley_tasks::{
-    NewTask, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle,
-};
+use parley_tasks::{NewTask, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
@@ -133,24 +131,13 @@ pub struct FieldErrors(Vec<FieldError>);
 
 impl FieldErrors {
     pub fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
-        result
-            .map_err(|e| {
-                self.0.push(FieldError {
-                    field: field.to_owned(),
-                    message: e.to_string(),
-                })
-            })
-            .ok()
+        result.map_err(|e| self.0.push(FieldError { field: field.to_owned(), message: e.to_string() })).ok()
     }
 
     /// # Errors
     /// `VALIDATION_ERROR` naming every field recorded.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.0))
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
     }
 }
 
@@ -160,10 +147,8 @@ impl TryFrom<CreateTaskBody> for NewTask {
     fn try_from(body: CreateTaskBody) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
         let title = errors.check("title", TaskTitle::parse(&body.title));
-        let description = errors.check(
-            "description",
-            TaskDescription::parse(body.description.as_deref().unwrap_or_default()),
-        );
+        let description =
+            errors.check("description", TaskDescription::parse(body.description.as_deref().unwrap_or_default()));
         errors.finish()?;
         match (title, description) {
             (Some(title), Some(description)) => Ok(Self {
@@ -182,12 +167,8 @@ impl TryFrom<UpdateTaskBody> for TaskPatch {
 
     fn try_from(body: UpdateTaskBody) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
-        let title = body
-            .title
-            .map(|t| errors.check("title", TaskTitle::parse(&t)));
-        let description = body
-            .description
-            .map(|d| errors.check("description", TaskDescription::parse(&d)));
+        let title = body.title.map(|t| errors.check("title", TaskTitle::parse(&t)));
+        let description = body.description.map(|d| errors.check("description", TaskDescription::parse(&d)));
         errors.finish()?;
         Ok(Self {
             title: title.flatten(),
@@ -249,42 +230,23 @@ impl TasksApi {
         cursor: Query<Option<String>>,
     ) -> Result<TaskListResponse, ApiError> {
         let request = page_request(limit.0, cursor.0.as_deref())?;
-        let filter = TaskFilter {
-            completed: completed.0,
-            title_contains: q.0.filter(|q| !q.trim().is_empty()),
-        };
-        let tasks = self
-            .tasks
-            .list(caller.0, &filter, &request)
-            .await
-            .map_err(|e| crate::store_error(&e))?;
+        let filter = TaskFilter { completed: completed.0, title_contains: q.0.filter(|q| !q.trim().is_empty()) };
+        let tasks = self.tasks.list(caller.0, &filter, &request).await.map_err(|e| crate::store_error(&e))?;
         Ok(TaskListResponse::Ok(page(tasks, TaskDto::from)))
     }
 
     /// Create a task.
     #[oai(path = "/", method = "post")]
-    async fn create(
-        &self,
-        caller: BearerAuth,
-        body: JsonBody<CreateTaskBody>,
-    ) -> Result<CreateTaskResponse, ApiError> {
+    async fn create(&self, caller: BearerAuth, body: JsonBody<CreateTaskBody>) -> Result<CreateTaskResponse, ApiError> {
         let new = NewTask::try_from(body.0)?;
-        let task = self
-            .tasks
-            .create(caller.0, new)
-            .await
-            .map_err(|e| crate::store_error(&e))?;
+        let task = self.tasks.create(caller.0, new).await.map_err(|e| crate::store_error(&e))?;
         Ok(CreateTaskResponse::Created(ok(task.into())))
     }
 
     /// Get one task.
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<TaskResponse, ApiError> {
-        let task = self
-            .tasks
-            .get(caller.0, task_id(&id)?)
-            .await
-            .map_err(|e| task_error(e, &id))?;
+        let task = self.tasks.get(caller.0, task_id(&id)?).await.map_err(|e| task_error(e, &id))?;
         Ok(TaskResponse::Ok(ok(task.into())))
     }
 
@@ -298,37 +260,22 @@ impl TasksApi {
     ) -> Result<TaskResponse, ApiError> {
         let task_id = task_id(&id)?;
         let patch = TaskPatch::try_from(body.0)?;
-        let task = self
-            .tasks
-            .update(caller.0, task_id, patch)
-            .await
-            .map_err(|e| task_error(e, &id))?;
+        let task = self.tasks.update(caller.0, task_id, patch).await.map_err(|e| task_error(e, &id))?;
         Ok(TaskResponse::Ok(ok(task.into())))
     }
 
     /// Toggle completion (sets or clears `completed_at`).
     #[oai(path = "/:id/complete", method = "patch")]
     async fn toggle(&self, caller: BearerAuth, id: Path<String>) -> Result<TaskResponse, ApiError> {
-        let task = self
-            .tasks
-            .toggle(caller.0, task_id(&id)?)
-            .await
-            .map_err(|e| task_error(e, &id))?;
+        let task = self.tasks.toggle(caller.0, task_id(&id)?).await.map_err(|e| task_error(e, &id))?;
         Ok(TaskResponse::Ok(ok(task.into())))
     }
 
     /// Delete a task.
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(
-        &self,
-        caller: BearerAuth,
-        id: Path<String>,
-    ) -> Result<DeleteTaskResponse, ApiError> {
+    async fn delete(&self, caller: BearerAuth, id: Path<String>) -> Result<DeleteTaskResponse, ApiError> {
         let task_id = task_id(&id)?;
-        self.tasks
-            .delete(caller.0, task_id)
-            .await
-            .map_err(|e| task_error(e, &id))?;
+        self.tasks.delete(caller.0, task_id).await.map_err(|e| task_error(e, &id))?;
         Ok(DeleteTaskResponse::Ok(ok(Deleted::new(task_id))))
     }
 }

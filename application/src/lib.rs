@@ -1,8 +1,12 @@
 //! Parley's use cases: services over the domain ports.
 #![doc = include_str!("../README.md")]
 
+mod assistant;
 mod auth;
+mod rate_limit;
 mod tasks;
 
+pub use assistant::{AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, tool_specs};
 pub use auth::{AuthError, AuthService, Registration, Session};
+pub use rate_limit::{RateDecision, RateLimiter};
 pub use tasks::TaskService;

@@ -1,6 +1,9 @@
 //! The OpenAPI operations, one `#[OpenApi]` struct per area.
 
 pub mod auth;
+pub mod chat;
+pub mod chatkit;
+pub mod conversations;
 pub mod health;
 pub mod tasks;
 
@@ -13,4 +16,8 @@ pub enum ApiTags {
     Auth,
     /// Each user's to-do list
     Tasks,
+    /// Chat with the task assistant, and its stored conversations
+    Chat,
+    /// ChatKit REST: conversations as sessions, replies over Server-Sent Events
+    ChatKit,
 }

@@ -8,6 +8,7 @@ pub mod config;
 mod envelope;
 mod error;
 mod middleware;
+mod rate_limit;
 mod security;
 mod store;
 pub mod telemetry;
@@ -16,9 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use parley_application::{AuthService, TaskService};
+use parley_application::{AssistantService, AuthService, RateLimiter, TaskService};
 use parley_auth::{Argon2PasswordHasher, HasherConfig, PasetoTokenService};
+use parley_conversations::LanguageModel;
 use parley_kernel::{StoreError, SystemClock};
+use parley_llm::{OfflineAssistant, OfflineSpirit, OpenAiConfig, OpenAiLanguageModel};
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::Cors;
 use poem::{EndpointExt, Route, Server};
@@ -26,7 +29,7 @@ use poem_openapi::OpenApiService;
 
 pub use config::Settings;
 
-use crate::api::{auth::AuthApi, health::HealthApi, tasks::TasksApi};
+use crate::api::{auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, health::HealthApi, tasks::TasksApi};
 use crate::error::ApiError;
 use crate::store::Store;
 
@@ -46,6 +49,23 @@ struct Services {
     store: Store,
     auth: Arc<AuthService>,
     tasks: Arc<TaskService>,
+    assistant: Arc<AssistantService>,
+    /// The model séance spirits speak through (offline unless a provider is configured).
+    #[allow(dead_code)]
+    spirit: Arc<dyn LanguageModel>,
+    rate_limiter: Arc<dyn RateLimiter>,
+}
+
+/// The configured provider for `role`, or the offline stand-in.
+fn language_model(settings: &Settings, offline: Arc<dyn LanguageModel>) -> anyhow::Result<Arc<dyn LanguageModel>> {
+    let Some(llm) = &settings.llm else { return Ok(offline) };
+    let config = OpenAiConfig {
+        base_url: llm.base_url.clone(),
+        api_key: llm.api_key.clone(),
+        model: llm.model.clone(),
+        timeout: llm.timeout,
+    };
+    Ok(Arc::new(OpenAiLanguageModel::new(config).context("LLM_BASE_URL")?))
 }
 
 fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
@@ -68,17 +88,29 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
         Arc::new(tokens),
         clock.clone(),
     );
-    let tasks = TaskService::new(store.tasks(), clock);
-    Ok(Services { store, auth: Arc::new(auth), tasks: Arc::new(tasks) })
+    let tasks = Arc::new(TaskService::new(store.tasks(), clock.clone()));
+    let model = language_model(settings, Arc::new(OfflineAssistant::new()))?;
+    let assistant = AssistantService::new(store.conversations(), tasks.clone(), model, clock);
+    let per_minute = std::num::NonZeroU32::new(settings.rate_limit_per_minute).context("RATE_LIMIT_PER_MINUTE")?;
+    Ok(Services {
+        spirit: language_model(settings, Arc::new(OfflineSpirit::new()))?,
+        store,
+        auth: Arc::new(auth),
+        tasks,
+        assistant: Arc::new(assistant),
+        rate_limiter: Arc::new(rate_limit::GovernorRateLimiter::new(per_minute)),
+    })
 }
 
-type Apis = (HealthApi, AuthApi, TasksApi);
+type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi);
 
 fn openapi(services: &Services, settings: &Settings) -> OpenApiService<Apis, ()> {
     let apis = (
         HealthApi { users: services.store.users(), environment: settings.environment },
         AuthApi { auth: services.auth.clone() },
         TasksApi { tasks: services.tasks.clone() },
+        ChatApi { assistant: services.assistant.clone() },
+        ChatKitApi { assistant: services.assistant.clone() },
     );
     OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION")).description(
         "Users, tasks, an AI assistant with task tools, and séance rooms. See docs/ for the WebSocket protocol.",
@@ -135,9 +167,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
         .nest("/redoc", redoc)
+        .around(rate_limit::enforce)
         .around(middleware::body_limit)
         .with(cors)
         .data(services.auth.clone())
+        .data(services.rate_limiter.clone())
         .catch_all_error(error::catch_all)
         .around(middleware::request_id)
         .boxed();

@@ -2,6 +2,8 @@
 //! `PARLEY_TEST_STORE=sqlite` runs them on the embedded store instead of PostgreSQL.
 
 mod auth;
+mod chat;
+mod chatkit;
 mod health;
 mod openapi;
 mod support;

@@ -1,0 +1,202 @@
+//! The five task tools the model may call, run through `TaskService` as the caller.
+
+use parley_conversations::{ToolCall, ToolRequest, ToolSpec, ToolStatus};
+use parley_kernel::{PageRequest, TaskId, UserId};
+use parley_tasks::{NewTask, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::TaskService;
+
+/// The tools, with JSON-schema parameters, in the order the model sees them.
+#[must_use]
+pub fn tool_specs() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: "add_task",
+            description: "Add a task to the user's to-do list.",
+            parameters: json!({"type": "object", "properties": {
+                "title": {"type": "string", "description": "1 to 200 characters"},
+                "description": {"type": "string", "description": "at most 1000 characters"}
+            }, "required": ["title"], "additionalProperties": false}),
+        },
+        ToolSpec {
+            name: "list_tasks",
+            description: "List the user's tasks, newest first.",
+            parameters: json!({"type": "object", "properties": {
+                "status": {"type": "string", "enum": ["all", "pending", "completed"]}
+            }, "required": ["status"], "additionalProperties": false}),
+        },
+        ToolSpec {
+            name: "complete_task",
+            description: "Mark one of the user's tasks as completed.",
+            parameters: id_only(),
+        },
+        ToolSpec {
+            name: "update_task",
+            description: "Change the title and/or description of one of the user's tasks.",
+            parameters: json!({"type": "object", "properties": {
+                "task_id": {"type": "string", "format": "uuid"},
+                "title": {"type": "string"},
+                "description": {"type": "string"}
+            }, "required": ["task_id"], "additionalProperties": false}),
+        },
+        ToolSpec { name: "delete_task", description: "Delete one of the user's tasks.", parameters: id_only() },
+    ]
+}
+
+fn id_only() -> Value {
+    json!({"type": "object", "properties": {"task_id": {"type": "string", "format": "uuid"}},
+           "required": ["task_id"], "additionalProperties": false})
+}
+
+#[derive(Deserialize)]
+struct AddTask {
+    title: String,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ListTasks {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TaskRef {
+    task_id: String,
+}
+
+#[derive(Deserialize)]
+struct UpdateTask {
+    task_id: String,
+    title: Option<String>,
+    description: Option<String>,
+}
+
+/// A tool failure the model sees as the tool's result.
+struct Failure {
+    code: &'static str,
+    message: String,
+}
+
+fn invalid(message: impl ToString) -> Failure {
+    Failure { code: "INVALID_ARGUMENTS", message: message.to_string() }
+}
+
+impl From<TaskError> for Failure {
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::NotFound => Self { code: "TASK_NOT_FOUND", message: "no task has this id".into() },
+            TaskError::Forbidden => Self { code: "FORBIDDEN", message: "this task belongs to someone else".into() },
+            TaskError::Store(_) => Self { code: "UNAVAILABLE", message: "the task store failed; try again".into() },
+        }
+    }
+}
+
+impl From<parley_kernel::StoreError> for Failure {
+    fn from(error: parley_kernel::StoreError) -> Self {
+        TaskError::Store(error).into()
+    }
+}
+
+/// Runs `request` as `owner`; any failure becomes an `error` result, never an error of the reply.
+pub async fn run(tasks: &TaskService, owner: UserId, request: &ToolRequest) -> ToolCall {
+    let (result, status) = match dispatch(tasks, owner, request).await {
+        Ok(result) => (result, ToolStatus::Ok),
+        Err(failure) => (json!({"error": {"code": failure.code, "message": failure.message}}), ToolStatus::Error),
+    };
+    ToolCall {
+        id: request.id.clone(),
+        name: request.name.clone(),
+        arguments: request.arguments.clone(),
+        result: Some(result),
+        status,
+    }
+}
+
+fn args<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<T, Failure> {
+    let raw = if raw.trim().is_empty() { "{}" } else { raw };
+    serde_json::from_str(raw).map_err(|e| invalid(format!("arguments do not fit the tool: {e}")))
+}
+
+fn task_id(raw: &str) -> Result<TaskId, Failure> {
+    raw.trim().parse().map_err(|_| Failure { code: "TASK_NOT_FOUND", message: format!("'{raw}' is not a task id") })
+}
+
+async fn dispatch(tasks: &TaskService, owner: UserId, request: &ToolRequest) -> Result<Value, Failure> {
+    match request.name.as_str() {
+        "add_task" => {
+            let a: AddTask = args(&request.arguments)?;
+            let new = NewTask {
+                title: TaskTitle::parse(&a.title).map_err(|e| invalid(format!("title {e}")))?,
+                description: TaskDescription::parse(a.description.as_deref().unwrap_or_default())
+                    .map_err(|e| invalid(format!("description {e}")))?,
+                priority: Priority::default(),
+                due_at: None,
+            };
+            Ok(json!({"task": task_json(&tasks.create(owner, new).await?)}))
+        }
+        "list_tasks" => {
+            let a: ListTasks = args(&request.arguments)?;
+            let completed = match a.status.as_deref().unwrap_or("all") {
+                "all" => None,
+                "pending" => Some(false),
+                "completed" => Some(true),
+                other => return Err(invalid(format!("status must be all, pending or completed, not '{other}'"))),
+            };
+            let filter = TaskFilter { completed, title_contains: None };
+            let page = PageRequest::new(Some(100), None).map_err(invalid)?;
+            let listed = tasks.list(owner, &filter, &page).await?;
+            let items: Vec<Value> = listed.items.iter().map(task_json).collect();
+            Ok(json!({"tasks": items, "count": listed.total}))
+        }
+        "complete_task" => {
+            let a: TaskRef = args(&request.arguments)?;
+            let patch = TaskPatch { completed: Some(true), ..TaskPatch::default() };
+            Ok(json!({"task": task_json(&tasks.update(owner, task_id(&a.task_id)?, patch).await?)}))
+        }
+        "update_task" => {
+            let a: UpdateTask = args(&request.arguments)?;
+            let id = task_id(&a.task_id)?;
+            let patch = TaskPatch {
+                title: a
+                    .title
+                    .as_deref()
+                    .map(TaskTitle::parse)
+                    .transpose()
+                    .map_err(|e| invalid(format!("title {e}")))?,
+                description: a
+                    .description
+                    .as_deref()
+                    .map(TaskDescription::parse)
+                    .transpose()
+                    .map_err(|e| invalid(format!("description {e}")))?,
+                ..TaskPatch::default()
+            };
+            Ok(json!({"task": task_json(&tasks.update(owner, id, patch).await?)}))
+        }
+        "delete_task" => {
+            let a: TaskRef = args(&request.arguments)?;
+            let id = task_id(&a.task_id)?;
+            tasks.delete(owner, id).await?;
+            Ok(json!({"deleted": true, "id": id.to_string()}))
+        }
+        other => Err(Failure { code: "UNKNOWN_TOOL", message: format!("there is no tool called '{other}'") }),
+    }
+}
+
+fn task_json(task: &Task) -> Value {
+    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    json!({
+        "id": task.id.to_string(),
+        "title": task.title.as_str(),
+        "description": task.description.as_str(),
+        "completed": task.completed(),
+        "priority": task.priority.as_str(),
+        "due_at": task.due_at.map(time),
+        "created_at": time(task.created_at),
+        "updated_at": time(task.updated_at),
+        "completed_at": task.completed_at.map(time),
+    })
+}

@@ -1,0 +1,24 @@
+//! The per-user request budget shared by chat and ChatKit.
+
+use parley_kernel::UserId;
+
+/// The outcome of spending one request of a user's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    /// Requests the budget holds.
+    pub limit: u32,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Seconds until the budget is whole again.
+    pub reset_seconds: u64,
+    /// When refused: seconds until one more request is allowed.
+    pub retry_after_seconds: u64,
+}
+
+/// Keeps each user's request budget.
+#[cfg_attr(test, mockall::automock)]
+pub trait RateLimiter: Send + Sync {
+    /// Spends one request of `user`'s budget, if any is left.
+    fn check(&self, user: UserId) -> RateDecision;
+}

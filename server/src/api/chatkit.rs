@@ -1,0 +1,216 @@
+//! `/api/v1/chatkit`: conversations seen as ChatKit sessions, replies streamed over SSE.
+
+use std::sync::Arc;
+
+use futures_util::stream::{self, BoxStream};
+use parley_application::{AssistantEvent, AssistantService};
+use parley_conversations::ConversationTitle;
+use poem::web::sse::Event;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::EventStream;
+use poem_openapi::types::ToJSON;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use serde_json::{Value, json};
+
+use crate::api::ApiTags;
+use crate::api::conversations::{
+    ConversationDto, ConversationSummaryDto, MessageDto, Surface, ToolCallDto, message_text,
+};
+use crate::api::tasks::page_request;
+use crate::body::JsonBody;
+use crate::envelope::{Deleted, Envelope, PageEnvelope, Time, ok, page};
+use crate::error::ApiError;
+use crate::security::BearerAuth;
+
+pub struct ChatKitApi {
+    pub assistant: Arc<AssistantService>,
+}
+
+const KIT: Surface = Surface::ChatKit;
+
+#[derive(Debug, Object)]
+pub struct ChatKitSession {
+    pub id: String,
+    pub user_id: String,
+    /// Equals `id`: one thread per session.
+    pub thread_id: String,
+    pub created_at: Time,
+}
+
+#[derive(Debug, Object)]
+pub struct ChatKitThread {
+    pub session_id: String,
+    pub thread_id: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ChatKitMessageBody {
+    /// 1 to 2000 characters after trimming.
+    pub text: String,
+}
+
+/// One Server-Sent Event: `event:` is `event`, `data:` is `data` as JSON
+/// (`done` carries the literal `[DONE]`).
+#[derive(Debug, Object)]
+pub struct StreamEvent {
+    /// `message.created`, `assistant.delta`, `tool.call`, `message.completed`, `error` or `done`.
+    pub event: String,
+    pub data: Value,
+}
+
+impl StreamEvent {
+    fn new(event: &str, data: Value) -> Self {
+        Self { event: event.to_owned(), data }
+    }
+
+    fn into_sse(self) -> Event {
+        let data = if self.event == "done" { "[DONE]".to_owned() } else { self.data.to_string() };
+        Event::message(data).event_type(self.event)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CreateSessionResponse {
+    /// The session was created.
+    #[oai(status = 201)]
+    Created(Json<Envelope<ChatKitSession>>),
+}
+
+#[derive(ApiResponse)]
+pub enum ThreadResponse {
+    /// The session's thread (its id equals the session's).
+    #[oai(status = 200)]
+    Ok(Json<Envelope<ChatKitThread>>),
+}
+
+#[derive(ApiResponse)]
+pub enum StreamResponse {
+    /// `text/event-stream`: message.created, assistant.delta*, tool.call*, message.completed, done — or error.
+    #[oai(status = 200)]
+    Ok(EventStream<BoxStream<'static, StreamEvent>>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionListResponse {
+    /// A page of sessions, most recently updated first.
+    #[oai(status = 200)]
+    Ok(Json<PageEnvelope<ConversationSummaryDto>>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionResponse {
+    /// The session with its messages, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<Envelope<ConversationDto>>),
+}
+
+#[derive(ApiResponse)]
+pub enum DeleteSessionResponse {
+    /// Deleted with its messages.
+    #[oai(status = 200)]
+    Ok(Json<Envelope<Deleted>>),
+}
+
+fn message_event(event: &str, message: parley_conversations::Message) -> StreamEvent {
+    StreamEvent::new(event, json!({ "message": MessageDto::from(message).to_json() }))
+}
+
+#[OpenApi(prefix_path = "/api/v1/chatkit/sessions", tag = "ApiTags::ChatKit")]
+impl ChatKitApi {
+    /// Create a session (a new, empty conversation).
+    #[oai(path = "/", method = "post")]
+    async fn create(&self, caller: BearerAuth) -> Result<CreateSessionResponse, ApiError> {
+        let title = ConversationTitle::from_stored("New chat".to_owned());
+        let conversation =
+            self.assistant.create_conversation(caller.0, title).await.map_err(|e| KIT.assistant_error(e, ""))?;
+        let id = conversation.id.to_string();
+        Ok(CreateSessionResponse::Created(ok(ChatKitSession {
+            thread_id: id.clone(),
+            id,
+            user_id: caller.0.to_string(),
+            created_at: conversation.created_at.into(),
+        })))
+    }
+
+    /// The session's thread; calling it again returns the same.
+    #[oai(path = "/:id/threads", method = "post")]
+    async fn thread(&self, caller: BearerAuth, id: Path<String>) -> Result<ThreadResponse, ApiError> {
+        let session = KIT.id(&id)?;
+        self.assistant.get(caller.0, session).await.map_err(|e| KIT.conversation_error(e, &id))?;
+        Ok(ThreadResponse::Ok(ok(ChatKitThread { session_id: session.to_string(), thread_id: session.to_string() })))
+    }
+
+    /// Send a message; the reply streams as Server-Sent Events. The reply is
+    /// completed and stored even if the client disconnects.
+    #[oai(path = "/:id/messages", method = "post")]
+    async fn message(
+        &self,
+        caller: BearerAuth,
+        id: Path<String>,
+        body: JsonBody<ChatKitMessageBody>,
+    ) -> Result<StreamResponse, ApiError> {
+        let session = KIT.id(&id)?;
+        let text = message_text(&body.0.text)?;
+        let (session, stored) =
+            self.assistant.say(caller.0, Some(session), text).await.map_err(|e| KIT.assistant_error(e, &id))?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let _ = tx.send(message_event("message.created", stored));
+        let assistant = self.assistant.clone();
+        let owner = caller.0;
+        tokio::spawn(async move {
+            let mut forward = |event: AssistantEvent| {
+                let event = match event {
+                    AssistantEvent::Delta(delta) => StreamEvent::new("assistant.delta", json!({ "delta": delta })),
+                    AssistantEvent::ToolCall(call) => {
+                        StreamEvent::new("tool.call", json!({ "tool_call": ToolCallDto::from(call).to_json() }))
+                    }
+                };
+                let _ = tx.send(event);
+            };
+            match assistant.reply(owner, session, &mut forward).await {
+                Ok(reply) => {
+                    let _ = tx.send(message_event("message.completed", reply));
+                    let _ = tx.send(StreamEvent::new("done", Value::Null));
+                }
+                Err(error) => {
+                    let api = KIT.assistant_error(error, &session.to_string());
+                    let _ = tx.send(StreamEvent::new("error", json!({ "code": api.code, "message": api.message })));
+                }
+            }
+        });
+        let events = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) });
+        Ok(StreamResponse::Ok(
+            EventStream::new(Box::pin(events) as BoxStream<'static, StreamEvent>).to_event(StreamEvent::into_sse),
+        ))
+    }
+
+    /// List the caller's sessions, most recently updated first.
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        caller: BearerAuth,
+        /// Page size, 1 to 100 (default 50).
+        limit: Query<Option<i64>>,
+        /// `meta.next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<SessionListResponse, ApiError> {
+        let request = page_request(limit.0, cursor.0.as_deref())?;
+        let sessions = self.assistant.list(caller.0, &request).await.map_err(|e| crate::store_error(&e))?;
+        Ok(SessionListResponse::Ok(page(sessions, ConversationSummaryDto::from)))
+    }
+
+    /// One session with its messages and tool calls.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, ApiError> {
+        let detail = self.assistant.get(caller.0, KIT.id(&id)?).await.map_err(|e| KIT.conversation_error(e, &id))?;
+        Ok(SessionResponse::Ok(ok(detail.into())))
+    }
+
+    /// Delete a session and its messages.
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(&self, caller: BearerAuth, id: Path<String>) -> Result<DeleteSessionResponse, ApiError> {
+        let session = KIT.id(&id)?;
+        self.assistant.delete(caller.0, session).await.map_err(|e| KIT.conversation_error(e, &id))?;
+        Ok(DeleteSessionResponse::Ok(ok(Deleted::new(session))))
+    }
+}

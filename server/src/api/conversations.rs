@@ -1,0 +1,175 @@
+//! DTOs and error mapping shared by the chat and ChatKit areas: one stored
+//! conversation seen through two shapes.
+
+use parley_application::AssistantError;
+use parley_conversations::{
+    ConversationDetail, ConversationError, ConversationSummary, Message, MessageText, MessageTextError, ModelError,
+    ToolCall,
+};
+use parley_kernel::ConversationId;
+use poem::http::StatusCode;
+use poem_openapi::Object;
+use serde_json::Value;
+
+use crate::envelope::Time;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Object)]
+pub struct FunctionDto {
+    pub name: String,
+    /// The arguments as JSON text, as the model produced them.
+    pub arguments: String,
+}
+
+/// A tool call in the OpenAI shape, plus its outcome.
+#[derive(Debug, Clone, Object)]
+pub struct ToolCallDto {
+    pub id: String,
+    /// Always `function`.
+    #[oai(rename = "type")]
+    pub kind: String,
+    pub function: FunctionDto,
+    pub result: Option<Value>,
+    /// `ok` or `error`.
+    pub status: String,
+}
+
+impl From<ToolCall> for ToolCallDto {
+    fn from(call: ToolCall) -> Self {
+        Self {
+            id: call.id,
+            kind: "function".to_owned(),
+            function: FunctionDto { name: call.name, arguments: call.arguments },
+            result: call.result,
+            status: call.status.as_str().to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct MessageDto {
+    pub id: String,
+    /// `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+    pub tool_calls: Vec<ToolCallDto>,
+    pub created_at: Time,
+}
+
+impl From<Message> for MessageDto {
+    fn from(message: Message) -> Self {
+        Self {
+            id: message.id.to_string(),
+            role: message.role.as_str().to_owned(),
+            content: message.content,
+            tool_calls: message.tool_calls.into_iter().map(ToolCallDto::from).collect(),
+            created_at: message.created_at.into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ConversationSummaryDto {
+    pub id: String,
+    pub title: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+    pub message_count: u64,
+}
+
+impl From<ConversationSummary> for ConversationSummaryDto {
+    fn from(summary: ConversationSummary) -> Self {
+        let c = summary.conversation;
+        Self {
+            id: c.id.to_string(),
+            title: c.title.as_str().to_owned(),
+            created_at: c.created_at.into(),
+            updated_at: c.updated_at.into(),
+            message_count: summary.message_count,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ConversationDto {
+    pub id: String,
+    pub title: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+    /// Oldest first.
+    pub messages: Vec<MessageDto>,
+}
+
+impl From<ConversationDetail> for ConversationDto {
+    fn from(detail: ConversationDetail) -> Self {
+        let c = detail.conversation;
+        Self {
+            id: c.id.to_string(),
+            title: c.title.as_str().to_owned(),
+            created_at: c.created_at.into(),
+            updated_at: c.updated_at.into(),
+            messages: detail.messages.into_iter().map(MessageDto::from).collect(),
+        }
+    }
+}
+
+/// Which API is asking: the same conversation is a `CONVERSATION` through
+/// `/chat` and a `SESSION` through `/chatkit`.
+#[derive(Debug, Clone, Copy)]
+pub enum Surface {
+    Chat,
+    ChatKit,
+}
+
+impl Surface {
+    pub fn not_found(self, id: &str) -> ApiError {
+        match self {
+            Self::Chat => ApiError::not_found("CONVERSATION_NOT_FOUND", "Conversation", "conversation_id", id),
+            Self::ChatKit => ApiError::not_found("SESSION_NOT_FOUND", "Session", "session_id", id),
+        }
+    }
+
+    /// A malformed id in the path is an unknown one.
+    pub fn id(self, raw: &str) -> Result<ConversationId, ApiError> {
+        raw.parse().map_err(|_| self.not_found(raw))
+    }
+
+    pub fn conversation_error(self, error: ConversationError, id: &str) -> ApiError {
+        match error {
+            ConversationError::NotFound => self.not_found(id),
+            ConversationError::Forbidden => ApiError::forbidden(),
+            ConversationError::Store(store) => crate::store_error(&store),
+        }
+    }
+
+    pub fn assistant_error(self, error: AssistantError, id: &str) -> ApiError {
+        match error {
+            AssistantError::Conversation(e) => self.conversation_error(e, id),
+            AssistantError::Model(e) => model_error(&e),
+        }
+    }
+}
+
+pub fn model_error(error: &ModelError) -> ApiError {
+    tracing::warn!(error = %error, "language model failed");
+    let message = match error {
+        ModelError::Timeout => "The language model did not answer in time",
+        ModelError::Unavailable(_) | ModelError::BadResponse(_) => "The language model provider failed",
+    };
+    ApiError::new(StatusCode::BAD_GATEWAY, "LLM_UNAVAILABLE", message)
+}
+
+/// Parses a chat message: `EMPTY_MESSAGE` or `MESSAGE_TOO_LONG` when it does not fit.
+pub fn message_text(raw: &str) -> Result<MessageText, ApiError> {
+    MessageText::parse(raw).map_err(|error| {
+        let code = match error {
+            MessageTextError::Empty => "EMPTY_MESSAGE",
+            MessageTextError::TooLong { .. } => "MESSAGE_TOO_LONG",
+        };
+        let mut message = error.to_string();
+        if let Some(first) = message.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    })
+}

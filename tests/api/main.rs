@@ -1,5 +1,6 @@
 //! Black-box API tests: the real server on port 0, a real HTTP client.
 //! `PARLEY_TEST_STORE=sqlite` runs them on the embedded store instead of PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test should panic
 
 mod auth;
 mod chat;

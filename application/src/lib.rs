@@ -4,9 +4,11 @@
 mod assistant;
 mod auth;
 mod rate_limit;
+mod sessions;
 mod tasks;
 
 pub use assistant::{AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, tool_specs};
 pub use auth::{AuthError, AuthService, Registration, Session};
 pub use rate_limit::{RateDecision, RateLimiter};
+pub use sessions::{JOIN_HISTORY, JoinError, JoinedRoom, SessionService, SessionView, Spawner, Spirit};
 pub use tasks::TaskService;

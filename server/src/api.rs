@@ -5,6 +5,7 @@ pub mod chat;
 pub mod chatkit;
 pub mod conversations;
 pub mod health;
+pub mod sessions;
 pub mod tasks;
 
 /// Tags grouping the operations in the generated document.
@@ -20,4 +21,6 @@ pub enum ApiTags {
     Chat,
     /// ChatKit REST: conversations as sessions, replies over Server-Sent Events
     ChatKit,
+    /// Séance sessions: multi-user rooms with an AI spirit (live part over WebSocket)
+    Sessions,
 }

@@ -9,6 +9,7 @@ mod envelope;
 mod error;
 mod middleware;
 mod rate_limit;
+mod rooms;
 mod security;
 mod store;
 pub mod telemetry;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use parley_application::{AssistantService, AuthService, RateLimiter, TaskService};
+use parley_application::{AssistantService, AuthService, RateLimiter, SessionService, TaskService};
 use parley_auth::{Argon2PasswordHasher, HasherConfig, PasetoTokenService};
 use parley_conversations::LanguageModel;
 use parley_kernel::{StoreError, SystemClock};
@@ -29,7 +30,9 @@ use poem_openapi::OpenApiService;
 
 pub use config::Settings;
 
-use crate::api::{auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, health::HealthApi, tasks::TasksApi};
+use crate::api::{
+    auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, health::HealthApi, sessions::SessionsApi, tasks::TasksApi,
+};
 use crate::error::ApiError;
 use crate::store::Store;
 
@@ -54,6 +57,7 @@ struct Services {
     #[allow(dead_code)]
     spirit: Arc<dyn LanguageModel>,
     rate_limiter: Arc<dyn RateLimiter>,
+    sessions: Arc<SessionService>,
 }
 
 /// The configured provider for `role`, or the offline stand-in.
@@ -92,8 +96,10 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     let model = language_model(settings, Arc::new(OfflineAssistant::new()))?;
     let assistant = AssistantService::new(store.conversations(), tasks.clone(), model, clock);
     let per_minute = std::num::NonZeroU32::new(settings.rate_limit_per_minute).context("RATE_LIMIT_PER_MINUTE")?;
+    let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
     Ok(Services {
-        spirit: language_model(settings, Arc::new(OfflineSpirit::new()))?,
+        sessions: rooms::session_service(&store, spirit.clone()),
+        spirit,
         store,
         auth: Arc::new(auth),
         tasks,
@@ -102,7 +108,7 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     })
 }
 
-type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi);
+type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi, SessionsApi);
 
 fn openapi(services: &Services, settings: &Settings) -> OpenApiService<Apis, ()> {
     let apis = (
@@ -111,6 +117,7 @@ fn openapi(services: &Services, settings: &Settings) -> OpenApiService<Apis, ()>
         TasksApi { tasks: services.tasks.clone() },
         ChatApi { assistant: services.assistant.clone() },
         ChatKitApi { assistant: services.assistant.clone() },
+        SessionsApi { sessions: services.sessions.clone() },
     );
     OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION")).description(
         "Users, tasks, an AI assistant with task tools, and séance rooms. See docs/ for the WebSocket protocol.",
@@ -161,8 +168,14 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .allow_origins(settings.cors_origins.iter().map(String::as_str))
         .allow_credentials(true)
         .expose_headers(["x-request-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]);
+    let rooms = Arc::new(rooms::Rooms {
+        sessions: services.sessions.clone(),
+        auth: services.auth.clone(),
+        join_timeout: rooms::JOIN_TIMEOUT,
+    });
     let endpoint = Route::new()
         .nest("/", api)
+        .at("/api/v1/sessions/:id/ws", poem::get(rooms::upgrade).data(rooms))
         .at("/openapi.json", spec_json)
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use parley_conversations::ConversationRepository;
 use parley_kernel::StoreError;
 use parley_postgres::PgStore;
+use parley_sessions::SessionRepository;
 use parley_sqlite::SqliteStore;
 use parley_tasks::TaskRepository;
 use parley_users::UserRepository;
@@ -55,6 +56,13 @@ impl Store {
         match self {
             Self::Postgres(store) => store.conversations(),
             Self::Sqlite(store) => store.conversations(),
+        }
+    }
+
+    pub fn sessions(&self) -> Arc<dyn SessionRepository> {
+        match self {
+            Self::Postgres(store) => store.sessions(),
+            Self::Sqlite(store) => store.sessions(),
         }
     }
 }

@@ -7,5 +7,7 @@ mod chat;
 mod chatkit;
 mod health;
 mod openapi;
+mod sessions;
 mod support;
 mod tasks;
+mod websocket;

@@ -1,14 +1,15 @@
 //! Repository contract suite: one set of checks, derived from the `# Errors`
 //! rustdoc of every repository port, run against every storage adapter.
 //!
-//! Each check is an `async fn(Stores)` in `users`, `tasks` or
-//! `conversations`; `suite!` turns each into one `#[tokio::test]` per store,
+//! Each check is an `async fn(Stores)` in `users`, `tasks`,
+//! `conversations` or `sessions`; `suite!` turns each into one `#[tokio::test]` per store,
 //! each on a fresh database (`sqlite::*` and `postgres::*`).
 
 // A failed `expect` is how a check reports its failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod conversations;
+mod sessions;
 mod stores;
 mod task_lists;
 mod tasks;
@@ -56,6 +57,15 @@ macro_rules! suite {
             conversations::conversation_delete_unknown_or_foreign,
             conversations::conversation_delete_takes_its_messages,
             conversations::conversation_concurrent_appends_are_all_kept,
+            sessions::session_create_then_get,
+            sessions::session_unknown_is_not_found_everywhere,
+            sessions::session_close_is_for_the_host_only_and_idempotent,
+            sessions::session_list_active_newest_first_without_closed,
+            sessions::session_list_pagination_walk,
+            sessions::session_messages_oldest_first_with_cursor,
+            sessions::session_recent_is_the_last_n_oldest_first,
+            sessions::session_closed_refuses_messages,
+            sessions::session_messages_racing_a_close_land_before_it_or_not_at_all,
         );
     };
 }

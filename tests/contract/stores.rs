@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use parley_conversations::ConversationRepository;
 use parley_kernel::{Clock, SystemClock, Timestamp, UserId};
+use parley_sessions::SessionRepository;
 use parley_tasks::TaskRepository;
 use parley_tests::{TestDatabase, TestSqliteFile};
 use parley_users::{DisplayName, Email, NewUser, PasswordHash, UserRepository};
@@ -15,6 +16,7 @@ pub struct Stores {
     pub users: Arc<dyn UserRepository>,
     pub tasks: Arc<dyn TaskRepository>,
     pub conversations: Arc<dyn ConversationRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
     /// The database's owner; dropped last, after the pool, to remove it.
     _database: Box<dyn Any + Send>,
 }
@@ -28,6 +30,7 @@ pub async fn sqlite() -> Stores {
         users: store.users(),
         tasks: store.tasks(),
         conversations: store.conversations(),
+        sessions: store.sessions(),
         _database: Box::new(file),
     }
 }
@@ -41,6 +44,7 @@ pub async fn postgres() -> Stores {
         users: store.users(),
         tasks: store.tasks(),
         conversations: store.conversations(),
+        sessions: store.sessions(),
         _database: Box::new(database),
     }
 }

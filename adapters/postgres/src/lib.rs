@@ -5,6 +5,7 @@ mod conversations;
 mod error;
 mod pool;
 mod schema;
+mod sessions;
 mod tasks;
 mod users;
 
@@ -15,10 +16,12 @@ use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use parley_conversations::ConversationRepository;
 use parley_kernel::StoreError;
+use parley_sessions::SessionRepository;
 use parley_tasks::TaskRepository;
 use parley_users::UserRepository;
 
 pub use conversations::PgConversationRepository;
+pub use sessions::PgSessionRepository;
 pub use tasks::PgTaskRepository;
 pub use users::PgUserRepository;
 
@@ -80,6 +83,11 @@ impl PgStore {
     #[must_use]
     pub fn conversations(&self) -> Arc<dyn ConversationRepository> {
         Arc::new(PgConversationRepository::new(self.pool.clone()))
+    }
+
+    #[must_use]
+    pub fn sessions(&self) -> Arc<dyn SessionRepository> {
+        Arc::new(PgSessionRepository::new(self.pool.clone()))
     }
 }
 

@@ -50,3 +50,30 @@ diesel::joinable!(conversations -> users (user_id));
 diesel::joinable!(messages -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(users, tasks, conversations, messages);
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        name -> Text,
+        max_users -> SmallInt,
+        host_id -> Uuid,
+        created_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    session_messages (id) {
+        id -> Uuid,
+        session_id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        user_name -> Text,
+        message -> Text,
+        is_spirit -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(session_messages -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(sessions, session_messages);

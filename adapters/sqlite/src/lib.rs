@@ -5,12 +5,15 @@ mod conversation_rows;
 mod conversations;
 mod rows;
 mod schema;
+mod session_rows;
+mod sessions;
 mod store;
 mod task_rows;
 mod tasks;
 mod users;
 
 pub use conversations::SqliteConversationRepository;
+pub use sessions::SqliteSessionRepository;
 pub use store::SqliteStore;
 pub use tasks::SqliteTaskRepository;
 pub use users::SqliteUserRepository;

@@ -53,6 +53,33 @@ diesel::joinable!(messages -> conversations (conversation_id));
 
 diesel::allow_tables_to_appear_in_same_query!(users, tasks, conversations, messages);
 
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        name -> Text,
+        max_users -> SmallInt,
+        host_id -> Text,
+        created_at -> BigInt,
+        closed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    session_messages (id) {
+        id -> Text,
+        session_id -> Text,
+        user_id -> Nullable<Text>,
+        user_name -> Text,
+        message -> Text,
+        is_spirit -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(session_messages -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(sessions, session_messages);
+
 #[cfg(test)]
 mod tests {
     use diesel::prelude::*;
@@ -86,6 +113,18 @@ mod tests {
         messages::table
             .select(messages::all_columns)
             .load::<(String, String, String, String, String, i64)>(&mut conn)?;
+        sessions::table
+            .select(sessions::all_columns)
+            .load::<(String, String, i16, String, i64, Option<i64>)>(&mut conn)?;
+        session_messages::table.select(session_messages::all_columns).load::<(
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+            bool,
+            i64,
+        )>(&mut conn)?;
         conn.revert_all_migrations(MIGRATIONS)?;
         conn.run_pending_migrations(MIGRATIONS)?;
         Ok(())

@@ -15,10 +15,11 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use parley_conversations::ConversationRepository;
 use parley_kernel::StoreError;
+use parley_sessions::SessionRepository;
 use parley_tasks::TaskRepository;
 use parley_users::UserRepository;
 
-use crate::{SqliteConversationRepository, SqliteTaskRepository, SqliteUserRepository};
+use crate::{SqliteConversationRepository, SqliteSessionRepository, SqliteTaskRepository, SqliteUserRepository};
 
 type PooledSqlite = SyncConnectionWrapper<SqliteConnection>;
 
@@ -100,6 +101,11 @@ impl SqliteStore {
     #[must_use]
     pub fn conversations(&self) -> Arc<dyn ConversationRepository> {
         Arc::new(SqliteConversationRepository::new(self.clone()))
+    }
+
+    #[must_use]
+    pub fn sessions(&self) -> Arc<dyn SessionRepository> {
+        Arc::new(SqliteSessionRepository::new(self.clone()))
     }
 
     /// Runs `work` on a pooled connection, off the async workers.

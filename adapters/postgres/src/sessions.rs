@@ -1,0 +1,332 @@
+//! `SessionRepository` on PostgreSQL.
+
+use async_trait::async_trait;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use parley_kernel::{Cursor, Page, PageRequest, SessionId, SessionMessageId, StoreError, Timestamp, UserId};
+use parley_sessions::{MaxUsers, Session, SessionError, SessionMessage, SessionName, SessionRepository};
+use uuid::Uuid;
+
+use crate::error::PgError;
+use crate::pool::{PgPool, bounded, checkout};
+use crate::schema::{session_messages, sessions};
+
+/// Stores séance sessions and their messages in `sessions` and `session_messages`.
+#[derive(Clone)]
+pub struct PgSessionRepository {
+    pool: PgPool,
+}
+
+impl PgSessionRepository {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions, check_for_backend(Pg))]
+struct SessionRow {
+    id: Uuid,
+    name: String,
+    max_users: i16,
+    host_id: Uuid,
+    created_at: Timestamp,
+    closed_at: Option<Timestamp>,
+}
+
+impl From<&Session> for SessionRow {
+    fn from(session: &Session) -> Self {
+        Self {
+            id: session.id.as_uuid(),
+            name: session.name.as_str().to_owned(),
+            max_users: i16::from(session.max_users.get()),
+            host_id: session.host.as_uuid(),
+            created_at: session.created_at,
+            closed_at: session.closed_at,
+        }
+    }
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = PgError;
+
+    fn try_from(row: SessionRow) -> Result<Self, PgError> {
+        Ok(Self {
+            id: SessionId::from_uuid(row.id),
+            name: SessionName::parse(&row.name).map_err(PgError::corrupt)?,
+            max_users: MaxUsers::new(i64::from(row.max_users)).map_err(PgError::corrupt)?,
+            host: UserId::from_uuid(row.host_id),
+            created_at: row.created_at,
+            closed_at: row.closed_at,
+        })
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = session_messages, check_for_backend(Pg))]
+struct MessageRow {
+    id: Uuid,
+    session_id: Uuid,
+    user_id: Option<Uuid>,
+    user_name: String,
+    message: String,
+    is_spirit: bool,
+    created_at: Timestamp,
+}
+
+impl From<&SessionMessage> for MessageRow {
+    fn from(message: &SessionMessage) -> Self {
+        Self {
+            id: message.id.as_uuid(),
+            session_id: message.session_id.as_uuid(),
+            user_id: message.user_id.map(|id| id.as_uuid()),
+            user_name: message.user_name.clone(),
+            message: message.message.clone(),
+            is_spirit: message.is_spirit,
+            created_at: message.timestamp,
+        }
+    }
+}
+
+impl From<MessageRow> for SessionMessage {
+    fn from(row: MessageRow) -> Self {
+        Self {
+            id: SessionMessageId::from_uuid(row.id),
+            session_id: SessionId::from_uuid(row.session_id),
+            user_id: row.user_id.map(UserId::from_uuid),
+            user_name: row.user_name,
+            message: row.message,
+            is_spirit: row.is_spirit,
+            timestamp: row.created_at,
+        }
+    }
+}
+
+/// A failure inside a session call, before it becomes a `SessionError`.
+enum Failure {
+    NotFound,
+    Forbidden,
+    Closed,
+    Pg(PgError),
+}
+
+impl From<PgError> for Failure {
+    fn from(error: PgError) -> Self {
+        Self::Pg(error)
+    }
+}
+
+impl From<diesel::result::Error> for Failure {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Pg(error.into())
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for Failure {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        Self::Pg(error.into())
+    }
+}
+
+impl From<Failure> for SessionError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::NotFound => Self::NotFound,
+            Failure::Forbidden => Self::Forbidden,
+            Failure::Closed => Self::Closed,
+            Failure::Pg(error) => Self::Store(error.into()),
+        }
+    }
+}
+
+/// Session rows strictly after `cursor` in (created_at desc, id desc) order.
+fn older_than(cursor: Cursor) -> Box<dyn BoxableExpression<sessions::table, Pg, SqlType = Bool>> {
+    Box::new(
+        diesel::dsl::sql::<Bool>("(sessions.created_at, sessions.id) < (")
+            .bind::<Timestamptz, _>(cursor.at)
+            .sql(", ")
+            .bind::<SqlUuid, _>(cursor.id)
+            .sql(")"),
+    )
+}
+
+/// Message rows strictly after `cursor` in (created_at, id) order.
+fn newer_than(cursor: Cursor) -> Box<dyn BoxableExpression<session_messages::table, Pg, SqlType = Bool>> {
+    Box::new(
+        diesel::dsl::sql::<Bool>("(session_messages.created_at, session_messages.id) > (")
+            .bind::<Timestamptz, _>(cursor.at)
+            .sql(", ")
+            .bind::<SqlUuid, _>(cursor.id)
+            .sql(")"),
+    )
+}
+
+/// The `closed_at` of the session, or `NotFound`.
+async fn closed_at(conn: &mut AsyncPgConnection, id: SessionId) -> Result<Option<Timestamp>, Failure> {
+    let found: Option<Option<Timestamp>> =
+        sessions::table.find(id.as_uuid()).select(sessions::closed_at).first(conn).await.optional()?;
+    found.ok_or(Failure::NotFound)
+}
+
+fn limit_of(page: &PageRequest) -> Result<i64, StoreError> {
+    i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)
+}
+
+#[async_trait]
+impl SessionRepository for PgSessionRepository {
+    #[tracing::instrument(skip_all, fields(session_id = %session.id))]
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        let row = SessionRow::from(session);
+        bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            diesel::insert_into(sessions::table).values(&row).execute(&mut conn).await?;
+            Ok::<_, PgError>(())
+        })
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn get(&self, id: SessionId) -> Result<Session, SessionError> {
+        let session = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            let row: Option<SessionRow> =
+                sessions::table.find(id.as_uuid()).select(SessionRow::as_select()).first(&mut conn).await.optional()?;
+            Ok::<_, Failure>(Session::try_from(row.ok_or(Failure::NotFound)?)?)
+        })
+        .await?;
+        Ok(session)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_active(&self, page: &PageRequest) -> Result<Page<Session>, StoreError> {
+        let limit = limit_of(page)?;
+        let (rows, total) = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            let total: i64 =
+                sessions::table.filter(sessions::closed_at.is_null()).count().get_result(&mut conn).await?;
+            let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
+            if let Some(cursor) = page.cursor() {
+                query = query.filter(older_than(cursor));
+            }
+            let rows: Vec<SessionRow> = query
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .limit(limit)
+                .select(SessionRow::as_select())
+                .load(&mut conn)
+                .await?;
+            Ok::<_, PgError>((rows, total))
+        })
+        .await?;
+        let sessions = rows.into_iter().map(Session::try_from).collect::<Result<Vec<_>, _>>()?;
+        let total = u64::try_from(total).map_err(StoreError::unexpected)?;
+        Ok(Page::from_overfetch(sessions, page, total, |s| Cursor { at: s.created_at, id: s.id.as_uuid() }))
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn close(&self, host: UserId, id: SessionId, now: Timestamp) -> Result<Session, SessionError> {
+        let session = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            conn.transaction(async move |conn| {
+                let row: Option<SessionRow> = sessions::table
+                    .find(id.as_uuid())
+                    .select(SessionRow::as_select())
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let mut row = row.ok_or(Failure::NotFound)?;
+                if row.host_id != host.as_uuid() {
+                    return Err(Failure::Forbidden);
+                }
+                if row.closed_at.is_none() {
+                    diesel::update(sessions::table.find(id.as_uuid()))
+                        .set(sessions::closed_at.eq(now))
+                        .execute(conn)
+                        .await?;
+                    row.closed_at = Some(now);
+                }
+                Ok(Session::try_from(row)?)
+            })
+            .await
+        })
+        .await?;
+        Ok(session)
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %message.session_id, message_id = %message.id))]
+    async fn add_message(&self, message: &SessionMessage) -> Result<(), SessionError> {
+        let row = MessageRow::from(message);
+        bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            conn.transaction(async move |conn| {
+                // FOR SHARE waits for a concurrent close (FOR UPDATE) to commit.
+                let found: Option<Option<Timestamp>> = sessions::table
+                    .find(row.session_id)
+                    .select(sessions::closed_at)
+                    .for_share()
+                    .first(conn)
+                    .await
+                    .optional()?;
+                if found.ok_or(Failure::NotFound)?.is_some() {
+                    return Err(Failure::Closed);
+                }
+                diesel::insert_into(session_messages::table).values(&row).execute(conn).await?;
+                Ok(())
+            })
+            .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn messages(&self, id: SessionId, page: &PageRequest) -> Result<Page<SessionMessage>, SessionError> {
+        let limit = limit_of(page)?;
+        let (rows, total) = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            closed_at(&mut conn, id).await?;
+            let total: i64 = session_messages::table
+                .filter(session_messages::session_id.eq(id.as_uuid()))
+                .count()
+                .get_result(&mut conn)
+                .await?;
+            let mut query = session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())).into_boxed();
+            if let Some(cursor) = page.cursor() {
+                query = query.filter(newer_than(cursor));
+            }
+            let rows: Vec<MessageRow> = query
+                .order((session_messages::created_at.asc(), session_messages::id.asc()))
+                .limit(limit)
+                .select(MessageRow::as_select())
+                .load(&mut conn)
+                .await?;
+            Ok::<_, Failure>((rows, total))
+        })
+        .await?;
+        let messages: Vec<SessionMessage> = rows.into_iter().map(SessionMessage::from).collect();
+        let total = u64::try_from(total).map_err(StoreError::unexpected)?;
+        Ok(Page::from_overfetch(messages, page, total, |m| Cursor { at: m.timestamp, id: m.id.as_uuid() }))
+    }
+
+    #[tracing::instrument(skip_all, fields(session_id = %id))]
+    async fn recent(&self, id: SessionId, limit: usize) -> Result<Vec<SessionMessage>, SessionError> {
+        let limit = i64::try_from(limit).map_err(StoreError::unexpected)?;
+        let rows = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            closed_at(&mut conn, id).await?;
+            let rows: Vec<MessageRow> = session_messages::table
+                .filter(session_messages::session_id.eq(id.as_uuid()))
+                .order((session_messages::created_at.desc(), session_messages::id.desc()))
+                .limit(limit)
+                .select(MessageRow::as_select())
+                .load(&mut conn)
+                .await?;
+            Ok::<_, Failure>(rows)
+        })
+        .await?;
+        Ok(rows.into_iter().rev().map(SessionMessage::from).collect())
+    }
+}

@@ -1,0 +1,247 @@
+//! The séance spirit: answers the humans of a room through a language model,
+//! one reply in flight per room, folding what is said meanwhile into the next.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::StreamExt;
+use parley_conversations::{ChatTurn, LanguageModel, ModelError, ModelEvent};
+use parley_kernel::{Clock, SessionId, SessionMessageId};
+use parley_sessions::{RoomBroker, RoomEvent, SessionError, SessionMessage, SessionRepository, SpiritReply};
+
+/// How many recent messages of the room the spirit reads before answering.
+pub const SPIRIT_CONTEXT: usize = 20;
+
+pub struct Spirit {
+    model: Arc<dyn LanguageModel>,
+    persona: String,
+    sessions: Arc<dyn SessionRepository>,
+    broker: Arc<dyn RoomBroker>,
+    clock: Arc<dyn Clock>,
+    /// Rooms with a reply in flight, and the messages waiting for the next one.
+    busy: Mutex<HashMap<SessionId, Vec<SessionMessageId>>>,
+}
+
+/// Whether the spirit should go on answering in a room.
+enum Next {
+    Continue,
+    Stop,
+}
+
+impl Spirit {
+    pub fn new(
+        model: Arc<dyn LanguageModel>,
+        persona: impl Into<String>,
+        sessions: Arc<dyn SessionRepository>,
+        broker: Arc<dyn RoomBroker>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { model, persona: persona.into(), sessions, broker, clock, busy: Mutex::new(HashMap::new()) }
+    }
+
+    /// Notes a human message. `true` when no reply is in flight in the room,
+    /// so the caller must run [`Spirit::answer`]; otherwise the message is
+    /// folded into the reply after the current one.
+    pub fn heard(&self, session: SessionId, message: SessionMessageId) -> bool {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        match busy.get_mut(&session) {
+            Some(pending) => {
+                pending.push(message);
+                false
+            }
+            None => {
+                busy.insert(session, vec![message]);
+                true
+            }
+        }
+    }
+
+    /// Answers every pending message of the room, one reply per batch, until
+    /// none is left.
+    pub async fn answer(&self, session: SessionId) {
+        loop {
+            let batch = {
+                let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+                match busy.get_mut(&session) {
+                    Some(pending) if !pending.is_empty() => std::mem::take(pending),
+                    _ => {
+                        busy.remove(&session);
+                        return;
+                    }
+                }
+            };
+            if let Next::Stop = self.reply(session, batch).await {
+                self.busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&session);
+                return;
+            }
+        }
+    }
+
+    async fn reply(&self, session: SessionId, in_reply_to: Vec<SessionMessageId>) -> Next {
+        self.publish(session, RoomEvent::SpiritThinking).await;
+        let history = match self.sessions.recent(session, SPIRIT_CONTEXT).await {
+            Ok(history) => history,
+            Err(SessionError::NotFound | SessionError::Closed) => return Next::Stop,
+            Err(error) => {
+                tracing::warn!(error = %error, "the spirit could not read the room");
+                self.publish(session, RoomEvent::SpiritUnavailable).await;
+                return Next::Continue;
+            }
+        };
+        let text = match self.ask(&history).await {
+            Ok(text) => text,
+            Err(error) => {
+                tracing::warn!(error = %error, "the spirit's model failed");
+                self.publish(session, RoomEvent::SpiritUnavailable).await;
+                return Next::Continue;
+            }
+        };
+        let Some(reply) = SpiritReply::compose(&text) else {
+            tracing::warn!("the spirit's model answered nothing");
+            self.publish(session, RoomEvent::SpiritUnavailable).await;
+            return Next::Continue;
+        };
+        let message = SessionMessage::spirit(session, reply.message.clone(), self.clock.now());
+        match self.sessions.add_message(&message).await {
+            Ok(()) => {}
+            Err(SessionError::NotFound | SessionError::Closed | SessionError::Forbidden) => return Next::Stop,
+            Err(SessionError::Store(error)) => {
+                tracing::warn!(error = %error, "the spirit's reply could not be stored");
+                self.publish(session, RoomEvent::SpiritUnavailable).await;
+                return Next::Continue;
+            }
+        }
+        self.publish(session, RoomEvent::SpiritResponse { message, reply, in_reply_to }).await;
+        Next::Continue
+    }
+
+    /// The model's text answer to the room's `history`.
+    async fn ask(&self, history: &[SessionMessage]) -> Result<String, ModelError> {
+        let mut turns = Vec::with_capacity(history.len() + 1);
+        turns.push(ChatTurn::System(self.persona.clone()));
+        turns.extend(history.iter().map(|message| {
+            if message.is_spirit {
+                ChatTurn::Assistant { content: message.message.clone(), tool_calls: Vec::new() }
+            } else {
+                ChatTurn::User(format!("{}: {}", message.user_name, message.message))
+            }
+        }));
+        let mut stream = self.model.stream(turns, Vec::new()).await?;
+        let mut text = String::new();
+        while let Some(event) = stream.next().await {
+            if let ModelEvent::TextDelta(delta) = event? {
+                text.push_str(&delta);
+            }
+        }
+        Ok(text)
+    }
+
+    async fn publish(&self, session: SessionId, event: RoomEvent) {
+        if let Err(error) = self.broker.publish(session, event).await {
+            tracing::warn!(error = %error, "the spirit could not reach the room");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use futures_util::stream;
+    use parley_conversations::MockLanguageModel;
+    use parley_kernel::{MockClock, UserId};
+    use parley_sessions::{MockRoomBroker, MockSessionRepository};
+
+    fn clock() -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(chrono::Utc::now);
+        Arc::new(clock)
+    }
+
+    fn human(session: SessionId, text: &str) -> SessionMessage {
+        SessionMessage {
+            id: SessionMessageId::new(),
+            session_id: session,
+            user_id: Some(UserId::new()),
+            user_name: "Ada".to_owned(),
+            message: text.to_owned(),
+            is_spirit: false,
+            timestamp: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn only_the_first_message_starts_a_reply_while_one_is_in_flight() {
+        let spirit = Spirit::new(
+            Arc::new(MockLanguageModel::new()),
+            "persona",
+            Arc::new(MockSessionRepository::new()),
+            Arc::new(MockRoomBroker::new()),
+            clock(),
+        );
+        let (room, other) = (SessionId::new(), SessionId::new());
+        assert!(spirit.heard(room, SessionMessageId::new()));
+        assert!(!spirit.heard(room, SessionMessageId::new()));
+        assert!(!spirit.heard(room, SessionMessageId::new()));
+        assert!(spirit.heard(other, SessionMessageId::new()));
+    }
+
+    #[tokio::test]
+    async fn answer_sends_persona_and_history_then_stores_and_publishes_a_capped_reply() {
+        let room = SessionId::new();
+        let said = human(room, "Is anyone there?");
+        let said_id = said.id;
+        let mut sessions = MockSessionRepository::new();
+        sessions.expect_recent().returning(move |_, _| Ok(vec![said.clone()]));
+        sessions.expect_add_message().withf(|m| m.is_spirit && m.user_id.is_none()).times(1).returning(|_| Ok(()));
+        let mut model = MockLanguageModel::new();
+        model
+            .expect_stream()
+            .withf(|turns, tools| {
+                tools.is_empty()
+                    && turns.first() == Some(&ChatTurn::System("persona".to_owned()))
+                    && turns.get(1) == Some(&ChatTurn::User("Ada: Is anyone there?".to_owned()))
+            })
+            .returning(|_, _| Ok(stream::iter(vec![Ok(ModelEvent::TextDelta("boo ".repeat(40)))]).boxed()));
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let mut broker = MockRoomBroker::new();
+        let sink = Arc::clone(&published);
+        broker.expect_publish().returning(move |_, event| {
+            sink.lock().unwrap_or_else(PoisonError::into_inner).push(event);
+            Ok(())
+        });
+        let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock());
+
+        assert!(spirit.heard(room, said_id));
+        spirit.answer(room).await;
+
+        let events = published.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0], RoomEvent::SpiritThinking);
+        match &events[1] {
+            RoomEvent::SpiritResponse { reply, in_reply_to, .. } => {
+                assert_eq!(reply.word_count, 30);
+                assert_eq!(in_reply_to, &vec![said_id]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(spirit.heard(room, SessionMessageId::new()), "the room is free again");
+    }
+
+    #[tokio::test]
+    async fn a_model_failure_is_announced_and_nothing_is_stored() {
+        let room = SessionId::new();
+        let mut sessions = MockSessionRepository::new();
+        sessions.expect_recent().returning(|_, _| Ok(Vec::new()));
+        sessions.expect_add_message().never();
+        let mut model = MockLanguageModel::new();
+        model.expect_stream().returning(|_, _| Err(ModelError::Timeout));
+        let mut broker = MockRoomBroker::new();
+        broker.expect_publish().withf(|_, e| *e == RoomEvent::SpiritThinking).times(1).returning(|_, _| Ok(()));
+        broker.expect_publish().withf(|_, e| *e == RoomEvent::SpiritUnavailable).times(1).returning(|_, _| Ok(()));
+        let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock());
+
+        assert!(spirit.heard(room, SessionMessageId::new()));
+        spirit.answer(room).await;
+    }
+}

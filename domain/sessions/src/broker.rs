@@ -1,0 +1,162 @@
+//! The room broker port: who is connected to a room, and the events
+//! published to everyone in it. The in-process adapter serves one server
+//! instance; a shared one (Redis) can serve several without any change above
+//! this port.
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use parley_kernel::{SessionId, SessionMessageId, StoreError, UserId};
+
+use crate::{Participant, SessionMessage, SpiritReply};
+
+/// Identifies one live connection (one browser tab) to a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectionId(uuid::Uuid);
+
+impl ConnectionId {
+    #[must_use]
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl Default for ConnectionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Something that happened in a room, delivered to every connection in it.
+/// Connections do not receive the presence and typing events of their own user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// The user's first connection joined.
+    UserJoined(Participant),
+    /// The user's last connection left.
+    UserLeft(Participant),
+    UserTyping(Participant),
+    /// A message was stored.
+    MessageReceived(SessionMessage),
+    /// The spirit is composing a reply.
+    SpiritThinking,
+    /// The spirit's reply was stored as `message`.
+    SpiritResponse {
+        message: SessionMessage,
+        reply: SpiritReply,
+        in_reply_to: Vec<SessionMessageId>,
+    },
+    /// The spirit's model failed; the messages it was answering stay stored.
+    SpiritUnavailable,
+    /// The host closed the session: every connection must end.
+    SessionClosed,
+}
+
+impl RoomEvent {
+    /// Whose own connections skip this event, if anyone's.
+    #[must_use]
+    pub fn not_for(&self) -> Option<UserId> {
+        match self {
+            Self::UserJoined(p) | Self::UserLeft(p) | Self::UserTyping(p) => Some(p.user_id),
+            _ => None,
+        }
+    }
+}
+
+/// One item of a room subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomDelivery {
+    Event(RoomEvent),
+    /// This subscriber fell too far behind and missed events; it should
+    /// disconnect rather than go on with a gap.
+    Lagged,
+}
+
+/// A connection's subscription to its room's events; it ends when the room
+/// can no longer deliver.
+pub type RoomEvents = BoxStream<'static, RoomDelivery>;
+
+/// A connection admitted to a room.
+pub struct Admission {
+    /// Everyone in the room now, the joiner included, in joining order.
+    pub participants: Vec<Participant>,
+    /// Whether this is the user's first connection (so `UserJoined` was published).
+    pub first_connection: bool,
+    /// The room's events from the moment of admission.
+    pub events: RoomEvents,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("participants", &self.participants)
+            .field("first_connection", &self.first_connection)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinRefusal {
+    /// `max_users` distinct users are already in the room.
+    #[error("the session is full")]
+    Full,
+    /// The room was closed.
+    #[error("the session is closed")]
+    Closed,
+    #[error(transparent)]
+    Broker(#[from] StoreError),
+}
+
+/// The live side of séance rooms. Failures of the broker itself are reported
+/// as `StoreError` (`Unavailable` when its backend cannot be reached).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait RoomBroker: Send + Sync {
+    /// Admits `connection` of `participant` to the room, subscribed to its
+    /// events. Capacity counts distinct users and is decided atomically with
+    /// the admission, so concurrent joins never exceed `max_users`; a user
+    /// already present is always admitted (another tab). On a user's first
+    /// connection `UserJoined` is published, in order with other presence events.
+    ///
+    /// # Errors
+    /// - `JoinRefusal::Full` if `max_users` other users are present;
+    /// - `JoinRefusal::Closed` if [`RoomBroker::close`] was called for the room;
+    /// - `JoinRefusal::Broker` if the broker fails.
+    async fn join(
+        &self,
+        session: SessionId,
+        max_users: usize,
+        participant: Participant,
+        connection: ConnectionId,
+    ) -> Result<Admission, JoinRefusal>;
+
+    /// Removes `connection`; when it was the user's last one, publishes
+    /// `UserLeft` and returns the participant who left. Unknown connections are ignored.
+    ///
+    /// # Errors
+    /// `StoreError` if the broker fails.
+    async fn leave(
+        &self,
+        session: SessionId,
+        user: UserId,
+        connection: ConnectionId,
+    ) -> Result<Option<Participant>, StoreError>;
+
+    /// Delivers `event` to every connection of the room (none is fine).
+    ///
+    /// # Errors
+    /// `StoreError` if the broker fails.
+    async fn publish(&self, session: SessionId, event: RoomEvent) -> Result<(), StoreError>;
+
+    /// Refuses every later join and publishes `SessionClosed`.
+    ///
+    /// # Errors
+    /// `StoreError` if the broker fails.
+    async fn close(&self, session: SessionId) -> Result<(), StoreError>;
+
+    /// The distinct users in the room now.
+    ///
+    /// # Errors
+    /// `StoreError` if the broker fails.
+    async fn participants(&self, session: SessionId) -> Result<Vec<Participant>, StoreError>;
+}

@@ -1,0 +1,2 @@
+DROP TABLE session_messages;
+DROP TABLE sessions;

@@ -1,0 +1,218 @@
+//! `/api/v1/sessions`: séance sessions over REST. The live room is the
+//! WebSocket of `crate::rooms`.
+
+use std::sync::Arc;
+
+use parley_application::{SessionService, SessionView};
+use parley_kernel::SessionId;
+use parley_sessions::{MaxUsers, NewSession, SessionError, SessionMessage, SessionName};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use crate::api::ApiTags;
+use crate::api::tasks::{FieldErrors, page_request};
+use crate::body::JsonBody;
+use crate::envelope::{Envelope, PageEnvelope, Time, ok, page};
+use crate::error::ApiError;
+use crate::security::BearerAuth;
+
+pub struct SessionsApi {
+    pub sessions: Arc<SessionService>,
+}
+
+/// A séance session.
+#[derive(Debug, Object)]
+pub struct SessionDto {
+    pub id: String,
+    pub name: String,
+    pub max_users: u8,
+    /// `false` once the host has closed it.
+    pub is_active: bool,
+    pub host_id: String,
+    /// Distinct users connected to the room now (one user in two tabs counts once).
+    pub participant_count: u64,
+    pub created_at: Time,
+    pub closed_at: Option<Time>,
+}
+
+impl From<SessionView> for SessionDto {
+    fn from(view: SessionView) -> Self {
+        let session = view.session;
+        Self {
+            id: session.id.to_string(),
+            is_active: session.is_active(),
+            name: session.name.to_string(),
+            max_users: session.max_users.get(),
+            host_id: session.host.to_string(),
+            participant_count: u64::try_from(view.participant_count).unwrap_or(u64::MAX),
+            created_at: session.created_at.into(),
+            closed_at: session.closed_at.map(Time),
+        }
+    }
+}
+
+/// A message said in a session, by a person or by the spirit.
+#[derive(Debug, Object)]
+pub struct SessionMessageDto {
+    pub id: String,
+    pub session_id: String,
+    /// `null` for the spirit.
+    pub user_id: Option<String>,
+    pub user_name: String,
+    pub message: String,
+    pub is_spirit: bool,
+    pub timestamp: Time,
+}
+
+impl From<SessionMessage> for SessionMessageDto {
+    fn from(message: SessionMessage) -> Self {
+        Self {
+            id: message.id.to_string(),
+            session_id: message.session_id.to_string(),
+            user_id: message.user_id.map(|id| id.to_string()),
+            user_name: message.user_name,
+            message: message.message,
+            is_spirit: message.is_spirit,
+            timestamp: message.timestamp.into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct CreateSessionBody {
+    /// 1 to 100 characters after trimming.
+    pub name: String,
+    /// 2 to 50 (default 6): how many distinct users may be in the room at once.
+    pub max_users: Option<i64>,
+}
+
+impl TryFrom<CreateSessionBody> for NewSession {
+    type Error = ApiError;
+
+    fn try_from(body: CreateSessionBody) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::default();
+        let name = errors.check("name", SessionName::parse(&body.name));
+        let max_users =
+            body.max_users.map_or(Some(MaxUsers::default()), |n| errors.check("max_users", MaxUsers::new(n)));
+        errors.finish()?;
+        match (name, max_users) {
+            (Some(name), Some(max_users)) => Ok(Self { name, max_users }),
+            _ => Err(ApiError::field("body", "invalid session")),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CreateSessionResponse {
+    /// The session was created; the caller is its host.
+    #[oai(status = 201)]
+    Created(Json<Envelope<SessionDto>>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionResponse {
+    /// The session.
+    #[oai(status = 200)]
+    Ok(Json<Envelope<SessionDto>>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionListResponse {
+    /// A page of active sessions, newest first.
+    #[oai(status = 200)]
+    Ok(Json<PageEnvelope<SessionDto>>),
+}
+
+#[derive(ApiResponse)]
+pub enum SessionMessagesResponse {
+    /// A page of the session's messages, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<PageEnvelope<SessionMessageDto>>),
+}
+
+/// A malformed id in the path is simply a session that does not exist.
+fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+    raw.parse().map_err(|_| not_found(raw))
+}
+
+pub fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("SESSION_NOT_FOUND", "Session", "session_id", id)
+}
+
+fn session_error(error: SessionError, id: &str) -> ApiError {
+    match error {
+        SessionError::NotFound => not_found(id),
+        SessionError::Forbidden => {
+            ApiError::new(poem::http::StatusCode::FORBIDDEN, "FORBIDDEN", "Only the session's host may do this")
+        }
+        SessionError::Closed => ApiError::new(
+            poem::http::StatusCode::CONFLICT,
+            "SESSION_CLOSED",
+            format!("Session with id '{id}' is closed"),
+        )
+        .with_details(serde_json::json!({ "session_id": id })),
+        SessionError::Store(store) => crate::store_error(&store),
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/sessions", tag = "ApiTags::Sessions")]
+impl SessionsApi {
+    /// Create a séance session hosted by the caller.
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        caller: BearerAuth,
+        body: JsonBody<CreateSessionBody>,
+    ) -> Result<CreateSessionResponse, ApiError> {
+        let new = NewSession::try_from(body.0)?;
+        let view = self.sessions.create(caller.0, new).await.map_err(|e| crate::store_error(&e))?;
+        Ok(CreateSessionResponse::Created(ok(view.into())))
+    }
+
+    /// List active sessions, newest first.
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        _caller: BearerAuth,
+        /// Page size, 1 to 100 (default 50).
+        limit: Query<Option<i64>>,
+        /// `meta.next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<SessionListResponse, ApiError> {
+        let request = page_request(limit.0, cursor.0.as_deref())?;
+        let sessions = self.sessions.list_active(&request).await.map_err(|e| crate::store_error(&e))?;
+        Ok(SessionListResponse::Ok(page(sessions, SessionDto::from)))
+    }
+
+    /// Get one session, with how many users are in it now.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, _caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, ApiError> {
+        let view = self.sessions.get(session_id(&id)?).await.map_err(|e| session_error(e, &id))?;
+        Ok(SessionResponse::Ok(ok(view.into())))
+    }
+
+    /// The session's messages (people's and the spirit's), oldest first.
+    #[oai(path = "/:id/messages", method = "get")]
+    async fn messages(
+        &self,
+        _caller: BearerAuth,
+        id: Path<String>,
+        /// Page size, 1 to 100 (default 50).
+        limit: Query<Option<i64>>,
+        /// `meta.next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<SessionMessagesResponse, ApiError> {
+        let session = session_id(&id)?;
+        let request = page_request(limit.0, cursor.0.as_deref())?;
+        let messages = self.sessions.messages(session, &request).await.map_err(|e| session_error(e, &id))?;
+        Ok(SessionMessagesResponse::Ok(page(messages, SessionMessageDto::from)))
+    }
+
+    /// Close the session (host only): everyone connected gets `session_closed`
+    /// and is disconnected. Closing a closed session returns it unchanged.
+    #[oai(path = "/:id/close", method = "post")]
+    async fn close(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, ApiError> {
+        let view = self.sessions.close(caller.0, session_id(&id)?).await.map_err(|e| session_error(e, &id))?;
+        Ok(SessionResponse::Ok(ok(view.into())))
+    }
+}

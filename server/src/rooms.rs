@@ -1,0 +1,90 @@
+//! Séance rooms over WebSocket: `GET /api/v1/sessions/:id/ws` (a plain poem
+//! route beside the OpenAPI service), the in-process room broker, and the
+//! runtime the spirit's replies run on. The protocol is in docs/websocket.md.
+
+pub mod broker;
+mod connection;
+mod frames;
+mod limits;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use parley_application::{AuthService, SessionService, Spawner};
+use poem::web::websocket::{WebSocket, WebSocketConfig};
+use poem::web::{Data, Path};
+use poem::{IntoResponse, Request, handler};
+
+pub use broker::LocalRoomBroker;
+
+/// How long a new connection has to send its `join` frame.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Frames above this are refused by the WebSocket layer itself (close 1009);
+/// between 16 KiB and this, an error event answers them.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// What every room connection needs.
+pub struct Rooms {
+    pub sessions: Arc<SessionService>,
+    pub auth: Arc<AuthService>,
+    pub join_timeout: Duration,
+}
+
+/// Runs background work (the spirit's replies) on the tokio runtime.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokioSpawner;
+
+impl Spawner for TokioSpawner {
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        tokio::spawn(task);
+    }
+}
+
+/// The bearer token of the upgrade request, if any. It is never logged.
+fn bearer(request: &Request) -> Option<String> {
+    let value = request.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+/// Upgrades any well-formed path; every refusal happens after the upgrade,
+/// as an error event and a close code.
+#[handler]
+pub fn upgrade(
+    Path(id): Path<String>,
+    ws: WebSocket,
+    request: &Request,
+    rooms: Data<&Arc<Rooms>>,
+) -> impl IntoResponse {
+    let header_token = bearer(request);
+    let rooms = Arc::clone(rooms.0);
+    let config =
+        WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES));
+    ws.config(config).on_upgrade(move |socket| connection::serve(rooms, socket, id, header_token))
+}
+
+/// The séance use cases on `store`, with the in-process broker and `model` as the spirit.
+pub(crate) fn session_service(
+    store: &crate::store::Store,
+    model: Arc<dyn parley_conversations::LanguageModel>,
+) -> Arc<SessionService> {
+    let broker: Arc<dyn parley_sessions::RoomBroker> = Arc::new(LocalRoomBroker::new());
+    let clock = Arc::new(parley_kernel::SystemClock);
+    let spirit = parley_application::Spirit::new(
+        model,
+        parley_llm::SPIRIT_PERSONA,
+        store.sessions(),
+        Arc::clone(&broker),
+        clock.clone(),
+    );
+    Arc::new(SessionService::new(
+        store.sessions(),
+        broker,
+        store.users(),
+        clock,
+        Arc::new(spirit),
+        Arc::new(TokioSpawner),
+    ))
+}

@@ -1,0 +1,365 @@
+//! The scenarios, each with its baseline and target.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use serde_json::{Value, json};
+
+use crate::Options;
+use crate::load::{self, Stats};
+use crate::pg::{self, BenchDatabase};
+
+pub const NAMES: [&str; 4] = ["health", "tasks-list", "tasks-create", "startup"];
+
+/// One target checked against what was measured.
+struct Verdict {
+    scenario: &'static str,
+    target: String,
+    measured: String,
+    met: bool,
+}
+
+/// The in-process server on a throwaway database.
+struct Bench {
+    database: BenchDatabase,
+    address: String,
+    client: reqwest::Client,
+}
+
+/// The settings the in-process server and the spawned binary both use.
+fn server_vars(database_url: &str, port: u16) -> HashMap<String, String> {
+    HashMap::from([
+        ("DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("HOST".to_owned(), "127.0.0.1".to_owned()),
+        ("PORT".to_owned(), port.to_string()),
+        ("ENVIRONMENT".to_owned(), "production".to_owned()),
+        ("TOKEN_SECRET".to_owned(), hex::encode([7_u8; 32])),
+        ("LOG_LEVEL".to_owned(), "warn".to_owned()),
+    ])
+}
+
+fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(connections.max(64))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")
+}
+
+impl Bench {
+    async fn start() -> anyhow::Result<Self> {
+        let database = BenchDatabase::create().await?;
+        let vars = server_vars(&database.url, 0);
+        let settings = parley_server::Settings::from_lookup(|name| vars.get(name).cloned())?;
+        let app = parley_server::build(settings).await.context("starting parley in-process")?;
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        Ok(Self { database, address, client: client(64)? })
+    }
+
+    /// Registers a fresh user; returns its id and access token.
+    async fn register(&self, name: &str) -> anyhow::Result<(String, String)> {
+        let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
+        let response = self
+            .client
+            .post(format!("{}/api/v1/auth/register", self.address))
+            .json(&json!({"email": email, "password": "correct horse battery", "name": name}))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.context("register: a JSON body")?;
+        if status.as_u16() != 201 {
+            anyhow::bail!("register answered {status}: {body}");
+        }
+        let id = body["data"]["user"]["id"].as_str().context("register: user id")?.to_owned();
+        let token = body["data"]["access_token"].as_str().context("register: access token")?.to_owned();
+        Ok((id, token))
+    }
+}
+
+fn describe(stats: &Stats) -> String {
+    let errors = match &stats.first_error {
+        Some(first) => format!(", {} errors (first: {first})", stats.errors),
+        None => String::new(),
+    };
+    format!(
+        "{} requests, {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms{errors}",
+        stats.requests,
+        stats.rps(),
+        stats.ms(0.50),
+        stats.ms(0.99),
+        stats.ms(0.999)
+    )
+}
+
+fn verdict(scenario: &'static str, target: String, measured: String, met: bool) -> Verdict {
+    println!("  {:<10} {measured} (target {target}): {}", "check", if met { "met" } else { "MISSED" });
+    Verdict { scenario, target, measured, met }
+}
+
+/// Fails the run if a scenario's own requests failed: its numbers would be meaningless.
+fn no_errors(name: &str, stats: &Stats) -> anyhow::Result<()> {
+    match &stats.first_error {
+        Some(first) => anyhow::bail!("{name}: {} of {} requests failed, first: {first}", stats.errors, stats.requests),
+        None => Ok(()),
+    }
+}
+
+/// Runs the selected scenarios in priority order and prints a summary.
+///
+/// # Errors
+/// If a scenario cannot run.
+pub async fn run_all(options: &Options) -> anyhow::Result<()> {
+    let wanted = |name: &str| options.only.as_deref().is_none_or(|only| only == name);
+    println!(
+        "parley-bench: {} s per run ({} s warm-up){}, {} CPUs",
+        options.duration.as_secs_f64(),
+        options.warmup.as_secs_f64(),
+        if options.smoke { ", smoke" } else { "" },
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+    );
+    let bench = Bench::start().await?;
+    let mut verdicts = Vec::new();
+    if wanted("health") {
+        verdicts.extend(health(&bench, options).await.context("scenario health")?);
+    }
+    if wanted("tasks-list") {
+        verdicts.extend(tasks_list(&bench, options).await.context("scenario tasks-list")?);
+    }
+    if wanted("tasks-create") {
+        verdicts.extend(tasks_create(&bench, options).await.context("scenario tasks-create")?);
+    }
+    if wanted("startup") {
+        verdicts.extend(startup(&bench, options).await.context("scenario startup")?);
+    }
+    println!("\nsummary{}:", if options.smoke { " (smoke run: numbers are not meaningful)" } else { "" });
+    println!("| scenario | target | measured | |\n|---|---|---|---|");
+    for v in &verdicts {
+        println!("| {} | {} | {} | {} |", v.scenario, v.target, v.measured, if v.met { "met" } else { "**missed**" });
+    }
+    Ok(())
+}
+
+/// A bare poem hello-world on a free port: the health baseline.
+async fn hello_world() -> anyhow::Result<String> {
+    #[poem::handler]
+    fn hello() -> &'static str {
+        "hello, world"
+    }
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
+        .context("hello-world has no TCP address")?;
+    let app = poem::Route::new().at("/", poem::get(hello));
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    Ok(format!("http://127.0.0.1:{port}/"))
+}
+
+async fn get_load(options: &Options, connections: usize, url: String, token: Option<String>) -> anyhow::Result<Stats> {
+    let client = client(connections)?;
+    let url: Arc<str> = url.into();
+    let token: Option<Arc<str>> = token.map(Into::into);
+    load::run(connections, options.warmup, options.duration, move || {
+        let mut request = client.get(&*url);
+        if let Some(token) = &token {
+            request = request.bearer_auth(token);
+        }
+        load::expect(request, 200)
+    })
+    .await
+}
+
+async fn health(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
+    const CONNECTIONS: usize = 64;
+    println!("\n== health: GET /health at {CONNECTIONS} connections, vs a bare poem hello-world");
+    let baseline = get_load(options, CONNECTIONS, hello_world().await?, None).await?;
+    println!("  {:<10} {}", "baseline", describe(&baseline));
+    no_errors("hello-world", &baseline)?;
+    let parley = get_load(options, CONNECTIONS, format!("{}/health", bench.address), None).await?;
+    println!("  {:<10} {}", "parley", describe(&parley));
+    no_errors("health", &parley)?;
+    let ratio = parley.rps() / baseline.rps();
+    Ok(vec![verdict(
+        "health",
+        "≥ 0.9× hello-world rps".to_owned(),
+        format!("{:.0} / {:.0} req/s = {ratio:.2}×", parley.rps(), baseline.rps()),
+        ratio >= 0.9,
+    )])
+}
+
+/// The SQL the API runs for `GET /api/v1/tasks?limit=20` (it over-fetches one row for the cursor).
+fn list_script(user: &str) -> String {
+    format!(
+        "SELECT count(*) FROM tasks WHERE user_id = '{user}';\n\
+         SELECT id, user_id, title, description, priority, due_at, created_at, updated_at, completed_at \
+         FROM tasks WHERE user_id = '{user}' ORDER BY created_at DESC, id DESC LIMIT 21;\n"
+    )
+}
+
+async fn tasks_list(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
+    const CONNECTIONS: usize = 16;
+    let rows = if options.smoke { 50 } else { 1000 };
+    println!("\n== tasks-list: GET /api/v1/tasks?limit=20 of {rows} tasks at {CONNECTIONS} connections, vs pgbench");
+    let (user, token) = bench.register("lister").await?;
+    bench
+        .database
+        .execute(&format!(
+            "INSERT INTO tasks (id, user_id, title, description, priority, created_at, updated_at) \
+             SELECT gen_random_uuid(), '{user}', 'Task ' || g, 'Seeded by parley-bench', \
+             (ARRAY['low', 'medium', 'high'])[1 + g % 3], now() - g * interval '1 minute', \
+             now() - g * interval '1 minute' FROM generate_series(1, {rows}) AS g"
+        ))
+        .await?;
+    bench.database.execute("VACUUM ANALYZE tasks").await?;
+    let baseline = pg::pgbench(&bench.database.url, &list_script(&user), CONNECTIONS, options.duration).await?;
+    println!(
+        "  {:<10} pgbench: {} transactions, {:.0} tps, latency average {} ms",
+        "baseline",
+        baseline.transactions,
+        baseline.tps,
+        baseline.latency_avg_ms.map_or("?".to_owned(), |ms| format!("{ms:.2}"))
+    );
+    let url = format!("{}/api/v1/tasks?limit=20", bench.address);
+    let parley = get_load(options, CONNECTIONS, url, Some(token)).await?;
+    println!("  {:<10} {}", "parley", describe(&parley));
+    no_errors("tasks-list", &parley)?;
+    let ratio = parley.rps() / baseline.tps;
+    Ok(vec![
+        verdict(
+            "tasks-list",
+            "≥ 0.5× pgbench tps".to_owned(),
+            format!("{:.0} req/s / {:.0} tps = {ratio:.2}×", parley.rps(), baseline.tps),
+            ratio >= 0.5,
+        ),
+        verdict(
+            "tasks-list",
+            "p99 ≤ 15 ms".to_owned(),
+            format!("p99 {:.2} ms", parley.ms(0.99)),
+            parley.ms(0.99) <= 15.0,
+        ),
+    ])
+}
+
+async fn tasks_create(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
+    const CONNECTIONS: usize = 8;
+    println!("\n== tasks-create: POST /api/v1/tasks at {CONNECTIONS} connections, vs pgbench INSERT at {CONNECTIONS}");
+    let (user, token) = bench.register("creator").await?;
+    let script = format!(
+        "INSERT INTO tasks (id, user_id, title, description, priority, due_at, created_at, updated_at, completed_at) \
+         VALUES (gen_random_uuid(), '{user}', 'Benchmark task', '', 'medium', NULL, now(), now(), NULL);\n"
+    );
+    let baseline = pg::pgbench(&bench.database.url, &script, CONNECTIONS, options.duration).await?;
+    println!(
+        "  {:<10} pgbench: {} transactions, {:.0} tps, latency average {} ms",
+        "baseline",
+        baseline.transactions,
+        baseline.tps,
+        baseline.latency_avg_ms.map_or("?".to_owned(), |ms| format!("{ms:.2}"))
+    );
+    let client = client(CONNECTIONS)?;
+    let url: Arc<str> = format!("{}/api/v1/tasks", bench.address).into();
+    let token: Arc<str> = token.into();
+    let body = Arc::new(json!({"title": "Benchmark task", "priority": "medium"}));
+    let parley = load::run(CONNECTIONS, options.warmup, options.duration, move || {
+        load::expect(client.post(&*url).bearer_auth(&token).json(&*body), 201)
+    })
+    .await?;
+    println!("  {:<10} {}", "parley", describe(&parley));
+    no_errors("tasks-create", &parley)?;
+    let ratio = parley.rps() / baseline.tps;
+    Ok(vec![verdict(
+        "tasks-create",
+        "≥ 0.7× pgbench tps".to_owned(),
+        format!("{:.0} req/s / {:.0} tps = {ratio:.2}×", parley.rps(), baseline.tps),
+        ratio >= 0.7,
+    )])
+}
+
+/// The resident set of `pid` in MiB, from /proc.
+fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/<pid>/status")?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .context("no VmRSS line")?;
+    Ok(kib / 1024.0)
+}
+
+/// One start of the release binary: time to the first 200 from /health, RSS then and after a second idle.
+async fn start_once(options: &Options, database_url: &str) -> anyhow::Result<(Duration, f64, f64)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let health = format!("http://127.0.0.1:{port}/health");
+    let probe = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    // A clean environment in an empty folder, so no .env or stray variable is picked up.
+    let mut command = tokio::process::Command::new(&options.parley_bin);
+    command
+        .env_clear()
+        .envs(server_vars(database_url, port))
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let mut child = command.spawn().with_context(|| format!("spawning {}", options.parley_bin.display()))?;
+    let pid = child.id().context("the child has no pid")?;
+    let ready = loop {
+        if let Ok(response) = probe.get(&health).send().await
+            && response.status().as_u16() == 200
+        {
+            break started.elapsed();
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            anyhow::bail!("parley did not answer /health within 15 s");
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("parley exited with {status} before it was healthy");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let rss_ready = rss_mib(pid)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_idle = rss_mib(pid)?;
+    child.kill().await.context("stopping parley")?;
+    Ok((ready, rss_ready, rss_idle))
+}
+
+async fn startup(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
+    println!("\n== startup: spawn {} until the first 200 from /health; its RSS", options.parley_bin.display());
+    if !options.parley_bin.is_file() {
+        println!("  skipped: {} does not exist (cargo build --release -p parley-server)", options.parley_bin.display());
+        return Ok(Vec::new());
+    }
+    let runs = if options.smoke { 1 } else { 5 };
+    let (mut times, mut rss) = (Vec::new(), Vec::new());
+    for run in 1..=runs {
+        let (ready, rss_ready, rss_idle) = start_once(options, &bench.database.url).await?;
+        println!(
+            "  run {run}: healthy after {:.1} ms, RSS {rss_ready:.1} MiB then {rss_idle:.1} MiB after 1 s idle",
+            ready.as_secs_f64() * 1000.0
+        );
+        times.push(ready);
+        rss.push(rss_ready.max(rss_idle));
+    }
+    times.sort();
+    let median = times[times.len() / 2].as_secs_f64() * 1000.0;
+    let worst = times.last().map_or(0.0, |t| t.as_secs_f64() * 1000.0);
+    let peak = rss.iter().copied().fold(0.0, f64::max);
+    Ok(vec![
+        verdict(
+            "startup",
+            "start to healthy ≤ 300 ms".to_owned(),
+            format!("median {median:.0} ms, worst {worst:.0} ms of {runs}"),
+            worst <= 300.0,
+        ),
+        verdict("startup", "idle RSS ≤ 30 MB".to_owned(), format!("{peak:.1} MiB"), peak * 1.048_576 <= 30.0),
+    ])
+}

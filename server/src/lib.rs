@@ -30,6 +30,7 @@ use poem_openapi::OpenApiService;
 
 pub use config::Settings;
 
+use crate::api::health::DatabaseProbe;
 use crate::api::{
     auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, health::HealthApi, sessions::SessionsApi, tasks::TasksApi,
 };
@@ -112,7 +113,7 @@ type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi, SessionsApi);
 
 fn openapi(services: &Services, settings: &Settings) -> OpenApiService<Apis, ()> {
     let apis = (
-        HealthApi { users: services.store.users(), environment: settings.environment },
+        HealthApi { probe: DatabaseProbe::new(services.store.users()), environment: settings.environment },
         AuthApi { auth: services.auth.clone() },
         TasksApi { tasks: services.tasks.clone() },
         ChatApi { assistant: services.assistant.clone() },

@@ -4,8 +4,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use parley_kernel::StoreError;
 
 use crate::error::PgError;
@@ -22,7 +22,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Builds the pool; no connection is opened until one is needed.
 pub(crate) fn build(url: &str, max_connections: usize) -> Result<PgPool, StoreError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    // `Fast` recycling: the default (`Verified`) sends `SELECT 1` on every
+    // checkout, one extra round trip per repository call (docs/performance.md).
+    // A connection that died is reported broken by its first failed query and
+    // discarded at the next recycle, so the pool still heals by itself.
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     // deadpool's own wait/create/recycle timeouts need its `rt_tokio_1`
     // feature, which no workspace dependency enables; `checkout` bounds the
     // whole of `get()` (wait, create and recycle) with tokio instead.

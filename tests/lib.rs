@@ -14,6 +14,7 @@ pub fn admin_database_url() -> String {
 /// A fresh, empty PostgreSQL database, dropped when this value is dropped.
 pub struct TestDatabase {
     pub url: String,
+    admin: String,
     name: String,
 }
 
@@ -23,23 +24,30 @@ impl TestDatabase {
     /// # Panics
     /// If PostgreSQL cannot be reached: the tests need it.
     pub async fn create() -> Self {
-        let admin = admin_database_url();
-        let name = format!("parley_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = AsyncPgConnection::establish(&admin)
+        Self::create_on(&admin_database_url(), "parley_test")
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at TEST_DATABASE_URL is needed by the tests: {e}"));
+            .unwrap_or_else(|e| panic!("PostgreSQL at TEST_DATABASE_URL is needed by the tests: {e}"))
+    }
+
+    /// Creates `<prefix>_<random>` on the server `admin` connects to.
+    ///
+    /// # Errors
+    /// If the server cannot be reached or the database cannot be created.
+    pub async fn create_on(admin: &str, prefix: &str) -> Result<Self, String> {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = AsyncPgConnection::establish(admin).await.map_err(|e| format!("connecting to {admin}: {e}"))?;
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
-            .unwrap_or_else(|e| panic!("cannot create test database: {e}"));
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
-        Self { url: format!("{base}/{name}"), name }
+            .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
+        let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+        Ok(Self { url: format!("{base}/{name}"), admin: admin.to_owned(), name })
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let admin = admin_database_url();
+        let admin = std::mem::take(&mut self.admin);
         let name = std::mem::take(&mut self.name);
         // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
         let dropped = std::thread::spawn(move || {
@@ -51,7 +59,7 @@ impl Drop for TestDatabase {
         })
         .join();
         if !matches!(dropped, Ok(Some(_))) {
-            eprintln!("warning: a test database could not be dropped");
+            eprintln!("warning: a throwaway database could not be dropped");
         }
     }
 }

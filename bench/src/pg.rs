@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use parley_tests::TestDatabase;
 
 /// The server the throwaway databases are created on.
 #[must_use]
@@ -14,10 +15,11 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A fresh database `parley_bench_<random>`, dropped with this value.
+/// A fresh database `parley_bench_<random>`, dropped with this value
+/// (the same throwaway database the tests use).
 pub struct BenchDatabase {
     pub url: String,
-    name: String,
+    _database: TestDatabase,
 }
 
 impl BenchDatabase {
@@ -25,13 +27,10 @@ impl BenchDatabase {
     /// If PostgreSQL cannot be reached or the database cannot be created.
     pub async fn create() -> anyhow::Result<Self> {
         let admin = admin_url();
-        let name = format!("parley_bench_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = AsyncPgConnection::establish(&admin)
+        let database = TestDatabase::create_on(&admin, "parley_bench")
             .await
-            .with_context(|| format!("connecting to PostgreSQL at {admin} (set BENCH_DATABASE_URL)"))?;
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).await.context("CREATE DATABASE")?;
-        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
-        Ok(Self { url: format!("{base}/{name}"), name })
+            .map_err(|e| anyhow::anyhow!("{e} (set BENCH_DATABASE_URL)"))?;
+        Ok(Self { url: database.url.clone(), _database: database })
     }
 
     /// Runs `sql` (one statement) on this database.
@@ -41,25 +40,6 @@ impl BenchDatabase {
     pub async fn execute(&self, sql: &str) -> anyhow::Result<usize> {
         let mut conn = AsyncPgConnection::establish(&self.url).await.context("connecting to the bench database")?;
         diesel::sql_query(sql).execute(&mut conn).await.with_context(|| format!("running {sql}"))
-    }
-}
-
-impl Drop for BenchDatabase {
-    fn drop(&mut self) {
-        let admin = admin_url();
-        let name = std::mem::take(&mut self.name);
-        // Drop runs inside a runtime; a thread with its own runtime can block.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let mut conn = AsyncPgConnection::establish(&admin).await.ok()?;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(_))) {
-            eprintln!("warning: the bench database could not be dropped");
-        }
     }
 }
 

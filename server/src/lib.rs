@@ -174,6 +174,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         auth: services.auth.clone(),
         join_timeout: rooms::JOIN_TIMEOUT,
     });
+    let limiter = services.rate_limiter.clone();
     let endpoint = Route::new()
         .nest("/", api)
         .at("/api/v1/sessions/:id/ws", poem::get(rooms::upgrade).data(rooms))
@@ -181,12 +182,11 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
         .nest("/redoc", redoc)
-        .around(rate_limit::enforce)
-        .around(middleware::body_limit)
-        .with(cors)
+        .around(move |next, request| middleware::limits(next, request, limiter.clone()))
         .data(services.auth.clone())
-        .data(services.rate_limiter.clone())
+        // Inside CORS, so that error envelopes carry the CORS headers too.
         .catch_all_error(error::catch_all)
+        .with(cors)
         .around(middleware::request_id)
         .boxed();
     let address = format!("{}:{}", settings.host, settings.port);

@@ -1,5 +1,9 @@
-//! Cross-cutting HTTP concerns: request ids and the per-request log span.
+//! Cross-cutting HTTP concerns: request ids and the per-request log span, and
+//! the per-request limits.
 
+use std::sync::Arc;
+
+use parley_application::RateLimiter;
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
@@ -40,9 +44,20 @@ pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<
 /// Bodies over this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The per-request limits in one layer (each layer moves the request again):
+/// the body size, then the caller's chat budget.
+pub async fn limits<E: Endpoint>(
+    next: E,
+    mut request: Request,
+    limiter: Arc<dyn RateLimiter>,
+) -> poem::Result<Response> {
+    limit_body(&mut request).await?;
+    crate::rate_limit::enforce(next, request, limiter.as_ref()).await
+}
+
 /// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` when given,
 /// otherwise by reading at most one byte past the limit.
-pub async fn body_limit<E: Endpoint>(next: E, mut request: Request) -> poem::Result<E::Output> {
+async fn limit_body(request: &mut Request) -> poem::Result<()> {
     use poem::http::header;
     use tokio::io::AsyncReadExt;
 
@@ -53,8 +68,8 @@ pub async fn body_limit<E: Endpoint>(next: E, mut request: Request) -> poem::Res
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     match declared {
-        Some(length) if length > MAX_BODY_BYTES => return Err(too_large()),
-        Some(_) => {}
+        Some(length) if length > MAX_BODY_BYTES => Err(too_large()),
+        Some(_) => Ok(()),
         None if request.headers().contains_key(header::TRANSFER_ENCODING) => {
             let mut buffer = Vec::new();
             let limit = u64::try_from(MAX_BODY_BYTES + 1).unwrap_or(u64::MAX);
@@ -69,8 +84,8 @@ pub async fn body_limit<E: Endpoint>(next: E, mut request: Request) -> poem::Res
                 return Err(too_large());
             }
             request.set_body(buffer);
+            Ok(())
         }
-        None => {}
+        None => Ok(()),
     }
-    next.call(request).await
 }

@@ -74,9 +74,9 @@ fn is_budgeted(method: &Method, path: &str) -> bool {
 /// Spends one request of the caller's budget on budgeted routes; answers 429
 /// past it, and adds `RateLimit-*` headers to every answer within it.
 /// Unauthenticated requests pass through to get their 401.
-pub async fn enforce<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+pub async fn enforce<E: Endpoint>(next: E, request: Request, limiter: &dyn RateLimiter) -> poem::Result<Response> {
     let caller = if is_budgeted(request.method(), request.uri().path()) { caller(&request) } else { None };
-    let Some((user, limiter)) = caller else {
+    let Some(user) = caller else {
         return next.call(request).await.map(IntoResponse::into_response);
     };
     let decision = limiter.check(user);
@@ -95,10 +95,9 @@ pub async fn enforce<E: Endpoint>(next: E, request: Request) -> poem::Result<Res
     Ok(response)
 }
 
-fn caller(request: &Request) -> Option<(UserId, Arc<dyn RateLimiter>)> {
+fn caller(request: &Request) -> Option<UserId> {
     let token = request.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
-    let user = request.data::<Arc<AuthService>>()?.authenticate(token.trim()).ok()?;
-    Some((user, request.data::<Arc<dyn RateLimiter>>()?.clone()))
+    request.data::<Arc<AuthService>>()?.authenticate(token.trim()).ok()
 }
 
 #[cfg(test)]

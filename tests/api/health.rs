@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{self, TestApp};
 
 #[tokio::test]
 async fn health_reports_a_connected_database() {
@@ -78,4 +78,30 @@ async fn cors_allows_the_configured_origins_only() {
     );
     let refused = preflight("http://evil.example").await.expect("answers");
     assert!(refused.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn errors_to_a_browser_keep_the_envelope_and_the_cors_headers() {
+    let app = TestApp::spawn_with(&[("CORS_ORIGINS", "http://app.example")]).await;
+    for path in ["/api/v1/tasks", "/api/v1/no-such-route"] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .header("origin", "http://app.example")
+            .send()
+            .await
+            .expect("answers");
+        let reply = support::read(response).await;
+        let (status, code) = if path == "/api/v1/tasks" {
+            (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+        } else {
+            (StatusCode::NOT_FOUND, "NOT_FOUND")
+        };
+        reply.assert_error(status, code);
+        assert_eq!(
+            reply.headers.get("access-control-allow-origin").map(|v| v.as_bytes().to_vec()),
+            Some(b"http://app.example".to_vec()),
+            "{path}"
+        );
+    }
 }

@@ -105,3 +105,11 @@ async fn errors_to_a_browser_keep_the_envelope_and_the_cors_headers() {
         );
     }
 }
+
+#[tokio::test]
+async fn health_refuses_other_methods_in_the_envelope_with_a_request_id() {
+    let app = TestApp::spawn().await;
+    let reply = app.post("/health", None, json!({})).await;
+    reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED");
+    assert!(reply.headers.get("x-request-id").is_some());
+}

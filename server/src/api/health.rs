@@ -11,7 +11,7 @@ use crate::config::Environment;
 use crate::envelope::Time;
 
 pub struct HealthApi {
-    pub probe: DatabaseProbe,
+    pub probe: Arc<DatabaseProbe>,
     pub environment: Environment,
 }
 

@@ -55,8 +55,11 @@ impl PasetoTokenService {
 /// Bounded: emptied when full, which only costs some decryptions again.
 #[derive(Default)]
 struct Verified {
-    entries: Mutex<HashMap<Box<str>, (UserId, DateTime<Utc>)>>,
+    entries: Mutex<HashMap<Box<str>, Remembered>>,
 }
+
+/// A verified token's user and expiry.
+type Remembered = (UserId, DateTime<Utc>);
 
 impl Verified {
     const CAPACITY: usize = 8192;

@@ -25,6 +25,12 @@ pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// between 16 KiB and this, an error event answers them.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// Each connection's read buffer. tungstenite's default is 128 KiB, which it
+/// zero-fills before every read: 139 KiB resident per idle connection and a
+/// fifth of the CPU of a busy room (docs/performance.md). Larger frames still
+/// arrive, over several reads.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// What every room connection needs.
 pub struct Rooms {
     pub sessions: Arc<SessionService>,
@@ -60,8 +66,10 @@ pub fn upgrade(
 ) -> impl IntoResponse {
     let header_token = bearer(request);
     let rooms = Arc::clone(rooms.0);
-    let config =
-        WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE_BYTES)).max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
     ws.config(config).on_upgrade(move |socket| connection::serve(rooms, socket, id, header_token))
 }
 

@@ -3,6 +3,8 @@
 //! instance; a shared one (Redis) can serve several without any change above
 //! this port.
 
+use std::sync::{Arc, OnceLock};
+
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use parley_kernel::{SessionId, SessionMessageId, StoreError, UserId};
@@ -62,10 +64,45 @@ impl RoomEvent {
     }
 }
 
+/// A room event as its subscribers receive it: one value shared by all of
+/// them, which also keeps the one rendering of it that they all send, so a
+/// room of a thousand renders each event once, not a thousand times.
+#[derive(Debug)]
+pub struct SharedEvent {
+    event: RoomEvent,
+    rendered: OnceLock<String>,
+}
+
+impl SharedEvent {
+    #[must_use]
+    pub fn new(event: RoomEvent) -> Arc<Self> {
+        Arc::new(Self { event, rendered: OnceLock::new() })
+    }
+
+    #[must_use]
+    pub fn event(&self) -> &RoomEvent {
+        &self.event
+    }
+
+    /// `render(event)`, computed by the first subscriber that asks and
+    /// reused by the others.
+    pub fn rendered(&self, render: impl FnOnce(&RoomEvent) -> String) -> &str {
+        self.rendered.get_or_init(|| render(&self.event))
+    }
+}
+
+impl PartialEq for SharedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.event == other.event
+    }
+}
+
+impl Eq for SharedEvent {}
+
 /// One item of a room subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomDelivery {
-    Event(RoomEvent),
+    Event(Arc<SharedEvent>),
     /// This subscriber fell too far behind and missed events; it should
     /// disconnect rather than go on with a gap.
     Lagged,

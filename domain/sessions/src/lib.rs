@@ -8,7 +8,7 @@ mod session;
 mod spirit;
 mod values;
 
-pub use broker::{Admission, ConnectionId, JoinRefusal, RoomBroker, RoomDelivery, RoomEvent, RoomEvents};
+pub use broker::{Admission, ConnectionId, JoinRefusal, RoomBroker, RoomDelivery, RoomEvent, RoomEvents, SharedEvent};
 pub use ports::{SessionError, SessionRepository};
 pub use session::{NewSession, Participant, Session, SessionMessage};
 pub use spirit::{SPIRIT_NAME, SPIRIT_REPLY_MAX_WORDS, SpiritReply};

@@ -2,12 +2,14 @@
 //! channel per room. It serves a single server instance.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use parley_kernel::{SessionId, StoreError, UserId};
-use parley_sessions::{Admission, ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent};
+use parley_sessions::{
+    Admission, ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent, SharedEvent,
+};
 use tokio::sync::broadcast;
 
 /// How many events a room buffers for its slowest subscriber before that
@@ -28,7 +30,7 @@ struct State {
 }
 
 struct Room {
-    events: broadcast::Sender<RoomEvent>,
+    events: broadcast::Sender<Arc<SharedEvent>>,
     /// In joining order.
     members: Vec<Member>,
 }
@@ -45,7 +47,7 @@ impl Room {
 
     fn publish(&self, event: RoomEvent) {
         // No receiver is fine: nobody is listening.
-        let _ = self.events.send(event);
+        let _ = self.events.send(SharedEvent::new(event));
     }
 }
 
@@ -60,7 +62,7 @@ impl LocalRoomBroker {
     }
 }
 
-fn deliveries(receiver: broadcast::Receiver<RoomEvent>) -> parley_sessions::RoomEvents {
+fn deliveries(receiver: broadcast::Receiver<Arc<SharedEvent>>) -> parley_sessions::RoomEvents {
     futures_util::stream::unfold(receiver, |mut receiver| async move {
         match receiver.recv().await {
             Ok(event) => Some((RoomDelivery::Event(event), receiver)),
@@ -200,9 +202,12 @@ mod tests {
         assert_eq!(broker.leave(room, ada.user_id, tab1).await.unwrap(), None);
         assert_eq!(broker.leave(room, ada.user_id, tab2).await.unwrap(), Some(ada.clone()));
 
-        assert_eq!(watcher.next().await, Some(RoomDelivery::Event(RoomEvent::UserJoined(bob))));
-        assert_eq!(watcher.next().await, Some(RoomDelivery::Event(RoomEvent::UserJoined(ada.clone()))));
-        assert_eq!(watcher.next().await, Some(RoomDelivery::Event(RoomEvent::UserLeft(ada))));
+        assert_eq!(watcher.next().await, Some(RoomDelivery::Event(SharedEvent::new(RoomEvent::UserJoined(bob)))));
+        assert_eq!(
+            watcher.next().await,
+            Some(RoomDelivery::Event(SharedEvent::new(RoomEvent::UserJoined(ada.clone()))))
+        );
+        assert_eq!(watcher.next().await, Some(RoomDelivery::Event(SharedEvent::new(RoomEvent::UserLeft(ada)))));
     }
 
     #[tokio::test]
@@ -213,6 +218,6 @@ mod tests {
         broker.close(room).await.unwrap();
         assert!(matches!(broker.join(room, 2, person("Bob"), ConnectionId::new()).await, Err(JoinRefusal::Closed)));
         let _joined = events.next().await;
-        assert_eq!(events.next().await, Some(RoomDelivery::Event(RoomEvent::SessionClosed)));
+        assert_eq!(events.next().await, Some(RoomDelivery::Event(SharedEvent::new(RoomEvent::SessionClosed))));
     }
 }

@@ -271,11 +271,13 @@ impl Connection<'_> {
                 delivery = events.next() => match delivery {
                     None => Err(self.close(1011, "room unavailable")),
                     Some(RoomDelivery::Lagged) => Err(Exit::Slow),
-                    Some(RoomDelivery::Event(RoomEvent::SessionClosed)) => {
-                        Err(self.send(frames::event(RoomEvent::SessionClosed)).map_or_else(|e| e, |()| self.close(1000, "session closed")))
-                    }
-                    Some(RoomDelivery::Event(event)) if event.not_for() == Some(participant.user_id) => Ok(()),
-                    Some(RoomDelivery::Event(event)) => self.send(frames::event(event)),
+                    Some(RoomDelivery::Event(shared)) => match shared.event() {
+                        RoomEvent::SessionClosed => {
+                            Err(self.send(frames::event(&RoomEvent::SessionClosed)).map_or_else(|e| e, |()| self.close(1000, "session closed")))
+                        }
+                        event if event.not_for() == Some(participant.user_id) => Ok(()),
+                        _ => self.send(shared.rendered(frames::event).to_owned()),
+                    },
                 },
                 () = out.closed() => Err(Exit::Done),
             };

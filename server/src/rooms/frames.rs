@@ -58,12 +58,12 @@ pub fn joined(session: SessionView, participants: &[Participant], history: Vec<S
 }
 
 /// The frame a room event becomes.
-pub fn event(event: RoomEvent) -> String {
+pub fn event(event: &RoomEvent) -> String {
     match event {
-        RoomEvent::UserJoined(p) => frame("user_joined", participant(&p)),
-        RoomEvent::UserLeft(p) => frame("user_left", participant(&p)),
-        RoomEvent::UserTyping(p) => frame("user_typing", participant(&p)),
-        RoomEvent::MessageReceived(m) => frame("message_received", message(m)),
+        RoomEvent::UserJoined(p) => frame("user_joined", participant(p)),
+        RoomEvent::UserLeft(p) => frame("user_left", participant(p)),
+        RoomEvent::UserTyping(p) => frame("user_typing", participant(p)),
+        RoomEvent::MessageReceived(m) => frame("message_received", message(m.clone())),
         RoomEvent::SpiritThinking => frame("spirit_thinking", json!({})),
         RoomEvent::SpiritResponse { message, reply, in_reply_to } => frame(
             "spirit_response",

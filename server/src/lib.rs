@@ -23,8 +23,10 @@ use parley_auth::{Argon2PasswordHasher, HasherConfig, PasetoTokenService};
 use parley_conversations::LanguageModel;
 use parley_kernel::{StoreError, SystemClock};
 use parley_llm::{OfflineAssistant, OfflineSpirit, OpenAiConfig, OpenAiLanguageModel};
+use poem::http::uri::Scheme;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::Cors;
+use poem::web::{LocalAddr, RemoteAddr};
 use poem::{EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 
@@ -152,7 +154,7 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// A bound, ready server.
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: NoDelay,
     port: u16,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
 }
@@ -207,7 +209,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .first()
         .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
         .context("the listener has no TCP address")?;
-    Ok(Application { acceptor, port, endpoint })
+    Ok(Application { acceptor: NoDelay(acceptor), port, endpoint })
 }
 
 impl Application {
@@ -224,6 +226,27 @@ impl Application {
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(self.endpoint, shutdown_signal(), Some(Duration::from_secs(10)))
             .await
+    }
+}
+
+/// A TCP acceptor that turns Nagle's algorithm off on every connection
+/// (poem's `TcpAcceptor` leaves it on). Otherwise a small write that follows
+/// another, such as the first `assistant.delta` after `message.created` on an
+/// SSE stream, or a WebSocket frame after the last, waits for the client's
+/// delayed ACK: 40 ms on Linux (docs/performance.md).
+pub struct NoDelay(pub TcpAcceptor);
+
+impl Acceptor for NoDelay {
+    type Io = tokio::net::TcpStream;
+
+    fn local_addr(&self) -> Vec<LocalAddr> {
+        self.0.local_addr()
+    }
+
+    async fn accept(&mut self) -> std::io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
+        let (stream, local, remote, scheme) = self.0.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok((stream, local, remote, scheme))
     }
 }
 

@@ -2,16 +2,19 @@
 //! measured in the same run, and prints throughput, latency and the ratios.
 //! See docs/performance.md.
 
+mod chatkit;
 mod load;
+mod login;
 mod pg;
 mod scenarios;
+mod ws;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: parley-bench [--duration <secs>] [--smoke] [--only <scenario>] [--parley-bin <path>]
-scenarios: health, tasks-list, tasks-create, startup";
+scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-idle, login-overload, startup";
 
 /// Command-line options.
 pub struct Options {

@@ -12,10 +12,11 @@ use crate::Options;
 use crate::load::{self, Stats};
 use crate::pg::{self, BenchDatabase};
 
-pub const NAMES: [&str; 4] = ["health", "tasks-list", "tasks-create", "startup"];
+pub const NAMES: [&str; 8] =
+    ["health", "tasks-list", "tasks-create", "chatkit", "ws-broadcast", "ws-idle", "login-overload", "startup"];
 
 /// One target checked against what was measured.
-struct Verdict {
+pub struct Verdict {
     scenario: &'static str,
     target: String,
     measured: String,
@@ -23,14 +24,15 @@ struct Verdict {
 }
 
 /// The in-process server on a throwaway database.
-struct Bench {
-    database: BenchDatabase,
-    address: String,
-    client: reqwest::Client,
+pub struct Bench {
+    pub database: BenchDatabase,
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub client: reqwest::Client,
 }
 
 /// The settings the in-process server and the spawned binary both use.
-fn server_vars(database_url: &str, port: u16) -> HashMap<String, String> {
+pub fn server_vars(database_url: &str, port: u16) -> HashMap<String, String> {
     HashMap::from([
         ("DATABASE_URL".to_owned(), database_url.to_owned()),
         ("HOST".to_owned(), "127.0.0.1".to_owned()),
@@ -41,7 +43,7 @@ fn server_vars(database_url: &str, port: u16) -> HashMap<String, String> {
     ])
 }
 
-fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
+pub fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .http1_only()
         .tcp_nodelay(true)
@@ -54,16 +56,12 @@ fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
 impl Bench {
     async fn start() -> anyhow::Result<Self> {
         let database = BenchDatabase::create().await?;
-        let vars = server_vars(&database.url, 0);
-        let settings = parley_server::Settings::from_lookup(|name| vars.get(name).cloned())?;
-        let app = parley_server::build(settings).await.context("starting parley in-process")?;
-        let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
+        let address = serve_in_process(&database.url, &[]).await?;
         Ok(Self { database, address, client: client(64)? })
     }
 
     /// Registers a fresh user; returns its id and access token.
-    async fn register(&self, name: &str) -> anyhow::Result<(String, String)> {
+    pub async fn register(&self, name: &str) -> anyhow::Result<(String, String)> {
         let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
         let response = self
             .client
@@ -82,7 +80,22 @@ impl Bench {
     }
 }
 
-fn describe(stats: &Stats) -> String {
+/// Starts one more Parley in this process on `database_url`, with the production
+/// settings plus `extra` variables; returns its `http://127.0.0.1:<port>`.
+///
+/// # Errors
+/// If the settings are refused or the server cannot start.
+pub async fn serve_in_process(database_url: &str, extra: &[(&str, &str)]) -> anyhow::Result<String> {
+    let mut vars = server_vars(database_url, 0);
+    vars.extend(extra.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())));
+    let settings = parley_server::Settings::from_lookup(|name| vars.get(name).cloned())?;
+    let app = parley_server::build(settings).await.context("starting parley in-process")?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    Ok(address)
+}
+
+pub fn describe(stats: &Stats) -> String {
     let errors = match &stats.first_error {
         Some(first) => format!(", {} errors (first: {first})", stats.errors),
         None => String::new(),
@@ -97,13 +110,13 @@ fn describe(stats: &Stats) -> String {
     )
 }
 
-fn verdict(scenario: &'static str, target: String, measured: String, met: bool) -> Verdict {
+pub fn verdict(scenario: &'static str, target: String, measured: String, met: bool) -> Verdict {
     println!("  {:<10} {measured} (target {target}): {}", "check", if met { "met" } else { "MISSED" });
     Verdict { scenario, target, measured, met }
 }
 
 /// Fails the run if a scenario's own requests failed: its numbers would be meaningless.
-fn no_errors(name: &str, stats: &Stats) -> anyhow::Result<()> {
+pub fn no_errors(name: &str, stats: &Stats) -> anyhow::Result<()> {
     match &stats.first_error {
         Some(first) => anyhow::bail!("{name}: {} of {} requests failed, first: {first}", stats.errors, stats.requests),
         None => Ok(()),
@@ -134,6 +147,18 @@ pub async fn run_all(options: &Options) -> anyhow::Result<()> {
     if wanted("tasks-create") {
         verdicts.extend(tasks_create(&bench, options).await.context("scenario tasks-create")?);
     }
+    if wanted("chatkit") {
+        verdicts.extend(crate::chatkit::first_token(&bench, options).await.context("scenario chatkit")?);
+    }
+    if wanted("ws-broadcast") {
+        verdicts.extend(crate::ws::broadcast(&bench, options).await.context("scenario ws-broadcast")?);
+    }
+    if wanted("ws-idle") {
+        verdicts.extend(crate::ws::idle(&bench, options).await.context("scenario ws-idle")?);
+    }
+    if wanted("login-overload") {
+        verdicts.extend(crate::login::overload(&bench, options).await.context("scenario login-overload")?);
+    }
     if wanted("startup") {
         verdicts.extend(startup(&bench, options).await.context("scenario startup")?);
     }
@@ -162,18 +187,29 @@ async fn hello_world() -> anyhow::Result<String> {
     Ok(format!("http://127.0.0.1:{port}/"))
 }
 
-async fn get_load(options: &Options, connections: usize, url: String, token: Option<String>) -> anyhow::Result<Stats> {
+pub async fn get_load(
+    options: &Options,
+    connections: usize,
+    url: String,
+    token: Option<String>,
+) -> anyhow::Result<Stats> {
     let client = client(connections)?;
     let url: Arc<str> = url.into();
-    let token: Option<Arc<str>> = token.map(Into::into);
+    // Built once: the load client should cost as little per request as pgbench's does.
+    let authorization = token.map(|token| bearer(&token)).transpose()?;
     load::run(connections, options.warmup, options.duration, move || {
         let mut request = client.get(&*url);
-        if let Some(token) = &token {
-            request = request.bearer_auth(token);
+        if let Some(authorization) = &authorization {
+            request = request.header(reqwest::header::AUTHORIZATION, authorization.clone());
         }
         load::expect(request, 200)
     })
     .await
+}
+
+/// An `Authorization: Bearer <token>` value.
+fn bearer(token: &str) -> anyhow::Result<reqwest::header::HeaderValue> {
+    reqwest::header::HeaderValue::try_from(format!("Bearer {token}")).context("a token fit for a header")
 }
 
 async fn health(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
@@ -265,10 +301,15 @@ async fn tasks_create(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Ve
     );
     let client = client(CONNECTIONS)?;
     let url: Arc<str> = format!("{}/api/v1/tasks", bench.address).into();
-    let token: Arc<str> = token.into();
-    let body = Arc::new(json!({"title": "Benchmark task", "priority": "medium"}));
+    // Header and body built once, as pgbench prepares its statement once.
+    let authorization = bearer(&token)?;
     let parley = load::run(CONNECTIONS, options.warmup, options.duration, move || {
-        load::expect(client.post(&*url).bearer_auth(&token).json(&*body), 201)
+        let request = client
+            .post(&*url)
+            .header(reqwest::header::AUTHORIZATION, authorization.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(r#"{"title": "Benchmark task", "priority": "medium"}"#);
+        load::expect(request, 201)
     })
     .await?;
     println!("  {:<10} {}", "parley", describe(&parley));
@@ -284,22 +325,12 @@ async fn tasks_create(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Ve
 
 /// The resident set of `pid` in MiB, from /proc.
 fn rss_mib(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("reading /proc/<pid>/status")?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .context("no VmRSS line")?;
-    Ok(kib / 1024.0)
+    crate::ws::rss_kib(pid).map(|kib| kib as f64 / 1024.0)
 }
 
-/// One start of the release binary: time to the first 200 from /health, RSS then and after a second idle.
-async fn start_once(options: &Options, database_url: &str) -> anyhow::Result<(Duration, f64, f64)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let health = format!("http://127.0.0.1:{port}/health");
-    let probe = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    // A clean environment in an empty folder, so no .env or stray variable is picked up.
+/// The release `parley` (`--parley-bin`) as a child process on `port`: a clean
+/// environment in an empty folder, so no `.env` or stray variable is picked up.
+pub fn parley_command(options: &Options, database_url: &str, port: u16) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(&options.parley_bin);
     command
         .env_clear()
@@ -308,6 +339,15 @@ async fn start_once(options: &Options, database_url: &str) -> anyhow::Result<(Du
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
+    command
+}
+
+/// One start of the release binary: time to the first 200 from /health, RSS then and after a second idle.
+async fn start_once(options: &Options, database_url: &str) -> anyhow::Result<(Duration, f64, f64)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let health = format!("http://127.0.0.1:{port}/health");
+    let probe = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
+    let mut command = parley_command(options, database_url, port);
     let started = Instant::now();
     let mut child = command.spawn().with_context(|| format!("spawning {}", options.parley_bin.display()))?;
     let pid = child.id().context("the child has no pid")?;

@@ -27,7 +27,7 @@ use poem::http::uri::Scheme;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::Cors;
 use poem::web::{LocalAddr, RemoteAddr};
-use poem::{EndpointExt, IntoEndpoint, Route, Server};
+use poem::{EndpointExt, Route, Server};
 use poem_openapi::OpenApiService;
 
 pub use config::Settings;
@@ -198,9 +198,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     // Probes get `/health` without the API's middleware (CORS, limits, auth
     // data): none applies to it, and every layer costs (docs/performance.md).
     // The documented operation in `api` is the same handler on the same probe.
-    let health = OpenApiService::new(health_api(&services, &settings), "health", env!("CARGO_PKG_VERSION"))
-        .into_endpoint()
-        .around(middleware::request_id);
+    let health =
+        poem::get(api::health::probe).data(Arc::new(health_api(&services, &settings))).around(middleware::request_id);
     let endpoint = Route::new().at("/health", health).nest("/", endpoint).boxed();
     let address = format!("{}:{}", settings.host, settings.port);
     let acceptor = TcpListener::bind(&address).into_acceptor().await.with_context(|| format!("binding {address}"))?;

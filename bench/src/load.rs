@@ -24,6 +24,19 @@ impl Stats {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Both runs as one: their requests, errors, time and latencies added up.
+    ///
+    /// # Errors
+    /// If the histograms cannot be merged.
+    pub fn merge(mut self, other: Self) -> anyhow::Result<Self> {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.first_error = self.first_error.or(other.first_error);
+        self.elapsed += other.elapsed;
+        self.latency.add(&other.latency).context("merging histograms")?;
+        Ok(self)
+    }
+
     /// The latency at `quantile` in milliseconds.
     #[must_use]
     pub fn ms(&self, quantile: f64) -> f64 {

@@ -17,6 +17,7 @@ const USAGE: &str = "usage: parley-bench [--duration <secs>] [--smoke] [--only <
 scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-idle, login-overload, startup";
 
 /// Command-line options.
+#[derive(Clone)]
 pub struct Options {
     /// How long each measured run lasts.
     pub duration: Duration,

@@ -214,11 +214,30 @@ fn bearer(token: &str) -> anyhow::Result<reqwest::header::HeaderValue> {
 
 async fn health(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
     const CONNECTIONS: usize = 64;
-    println!("\n== health: GET /health at {CONNECTIONS} connections, vs a bare poem hello-world");
-    let baseline = get_load(options, CONNECTIONS, hello_world().await?, None).await?;
+    const ROUNDS: u32 = 3;
+    println!(
+        "\n== health: GET /health at {CONNECTIONS} connections, vs a bare poem hello-world \
+         ({ROUNDS} alternating rounds each, so both sides see the same machine)"
+    );
+    let hello = hello_world().await?;
+    let health = format!("{}/health", bench.address);
+    let round = Options { duration: options.duration / ROUNDS, ..options.clone() };
+    let (mut baseline, mut parley) = (None::<Stats>, None::<Stats>);
+    for _ in 0..ROUNDS {
+        let hello = get_load(&round, CONNECTIONS, hello.clone(), None).await?;
+        baseline = Some(match baseline.take() {
+            Some(total) => total.merge(hello)?,
+            None => hello,
+        });
+        let ours = get_load(&round, CONNECTIONS, health.clone(), None).await?;
+        parley = Some(match parley.take() {
+            Some(total) => total.merge(ours)?,
+            None => ours,
+        });
+    }
+    let (baseline, parley) = (baseline.context("no rounds")?, parley.context("no rounds")?);
     println!("  {:<10} {}", "baseline", describe(&baseline));
     no_errors("hello-world", &baseline)?;
-    let parley = get_load(options, CONNECTIONS, format!("{}/health", bench.address), None).await?;
     println!("  {:<10} {}", "parley", describe(&parley));
     no_errors("health", &parley)?;
     let ratio = parley.rps() / baseline.rps();

@@ -125,16 +125,7 @@ async fn register(bench: &Bench) -> anyhow::Result<String> {
 /// A second user with `rows` tasks (seeded by SQL, as `tasks-list` does); returns its token.
 async fn seed_reader(bench: &Bench, rows: usize) -> anyhow::Result<String> {
     let (user, token) = bench.register("login-reader").await?;
-    bench
-        .database
-        .execute(&format!(
-            "INSERT INTO tasks (id, user_id, title, description, priority, created_at, updated_at) \
-             SELECT gen_random_uuid(), '{user}', 'Task ' || g, 'Seeded by parley-bench', \
-             (ARRAY['low', 'medium', 'high'])[1 + g % 3], now() - g * interval '1 minute', \
-             now() - g * interval '1 minute' FROM generate_series(1, {rows}) AS g"
-        ))
-        .await?;
-    bench.database.execute("VACUUM ANALYZE tasks").await?;
+    bench.seed_tasks(&user, rows).await?;
     Ok(token)
 }
 

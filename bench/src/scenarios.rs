@@ -60,6 +60,20 @@ impl Bench {
         Ok(Self { database, address, client: client(64)? })
     }
 
+    /// Gives `user` `rows` tasks, a minute apart, by SQL, and refreshes the planner's statistics.
+    pub async fn seed_tasks(&self, user: &str, rows: usize) -> anyhow::Result<()> {
+        self.database
+            .execute(&format!(
+                "INSERT INTO tasks (id, user_id, title, description, priority, created_at, updated_at) \
+                 SELECT gen_random_uuid(), '{user}', 'Task ' || g, 'Seeded by parley-bench', \
+                 (ARRAY['low', 'medium', 'high'])[1 + g % 3], now() - g * interval '1 minute', \
+                 now() - g * interval '1 minute' FROM generate_series(1, {rows}) AS g"
+            ))
+            .await?;
+        self.database.execute("VACUUM ANALYZE tasks").await?;
+        Ok(())
+    }
+
     /// Registers a fresh user; returns its id and access token.
     pub async fn register(&self, name: &str) -> anyhow::Result<(String, String)> {
         let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
@@ -263,16 +277,7 @@ async fn tasks_list(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verd
     let rows = if options.smoke { 50 } else { 1000 };
     println!("\n== tasks-list: GET /api/v1/tasks?limit=20 of {rows} tasks at {CONNECTIONS} connections, vs pgbench");
     let (user, token) = bench.register("lister").await?;
-    bench
-        .database
-        .execute(&format!(
-            "INSERT INTO tasks (id, user_id, title, description, priority, created_at, updated_at) \
-             SELECT gen_random_uuid(), '{user}', 'Task ' || g, 'Seeded by parley-bench', \
-             (ARRAY['low', 'medium', 'high'])[1 + g % 3], now() - g * interval '1 minute', \
-             now() - g * interval '1 minute' FROM generate_series(1, {rows}) AS g"
-        ))
-        .await?;
-    bench.database.execute("VACUUM ANALYZE tasks").await?;
+    bench.seed_tasks(&user, rows).await?;
     let baseline = pg::pgbench(&bench.database.url, &list_script(&user), CONNECTIONS, options.duration).await?;
     println!(
         "  {:<10} pgbench: {} transactions, {:.0} tps, latency average {} ms",

@@ -29,8 +29,11 @@ impl PgConversationRepository {
     }
 }
 
+// Every field is bound as a value. Diesel's default (each field may become
+// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
+// trip, on every call.
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = conversations, check_for_backend(Pg))]
+#[diesel(table_name = conversations, check_for_backend(Pg), treat_none_as_default_value = false)]
 struct ConversationRow {
     id: Uuid,
     user_id: Uuid,
@@ -51,8 +54,11 @@ impl From<ConversationRow> for Conversation {
     }
 }
 
+// Every field is bound as a value. Diesel's default (each field may become
+// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
+// trip, on every call.
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = messages, check_for_backend(Pg))]
+#[diesel(table_name = messages, check_for_backend(Pg), treat_none_as_default_value = false)]
 struct MessageRow {
     id: Uuid,
     conversation_id: Uuid,
@@ -264,5 +270,32 @@ impl ConversationRepository for PgConversationRepository {
         })
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserting_conversations_and_messages_reuses_the_prepared_statements() {
+        let now = Timestamp::UNIX_EPOCH;
+        let conversation = ConversationRow {
+            id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            title: "c".to_owned(),
+            created_at: now,
+            updated_at: now,
+        };
+        let message = MessageRow {
+            id: Uuid::nil(),
+            conversation_id: Uuid::nil(),
+            role: "user".to_owned(),
+            content: "hi".to_owned(),
+            tool_calls: serde_json::Value::Array(Vec::new()),
+            created_at: now,
+        };
+        assert!(crate::statement_is_cached(&diesel::insert_into(conversations::table).values(&conversation)));
+        assert!(crate::statement_is_cached(&diesel::insert_into(messages::table).values(&message)));
     }
 }

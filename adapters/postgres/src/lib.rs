@@ -27,6 +27,13 @@ pub use users::PgUserRepository;
 
 use crate::pool::PgPool;
 
+/// Whether diesel keeps `query`'s prepared statement for the next call
+/// (otherwise every call prepares it again: one more round trip).
+#[cfg(test)]
+fn statement_is_cached(query: &impl diesel::query_builder::QueryFragment<diesel::pg::Pg>) -> bool {
+    query.is_safe_to_cache_prepared(&diesel::pg::Pg).unwrap_or(false)
+}
+
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 /// Key of the advisory lock that serialises migrations across replicas.

@@ -25,8 +25,11 @@ impl PgSessionRepository {
     }
 }
 
+// Every field is bound as a value. Diesel's default (each field may become
+// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
+// trip, on every call.
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = sessions, check_for_backend(Pg))]
+#[diesel(table_name = sessions, check_for_backend(Pg), treat_none_as_default_value = false)]
 struct SessionRow {
     id: Uuid,
     name: String,
@@ -64,8 +67,11 @@ impl TryFrom<SessionRow> for Session {
     }
 }
 
+// Every field is bound as a value. Diesel's default (each field may become
+// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
+// trip, on every call.
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = session_messages, check_for_backend(Pg))]
+#[diesel(table_name = session_messages, check_for_backend(Pg), treat_none_as_default_value = false)]
 struct MessageRow {
     id: Uuid,
     session_id: Uuid,
@@ -328,5 +334,34 @@ impl SessionRepository for PgSessionRepository {
         })
         .await?;
         Ok(rows.into_iter().rev().map(SessionMessage::from).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserting_sessions_and_their_messages_reuses_the_prepared_statements() {
+        let now = Timestamp::UNIX_EPOCH;
+        let session = SessionRow {
+            id: Uuid::nil(),
+            name: "s".to_owned(),
+            max_users: 2,
+            host_id: Uuid::nil(),
+            created_at: now,
+            closed_at: None,
+        };
+        let spirit = MessageRow {
+            id: Uuid::nil(),
+            session_id: Uuid::nil(),
+            user_id: None,
+            user_name: "Spirit".to_owned(),
+            message: "boo".to_owned(),
+            is_spirit: true,
+            created_at: now,
+        };
+        assert!(crate::statement_is_cached(&diesel::insert_into(sessions::table).values(&session)));
+        assert!(crate::statement_is_cached(&diesel::insert_into(session_messages::table).values(&spirit)));
     }
 }

@@ -25,8 +25,11 @@ impl PgTaskRepository {
     }
 }
 
+// Every field is bound as a value. Diesel's default (each field may become
+// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
+// trip, on every call.
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = tasks, check_for_backend(Pg), treat_none_as_null = true)]
+#[diesel(table_name = tasks, check_for_backend(Pg), treat_none_as_null = true, treat_none_as_default_value = false)]
 struct TaskRow {
     id: Uuid,
     user_id: Uuid,
@@ -204,10 +207,27 @@ impl TaskRepository for PgTaskRepository {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_like;
+    use super::*;
 
     #[test]
     fn like_wildcards_are_escaped() {
         assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn inserting_a_task_reuses_its_prepared_statement() {
+        let now = Timestamp::UNIX_EPOCH;
+        let row = TaskRow {
+            id: Uuid::nil(),
+            user_id: Uuid::nil(),
+            title: "t".to_owned(),
+            description: String::new(),
+            priority: "low".to_owned(),
+            due_at: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        assert!(crate::statement_is_cached(&diesel::insert_into(tasks::table).values(&row)));
     }
 }

@@ -10,5 +10,7 @@ mod tasks;
 pub use assistant::{AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, tool_specs};
 pub use auth::{AuthError, AuthService, Registration, Session};
 pub use rate_limit::{RateDecision, RateLimiter};
-pub use sessions::{JOIN_HISTORY, JoinError, JoinedRoom, SessionService, SessionView, Spawner, Spirit};
+pub use sessions::{
+    JOIN_HISTORY, JoinError, JoinedRoom, SPIRIT_PACE, SessionService, SessionView, Spawner, Spirit, Timer,
+};
 pub use tasks::TaskService;

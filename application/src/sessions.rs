@@ -13,7 +13,7 @@ use parley_sessions::{
 };
 use parley_users::{DisplayName, UserRepository};
 
-pub use spirit::Spirit;
+pub use spirit::{SPIRIT_PACE, Spirit};
 
 /// How many past messages a joiner receives.
 pub const JOIN_HISTORY: usize = 50;
@@ -22,6 +22,12 @@ pub const JOIN_HISTORY: usize = 50;
 /// replies). The server implements it on its async runtime.
 pub trait Spawner: Send + Sync {
     fn spawn(&self, task: BoxFuture<'static, ()>);
+}
+
+/// Waits without holding a thread (the spirit's pace). The server implements
+/// it on its async runtime.
+pub trait Timer: Send + Sync {
+    fn sleep(&self, duration: std::time::Duration) -> BoxFuture<'static, ()>;
 }
 
 /// A session and how many distinct users are connected to it now.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use parley_application::{AuthService, SessionService, Spawner};
+use parley_application::{AuthService, SPIRIT_PACE, SessionService, Spawner, Timer};
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, handler};
@@ -38,13 +38,19 @@ pub struct Rooms {
     pub join_timeout: Duration,
 }
 
-/// Runs background work (the spirit's replies) on the tokio runtime.
+/// Runs background work (the spirit's replies) and its waits on the tokio runtime.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TokioSpawner;
 
 impl Spawner for TokioSpawner {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
         tokio::spawn(task);
+    }
+}
+
+impl Timer for TokioSpawner {
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 
@@ -86,7 +92,8 @@ pub(crate) fn session_service(
         store.sessions(),
         Arc::clone(&broker),
         clock.clone(),
-    );
+    )
+    .paced(Arc::new(TokioSpawner), SPIRIT_PACE);
     Arc::new(SessionService::new(
         store.sessions(),
         broker,

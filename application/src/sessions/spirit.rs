@@ -1,16 +1,26 @@
 //! The séance spirit: answers the humans of a room through a language model,
-//! one reply in flight per room, folding what is said meanwhile into the next.
+//! one reply in flight per room, folding what is said meanwhile into the next,
+//! and starting at most one reply per room per pace.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use parley_conversations::{ChatTurn, LanguageModel, ModelError, ModelEvent};
 use parley_kernel::{Clock, SessionId, SessionMessageId};
 use parley_sessions::{RoomBroker, RoomEvent, SessionError, SessionMessage, SessionRepository, SpiritReply};
 
+use super::Timer;
+
 /// How many recent messages of the room the spirit reads before answering.
 pub const SPIRIT_CONTEXT: usize = 20;
+
+/// The least time between the starts of two replies in one room. In a busy
+/// room the spirit answers what was said in the meantime in one reply rather
+/// than once per message (each reply is a model call and two events to every
+/// member); a reply that took this long already is not delayed further.
+pub const SPIRIT_PACE: Duration = Duration::from_secs(1);
 
 pub struct Spirit {
     model: Arc<dyn LanguageModel>,
@@ -20,6 +30,8 @@ pub struct Spirit {
     clock: Arc<dyn Clock>,
     /// Rooms with a reply in flight, and the messages waiting for the next one.
     busy: Mutex<HashMap<SessionId, Vec<SessionMessageId>>>,
+    /// How to wait, and the least time between two replies' starts; none: no wait.
+    pace: Option<(Arc<dyn Timer>, Duration)>,
 }
 
 /// Whether the spirit should go on answering in a room.
@@ -36,7 +48,14 @@ impl Spirit {
         broker: Arc<dyn RoomBroker>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { model, persona: persona.into(), sessions, broker, clock, busy: Mutex::new(HashMap::new()) }
+        Self { model, persona: persona.into(), sessions, broker, clock, busy: Mutex::new(HashMap::new()), pace: None }
+    }
+
+    /// Starts at most one reply per room every `pace`, waiting on `timer`.
+    #[must_use]
+    pub fn paced(mut self, timer: Arc<dyn Timer>, pace: Duration) -> Self {
+        self.pace = Some((timer, pace));
+        self
     }
 
     /// Notes a human message. `true` when no reply is in flight in the room,
@@ -57,7 +76,8 @@ impl Spirit {
     }
 
     /// Answers every pending message of the room, one reply per batch, until
-    /// none is left.
+    /// none is left. While it waits for the pace, the room stays busy, so what
+    /// is said meanwhile goes into the next batch.
     pub async fn answer(&self, session: SessionId) {
         loop {
             let batch = {
@@ -70,9 +90,16 @@ impl Spirit {
                     }
                 }
             };
+            let started = self.clock.now();
             if let Next::Stop = self.reply(session, batch).await {
                 self.busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&session);
                 return;
+            }
+            if let Some((timer, pace)) = &self.pace {
+                let took = (self.clock.now() - started).to_std().unwrap_or_default();
+                if let Some(left) = pace.checked_sub(took).filter(|left| !left.is_zero()) {
+                    timer.sleep(left).await;
+                }
             }
         }
     }
@@ -225,6 +252,87 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+        assert!(spirit.heard(room, SessionMessageId::new()), "the room is free again");
+    }
+
+    /// A timer that waits until the test releases it, noting what it was asked.
+    #[derive(Default)]
+    struct HeldTimer {
+        asked: Mutex<Vec<Duration>>,
+        release: Arc<tokio::sync::Notify>,
+    }
+
+    impl Timer for HeldTimer {
+        fn sleep(&self, duration: Duration) -> futures_util::future::BoxFuture<'static, ()> {
+            self.asked.lock().unwrap_or_else(PoisonError::into_inner).push(duration);
+            let release = Arc::clone(&self.release);
+            Box::pin(async move { release.notified().await })
+        }
+    }
+
+    impl HeldTimer {
+        /// Returns once the spirit has asked to wait `times` times.
+        async fn asked(&self, times: usize) {
+            let asked = async {
+                while self.asked.lock().unwrap_or_else(PoisonError::into_inner).len() < times {
+                    tokio::task::yield_now().await;
+                }
+            };
+            let waited = tokio::time::timeout(Duration::from_secs(5), asked).await;
+            assert!(waited.is_ok(), "the spirit never waited for its pace");
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_said_while_the_spirit_keeps_its_pace_are_answered_together() {
+        let room = SessionId::new();
+        let mut sessions = MockSessionRepository::new();
+        sessions.expect_recent().returning(|_, _| Ok(Vec::new()));
+        sessions.expect_add_message().times(2).returning(|_| Ok(()));
+        let mut model = MockLanguageModel::new();
+        model
+            .expect_stream()
+            .times(2)
+            .returning(|_, _| Ok(stream::iter(vec![Ok(ModelEvent::TextDelta("boo".to_owned()))]).boxed()));
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let mut broker = MockRoomBroker::new();
+        let sink = Arc::clone(&published);
+        broker.expect_publish().returning(move |_, event| {
+            sink.lock().unwrap_or_else(PoisonError::into_inner).push(event);
+            Ok(())
+        });
+        let timer = Arc::new(HeldTimer::default());
+        let spirit = Arc::new(
+            Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock())
+                .paced(timer.clone(), SPIRIT_PACE),
+        );
+        let (first, second, third) = (SessionMessageId::new(), SessionMessageId::new(), SessionMessageId::new());
+
+        assert!(spirit.heard(room, first));
+        let answering = tokio::spawn({
+            let spirit = Arc::clone(&spirit);
+            async move { spirit.answer(room).await }
+        });
+        timer.asked(1).await;
+        assert!(!spirit.heard(room, second), "folded: the spirit is keeping its pace");
+        assert!(!spirit.heard(room, third));
+        timer.release.notify_one();
+        timer.asked(2).await;
+        timer.release.notify_one();
+        assert!(answering.await.is_ok(), "the spirit's task failed");
+
+        let replies: Vec<_> = published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|event| match event {
+                RoomEvent::SpiritResponse { in_reply_to, .. } => Some(in_reply_to.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replies, vec![vec![first], vec![second, third]]);
+        let asked = timer.asked.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        assert!(asked.iter().all(|wait| !wait.is_zero() && *wait <= SPIRIT_PACE), "{asked:?}");
         assert!(spirit.heard(room, SessionMessageId::new()), "the room is free again");
     }
 

@@ -101,15 +101,18 @@ fn verdicts(baseline: &Stats, parley: &Stats) -> Vec<Verdict> {
 
 /// Starts the fake model on a free port; returns its base URL (`LLM_BASE_URL`).
 async fn fake_model() -> anyhow::Result<String> {
-    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
-    let port = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
-        .context("the fake model has no TCP address")?;
-    let app = poem::Route::new().at("/chat/completions", poem::post(completions));
-    tokio::spawn(poem::Server::new_with_acceptor(parley_server::NoDelay(acceptor)).run(app));
-    Ok(format!("http://127.0.0.1:{port}"))
+    scenarios::on_servers(async {
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
+            .context("the fake model has no TCP address")?;
+        let app = poem::Route::new().at("/chat/completions", poem::post(completions));
+        tokio::spawn(poem::Server::new_with_acceptor(parley_server::NoDelay(acceptor)).run(app));
+        Ok(format!("http://127.0.0.1:{port}"))
+    })
+    .await?
 }
 
 /// `POST /chat/completions`: checks the key and `stream: true`, then streams [`REPLY`].

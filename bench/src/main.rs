@@ -79,6 +79,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(error) = scenarios::start_server_runtime() {
+        eprintln!("parley-bench: {error:#}");
+        return ExitCode::FAILURE;
+    }
     match scenarios::run_all(&options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

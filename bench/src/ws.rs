@@ -186,21 +186,24 @@ async fn create_session(bench: &Bench, token: &str, name: &str, max_users: usize
 /// sends every text frame from any client to every connected client (`TCP_NODELAY`
 /// on, the read buffer of [`socket_config`]); returns its `ws://` URL.
 async fn bare_broadcast_server() -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the bare broadcast server")?;
-    let port = listener.local_addr()?.port();
-    let (room, _) = broadcast::channel::<Utf8Bytes>(256);
-    tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(bare_connection(stream, room.clone()));
+    scenarios::on_servers(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the bare broadcast server")?;
+        let port = listener.local_addr()?.port();
+        let (room, _) = broadcast::channel::<Utf8Bytes>(256);
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(bare_connection(stream, room.clone()));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
-        }
-    });
-    Ok(format!("ws://127.0.0.1:{port}/"))
+        });
+        Ok(format!("ws://127.0.0.1:{port}/"))
+    })
+    .await?
 }
 
 /// One client of the bare server: its text frames into the room, the room's frames out to it.

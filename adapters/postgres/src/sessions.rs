@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, SessionId, SessionMessageId, StoreError, Timestamp, UserId};
 use parley_sessions::{MaxUsers, Session, SessionError, SessionMessage, SessionName, SessionRepository};
@@ -67,11 +67,8 @@ impl TryFrom<SessionRow> for Session {
     }
 }
 
-// Every field is bound as a value. Diesel's default (each field may become
-// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
-// trip, on every call.
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = session_messages, check_for_backend(Pg), treat_none_as_default_value = false)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = session_messages, check_for_backend(Pg))]
 struct MessageRow {
     id: Uuid,
     session_id: Uuid,
@@ -265,24 +262,44 @@ impl SessionRepository for PgSessionRepository {
     #[tracing::instrument(skip_all, fields(session_id = %message.session_id, message_id = %message.id))]
     async fn add_message(&self, message: &SessionMessage) -> Result<(), SessionError> {
         let row = MessageRow::from(message);
+        let session = message.session_id;
         bounded(async {
             let mut conn = checkout(&self.pool).await?;
-            conn.transaction(async move |conn| {
-                // FOR SHARE waits for a concurrent close (FOR UPDATE) to commit.
-                let found: Option<Option<Timestamp>> = sessions::table
-                    .find(row.session_id)
-                    .select(sessions::closed_at)
-                    .for_share()
-                    .first(conn)
-                    .await
-                    .optional()?;
-                if found.ok_or(Failure::NotFound)?.is_some() {
-                    return Err(Failure::Closed);
-                }
-                diesel::insert_into(session_messages::table).values(&row).execute(conn).await?;
-                Ok(())
-            })
-            .await
+            // One statement, one round trip: the row is inserted only if the
+            // session is open. FOR SHARE waits for a concurrent close (FOR
+            // UPDATE) to commit, and then sees the session closed.
+            let open_session = sessions::table
+                .filter(sessions::id.eq(row.session_id))
+                .filter(sessions::closed_at.is_null())
+                .select((
+                    row.id.into_sql::<SqlUuid>(),
+                    sessions::id,
+                    row.user_id.into_sql::<Nullable<SqlUuid>>(),
+                    row.user_name.as_str().into_sql::<Text>(),
+                    row.message.as_str().into_sql::<Text>(),
+                    row.is_spirit.into_sql::<Bool>(),
+                    row.created_at.into_sql::<Timestamptz>(),
+                ))
+                .for_share();
+            let inserted = diesel::insert_into(session_messages::table)
+                .values(open_session)
+                .into_columns((
+                    session_messages::id,
+                    session_messages::session_id,
+                    session_messages::user_id,
+                    session_messages::user_name,
+                    session_messages::message,
+                    session_messages::is_spirit,
+                    session_messages::created_at,
+                ))
+                .execute(&mut conn)
+                .await?;
+            if inserted == 0 {
+                // Unknown or closed: say which.
+                closed_at(&mut conn, session).await?;
+                return Err(Failure::Closed);
+            }
+            Ok(())
         })
         .await?;
         Ok(())
@@ -342,7 +359,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inserting_sessions_and_their_messages_reuses_the_prepared_statements() {
+    fn inserting_a_session_reuses_its_prepared_statement() {
         let now = Timestamp::UNIX_EPOCH;
         let session = SessionRow {
             id: Uuid::nil(),
@@ -352,16 +369,6 @@ mod tests {
             created_at: now,
             closed_at: None,
         };
-        let spirit = MessageRow {
-            id: Uuid::nil(),
-            session_id: Uuid::nil(),
-            user_id: None,
-            user_name: "Spirit".to_owned(),
-            message: "boo".to_owned(),
-            is_spirit: true,
-            created_at: now,
-        };
         assert!(crate::statement_is_cached(&diesel::insert_into(sessions::table).values(&session)));
-        assert!(crate::statement_is_cached(&diesel::insert_into(session_messages::table).values(&spirit)));
     }
 }

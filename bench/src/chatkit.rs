@@ -15,7 +15,6 @@ use anyhow::Context;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Json;
 use poem::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -102,12 +101,7 @@ fn verdicts(baseline: &Stats, parley: &Stats) -> Vec<Verdict> {
 /// Starts the fake model on a free port; returns its base URL (`LLM_BASE_URL`).
 async fn fake_model() -> anyhow::Result<String> {
     scenarios::on_servers(async {
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
-            .context("the fake model has no TCP address")?;
+        let (acceptor, port) = scenarios::bind_loopback().await?;
         let app = poem::Route::new().at("/chat/completions", poem::post(completions));
         tokio::spawn(poem::Server::new_with_acceptor(parley_server::NoDelay(acceptor)).run(app));
         Ok(format!("http://127.0.0.1:{port}"))

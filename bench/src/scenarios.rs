@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use serde_json::{Value, json};
 
 use crate::Options;
@@ -222,6 +222,20 @@ pub async fn run_all(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A poem listener on a free loopback port, and the port.
+///
+/// # Errors
+/// If no port can be bound.
+pub async fn bind_loopback() -> anyhow::Result<(TcpAcceptor, u16)> {
+    let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+    let port = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
+        .context("the listener has no TCP address")?;
+    Ok((acceptor, port))
+}
+
 /// A bare poem hello-world on a free port: the health baseline.
 async fn hello_world() -> anyhow::Result<String> {
     #[poem::handler]
@@ -229,12 +243,7 @@ async fn hello_world() -> anyhow::Result<String> {
         "hello, world"
     }
     on_servers(async {
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
-            .context("hello-world has no TCP address")?;
+        let (acceptor, port) = bind_loopback().await?;
         let app = poem::Route::new().at("/", poem::get(hello));
         tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
         Ok(format!("http://127.0.0.1:{port}/"))

@@ -185,6 +185,18 @@ mod tests {
         Arc::new(clock)
     }
 
+    /// A broker that accepts every event, and the events it was given.
+    fn recording_broker() -> (MockRoomBroker, Arc<Mutex<Vec<RoomEvent>>>) {
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let mut broker = MockRoomBroker::new();
+        let sink = Arc::clone(&published);
+        broker.expect_publish().returning(move |_, event| {
+            sink.lock().unwrap_or_else(PoisonError::into_inner).push(event);
+            Ok(())
+        });
+        (broker, published)
+    }
+
     fn human(session: SessionId, text: &str) -> SessionMessage {
         SessionMessage {
             id: SessionMessageId::new(),
@@ -230,13 +242,7 @@ mod tests {
                     && turns.get(1) == Some(&ChatTurn::User("Ada: Is anyone there?".to_owned()))
             })
             .returning(|_, _| Ok(stream::iter(vec![Ok(ModelEvent::TextDelta("boo ".repeat(40)))]).boxed()));
-        let published = Arc::new(Mutex::new(Vec::new()));
-        let mut broker = MockRoomBroker::new();
-        let sink = Arc::clone(&published);
-        broker.expect_publish().returning(move |_, event| {
-            sink.lock().unwrap_or_else(PoisonError::into_inner).push(event);
-            Ok(())
-        });
+        let (broker, published) = recording_broker();
         let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock());
 
         assert!(spirit.heard(room, said_id));
@@ -294,13 +300,7 @@ mod tests {
             .expect_stream()
             .times(2)
             .returning(|_, _| Ok(stream::iter(vec![Ok(ModelEvent::TextDelta("boo".to_owned()))]).boxed()));
-        let published = Arc::new(Mutex::new(Vec::new()));
-        let mut broker = MockRoomBroker::new();
-        let sink = Arc::clone(&published);
-        broker.expect_publish().returning(move |_, event| {
-            sink.lock().unwrap_or_else(PoisonError::into_inner).push(event);
-            Ok(())
-        });
+        let (broker, published) = recording_broker();
         let timer = Arc::new(HeldTimer::default());
         let spirit = Arc::new(
             Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock())

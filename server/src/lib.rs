@@ -32,6 +32,8 @@ use poem_openapi::OpenApiService;
 
 pub use config::Settings;
 
+use crate::config::CorsOrigins;
+
 use crate::api::health::DatabaseProbe;
 use crate::api::{
     auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, health::HealthApi, sessions::SessionsApi, tasks::TasksApi,
@@ -192,10 +194,19 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
     let redoc = api.redoc();
-    let cors = Cors::new()
-        .allow_origins(settings.cors_origins.iter().map(String::as_str))
-        .allow_credentials(true)
-        .expose_headers(["x-request-id", "retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]);
+    let cors = Cors::new().expose_headers([
+        "x-request-id",
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "etag",
+    ]);
+    let cors = match &settings.cors_origins {
+        CorsOrigins::Any => cors.allow_credentials(false),
+        CorsOrigins::List(origins) => cors.allow_origins(origins.iter().map(String::as_str)).allow_credentials(true),
+    };
+    let origins = Arc::new(settings.cors_origins.clone());
     let rooms = Arc::new(rooms::Rooms {
         sessions: services.sessions.clone(),
         auth: services.auth.clone(),
@@ -214,6 +225,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         // Inside CORS, so that error envelopes carry the CORS headers too.
         .catch_all_error(error::catch_all)
         .with(cors)
+        .around(move |next, request| middleware::cross_origin(next, request, origins.clone()))
         .around(middleware::request_id);
     // Probes get `/health` without the API's middleware (CORS, limits, auth
     // data): none applies to it, and every layer costs (docs/performance.md).

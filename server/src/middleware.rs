@@ -59,6 +59,38 @@ pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<
     .await
 }
 
+/// Lets CORS answer only cross-origin requests from allowed origins. A
+/// same-origin request (Swagger UI at `/docs` writing to the API) and a
+/// request from an origin outside `CORS_ORIGINS` lose their `Origin` header
+/// and get their normal answer without CORS headers: the browser then blocks
+/// what it must, and nothing is ever refused with a 400.
+pub async fn cross_origin<E: Endpoint>(
+    next: E,
+    mut request: Request,
+    origins: Arc<crate::config::CorsOrigins>,
+) -> poem::Result<Response> {
+    use poem::http::header::{HOST, ORIGIN};
+
+    if let Some(origin) = request.headers().get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = request
+            .headers()
+            .get(HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        let same_origin = host.is_some_and(|host| {
+            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
+        });
+        let allowed = match origins.as_ref() {
+            crate::config::CorsOrigins::Any => true,
+            crate::config::CorsOrigins::List(list) => list.iter().any(|o| o == origin),
+        };
+        if same_origin || !allowed {
+            request.headers_mut().remove(ORIGIN);
+        }
+    }
+    next.call(request).await.map(IntoResponse::into_response)
+}
+
 /// Bodies over this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 

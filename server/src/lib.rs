@@ -11,6 +11,7 @@ mod middleware;
 mod rate_limit;
 mod rooms;
 mod security;
+pub mod shutdown;
 mod store;
 pub mod telemetry;
 
@@ -159,6 +160,8 @@ pub struct Application {
     acceptor: NoDelay,
     port: u16,
     endpoint: Front,
+    drain: shutdown::Drain,
+    grace: Duration,
 }
 
 /// Sends `GET /health` to the lean probe, with only the request id, and
@@ -186,6 +189,7 @@ impl poem::Endpoint for Front {
 /// # Errors
 /// If the store cannot be migrated or the address cannot be bound.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    let (drain, draining) = shutdown::Drain::new();
     let store = Store::connect(&settings.database_url, settings.database_max_connections).context("DATABASE_URL")?;
     store.migrate().await.context("running database migrations")?;
     let services = services(&settings, store)?;
@@ -211,6 +215,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         sessions: services.sessions.clone(),
         auth: services.auth.clone(),
         join_timeout: rooms::JOIN_TIMEOUT,
+        draining: draining.clone(),
     });
     let limiter = services.rate_limiter.clone();
     let endpoint = Route::new()
@@ -238,7 +243,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .first()
         .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
         .context("the listener has no TCP address")?;
-    Ok(Application { acceptor: NoDelay(acceptor), port, endpoint })
+    Ok(Application { acceptor: NoDelay(acceptor), port, endpoint, drain, grace: settings.shutdown_grace })
 }
 
 impl Application {
@@ -252,8 +257,13 @@ impl Application {
     /// # Errors
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let drain = self.drain;
+        let signal = async move {
+            shutdown_signal().await;
+            drain.start();
+        };
         Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, shutdown_signal(), Some(Duration::from_secs(10)))
+            .run_with_graceful_shutdown(self.endpoint, signal, Some(self.grace))
             .await
     }
 }

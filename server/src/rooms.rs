@@ -36,6 +36,9 @@ pub struct Rooms {
     pub sessions: Arc<SessionService>,
     pub auth: Arc<AuthService>,
     pub join_timeout: Duration,
+    /// Set when the server starts draining: connections say so and close with 1001.
+    #[allow(dead_code)] // read by the connection once shutdown handling lands
+    pub draining: crate::shutdown::Draining,
 }
 
 /// Runs background work (the spirit's replies) and its waits on the tokio runtime.

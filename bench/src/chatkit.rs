@@ -101,9 +101,16 @@ fn verdicts(baseline: &Stats, parley: &Stats) -> Vec<Verdict> {
 /// Starts the fake model on a free port; returns its base URL (`LLM_BASE_URL`).
 async fn fake_model() -> anyhow::Result<String> {
     scenarios::on_servers(async {
-        let (acceptor, port) = scenarios::bind_loopback().await?;
-        let app = poem::Route::new().at("/chat/completions", poem::post(completions));
-        tokio::spawn(poem::Server::new_with_acceptor(parley_server::NoDelay(acceptor)).run(app));
+        // Parley's own listener, for its Nagle-free connections.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let app = Arc::new(poem::Route::new().at("/chat/completions", poem::post(completions)));
+        let (drain, draining) = parley_server::shutdown::Drain::new();
+        tokio::spawn(async move {
+            let limits = parley_server::listener::Limits::new(100_000);
+            let _ = parley_server::listener::serve(listener, app, limits, draining, Duration::ZERO).await;
+            drop(drain);
+        });
         Ok(format!("http://127.0.0.1:{port}"))
     })
     .await?

@@ -2,11 +2,13 @@
 //! poem-openapi, and the wiring of adapters into application services.
 #![doc = include_str!("../README.md")]
 
+mod abuse;
 mod api;
 mod body;
 pub mod config;
 mod envelope;
 mod error;
+pub mod listener;
 mod middleware;
 mod rate_limit;
 mod rooms;
@@ -24,11 +26,8 @@ use parley_auth::{Argon2PasswordHasher, HasherConfig, PasetoTokenService};
 use parley_conversations::LanguageModel;
 use parley_kernel::{StoreError, SystemClock};
 use parley_llm::{OfflineAssistant, OfflineSpirit, OpenAiConfig, OpenAiLanguageModel};
-use poem::http::uri::Scheme;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::Cors;
-use poem::web::{LocalAddr, RemoteAddr};
-use poem::{EndpointExt, Route, Server};
+use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
 pub use config::Settings;
@@ -115,16 +114,16 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     })
 }
 
-fn health_api(services: &Services, settings: &Settings) -> HealthApi {
-    HealthApi { probe: services.probe.clone(), environment: settings.environment }
+fn health_api(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> HealthApi {
+    HealthApi { probe: services.probe.clone(), environment: settings.environment, draining: draining.clone() }
 }
 
 type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi, SessionsApi);
 
-fn openapi(services: &Services, settings: &Settings) -> OpenApiService<Apis, ()> {
+fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> OpenApiService<Apis, ()> {
     let apis = (
-        health_api(services, settings),
-        AuthApi { auth: services.auth.clone() },
+        health_api(services, settings, draining),
+        AuthApi { auth: services.auth.clone(), throttle: Arc::new(abuse::AuthThrottle::new(settings.login_limits)) },
         TasksApi { tasks: services.tasks.clone() },
         ChatApi { assistant: services.assistant.clone() },
         ChatKitApi { assistant: services.assistant.clone() },
@@ -143,7 +142,7 @@ pub fn openapi_yaml() -> anyhow::Result<String> {
     let settings = Settings::from_lookup(|_| None)?;
     // A lazy pool that is never used: the document needs the API types, not a database.
     let store = Store::connect("postgres://localhost/unused", 1)?;
-    Ok(openapi(&services(&settings, store)?, &settings).spec_yaml())
+    Ok(openapi(&services(&settings, store)?, &settings, &shutdown::Drain::new().1).spec_yaml())
 }
 
 /// Runs the migrations of the configured store.
@@ -157,11 +156,13 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// A bound, ready server.
 pub struct Application {
-    acceptor: NoDelay,
+    listener: tokio::net::TcpListener,
     port: u16,
     endpoint: Front,
     drain: shutdown::Drain,
+    draining: shutdown::Draining,
     grace: Duration,
+    limits: listener::Limits,
 }
 
 /// Sends `GET /health` to the lean probe, with only the request id, and
@@ -193,7 +194,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let store = Store::connect(&settings.database_url, settings.database_max_connections).context("DATABASE_URL")?;
     store.migrate().await.context("running database migrations")?;
     let services = services(&settings, store)?;
-    let api = openapi(&services, &settings);
+    let api = openapi(&services, &settings, &draining);
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
@@ -235,15 +236,13 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     // Probes get `/health` without the API's middleware (CORS, limits, auth
     // data): none applies to it, and every layer costs (docs/performance.md).
     // The documented operation in `api` is the same handler on the same probe.
-    let endpoint = Front { probe: api::health::Probe::new(&health_api(&services, &settings)), api: endpoint.boxed() };
+    let endpoint =
+        Front { probe: api::health::Probe::new(&health_api(&services, &settings, &draining)), api: endpoint.boxed() };
     let address = format!("{}:{}", settings.host, settings.port);
-    let acceptor = TcpListener::bind(&address).into_acceptor().await.with_context(|| format!("binding {address}"))?;
-    let port = acceptor
-        .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().map(std::net::SocketAddr::port))
-        .context("the listener has no TCP address")?;
-    Ok(Application { acceptor: NoDelay(acceptor), port, endpoint, drain, grace: settings.shutdown_grace })
+    let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("binding {address}"))?;
+    let port = listener.local_addr().context("the listener has no TCP address")?.port();
+    let limits = listener::Limits::new(usize::try_from(settings.max_connections).unwrap_or(usize::MAX));
+    Ok(Application { listener, port, endpoint, drain, draining, grace: settings.shutdown_grace, limits })
 }
 
 impl Application {
@@ -258,34 +257,13 @@ impl Application {
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let drain = self.drain;
-        let signal = async move {
+        tokio::spawn(async move {
             shutdown_signal().await;
             drain.start();
-        };
-        Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, signal, Some(self.grace))
-            .await
-    }
-}
-
-/// A TCP acceptor that turns Nagle's algorithm off on every connection
-/// (poem's `TcpAcceptor` leaves it on). Otherwise a small write that follows
-/// another, such as the first `assistant.delta` after `message.created` on an
-/// SSE stream, or a WebSocket frame after the last, waits for the client's
-/// delayed ACK: 40 ms on Linux (docs/performance.md).
-pub struct NoDelay(pub TcpAcceptor);
-
-impl Acceptor for NoDelay {
-    type Io = tokio::net::TcpStream;
-
-    fn local_addr(&self) -> Vec<LocalAddr> {
-        self.0.local_addr()
-    }
-
-    async fn accept(&mut self) -> std::io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
-        let (stream, local, remote, scheme) = self.0.accept().await?;
-        stream.set_nodelay(true)?;
-        Ok((stream, local, remote, scheme))
+            // Holding `drain` keeps the signal set for every reader until the process ends.
+            std::future::pending::<()>().await;
+        });
+        listener::serve(self.listener, Arc::new(self.endpoint), self.limits, self.draining, self.grace).await
     }
 }
 

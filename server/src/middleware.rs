@@ -35,6 +35,7 @@ pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.as_bytes().iter().all(u8::is_ascii_graphic))
         .cloned()
         .unwrap_or_else(new_request_id);
+    let api = request.uri().path().starts_with("/api/");
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
@@ -52,7 +53,12 @@ pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             "request"
         );
-        response.headers_mut().insert(REQUEST_ID, id);
+        let headers = response.headers_mut();
+        headers.insert(REQUEST_ID, id);
+        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        if api {
+            headers.insert(poem::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
         Ok(response)
     }
     .instrument(span)
@@ -105,24 +111,24 @@ pub async fn limits<E: Endpoint>(
     crate::rate_limit::enforce(next, request, limiter.as_ref()).await
 }
 
-/// Refuses bodies over [`MAX_BODY_BYTES`]: by `Content-Length` when given,
-/// otherwise by reading at most one byte past the limit.
+/// Refuses bodies over [`MAX_BODY_BYTES`] with 413: by a declared
+/// `Content-Length` without reading, otherwise (chunked HTTP/1.1, HTTP/2,
+/// anything without a length) by reading at most one byte past the limit.
+/// hyper holds a declared length to what arrives, so a body that says it is
+/// small cannot turn out large.
 async fn limit_body(request: &mut Request) -> poem::Result<()> {
     use poem::http::header;
     use tokio::io::AsyncReadExt;
 
     let too_large = || poem::Error::from_status(poem::http::StatusCode::PAYLOAD_TOO_LARGE);
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).map(str::parse::<u64>);
     match declared {
-        Some(length) if length > MAX_BODY_BYTES => Err(too_large()),
-        Some(_) => Ok(()),
-        None if request.headers().contains_key(header::TRANSFER_ENCODING) => {
+        Some(Ok(length)) if length > MAX_BODY_BYTES as u64 => Err(too_large()),
+        Some(Ok(_)) => Ok(()),
+        Some(Err(_)) => Err(poem::Error::from_status(poem::http::StatusCode::BAD_REQUEST)),
+        None => {
             let mut buffer = Vec::new();
-            let limit = u64::try_from(MAX_BODY_BYTES + 1).unwrap_or(u64::MAX);
+            let limit = MAX_BODY_BYTES as u64 + 1;
             request
                 .take_body()
                 .into_async_read()
@@ -136,7 +142,6 @@ async fn limit_body(request: &mut Request) -> poem::Result<()> {
             request.set_body(buffer);
             Ok(())
         }
-        None => Ok(()),
     }
 }
 

@@ -2,13 +2,12 @@
 //! middleware that spends it on chat and ChatKit requests.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Governor};
-use parley_application::{AuthService, RateDecision, RateLimiter};
+use parley_application::{RateDecision, RateLimiter};
 use parley_kernel::UserId;
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
@@ -75,7 +74,8 @@ fn is_budgeted(method: &Method, path: &str) -> bool {
 /// past it, and adds `RateLimit-*` headers to every answer within it.
 /// Unauthenticated requests pass through to get their 401.
 pub async fn enforce<E: Endpoint>(next: E, request: Request, limiter: &dyn RateLimiter) -> poem::Result<Response> {
-    let caller = if is_budgeted(request.method(), request.uri().path()) { caller(&request) } else { None };
+    let caller =
+        if is_budgeted(request.method(), request.uri().path()) { crate::security::caller(&request) } else { None };
     let Some(user) = caller else {
         return next.call(request).await.map(IntoResponse::into_response);
     };
@@ -93,11 +93,6 @@ pub async fn enforce<E: Endpoint>(next: E, request: Request, limiter: &dyn RateL
     headers.insert("ratelimit-remaining", HeaderValue::from(decision.remaining));
     headers.insert("ratelimit-reset", HeaderValue::from(decision.reset_seconds));
     Ok(response)
-}
-
-fn caller(request: &Request) -> Option<UserId> {
-    let token = request.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
-    request.data::<Arc<AuthService>>()?.authenticate(token.trim()).ok()
 }
 
 #[cfg(test)]

@@ -57,13 +57,6 @@ impl Timer for TokioSpawner {
     }
 }
 
-/// The bearer token of the upgrade request, if any. It is never logged.
-fn bearer(request: &Request) -> Option<String> {
-    let value = request.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned()).filter(|t| !t.is_empty())
-}
-
 /// Upgrades any well-formed path; every refusal happens after the upgrade,
 /// as an error event and a close code.
 #[handler]
@@ -73,7 +66,7 @@ pub fn upgrade(
     request: &Request,
     rooms: Data<&Arc<Rooms>>,
 ) -> impl IntoResponse {
-    let header_token = bearer(request);
+    let header_token = crate::security::bearer_token(request.headers()).map(str::to_owned);
     let rooms = Arc::clone(rooms.0);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)

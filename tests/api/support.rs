@@ -83,6 +83,9 @@ impl TestApp {
             ("TOKEN_SECRET".into(), hex::encode(TOKEN_SECRET)),
             ("DATABASE_MAX_CONNECTIONS".into(), "4".into()),
             ("LOG_LEVEL".into(), "warn".into()),
+            // Every test client shares one loopback address; the abuse tests lower these.
+            ("LOGIN_ATTEMPTS_PER_ADDRESS".into(), "1000000".into()),
+            ("REGISTRATIONS_PER_ADDRESS".into(), "1000000".into()),
         ]);
         for (key, value) in overrides {
             vars.insert((*key).to_owned(), (*value).to_owned());

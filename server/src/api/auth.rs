@@ -7,6 +7,9 @@ use parley_users::{DisplayName, Email, Password, User};
 use poem::http::StatusCode;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
+use poem::web::RemoteAddr;
+
+use crate::abuse::AuthThrottle;
 use crate::api::ApiTags;
 use crate::body::JsonBody;
 use crate::envelope::{Envelope, FieldError, Time, ok};
@@ -15,6 +18,18 @@ use crate::security::BearerAuth;
 
 pub struct AuthApi {
     pub auth: Arc<AuthService>,
+    pub throttle: Arc<AuthThrottle>,
+}
+
+/// 429 for a spent login or registration budget.
+fn throttled(retry_after: u64) -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "Too many attempts; try again later")
+        .with_details(serde_json::json!({ "retry_after": retry_after }))
+        .retry_after(retry_after)
+}
+
+fn address(remote: &RemoteAddr) -> Option<std::net::IpAddr> {
+    remote.as_socket_addr().map(std::net::SocketAddr::ip)
 }
 
 #[derive(Debug, Object)]
@@ -144,17 +159,26 @@ fn auth_error(error: AuthError) -> ApiError {
 impl AuthApi {
     /// Register a new account.
     #[oai(path = "/register", method = "post")]
-    async fn register(&self, body: JsonBody<RegisterBody>) -> Result<RegisterResponse, ApiError> {
+    async fn register(&self, body: JsonBody<RegisterBody>, remote: &RemoteAddr) -> Result<RegisterResponse, ApiError> {
         let registration = Registration::try_from(body.0)?;
+        self.throttle.registration(address(remote)).map_err(throttled)?;
         let session = self.auth.register(registration).await.map_err(auth_error)?;
         Ok(RegisterResponse::Created(ok(session.into())))
     }
 
     /// Log in with email and password.
     #[oai(path = "/login", method = "post")]
-    async fn login(&self, body: JsonBody<LoginBody>) -> Result<LoginResponse, ApiError> {
-        let session = self.auth.login(&body.0.email, &body.0.password).await.map_err(auth_error)?;
-        Ok(LoginResponse::Ok(ok(session.into())))
+    async fn login(&self, body: JsonBody<LoginBody>, remote: &RemoteAddr) -> Result<LoginResponse, ApiError> {
+        let LoginBody { email, password } = body.0;
+        self.throttle.login_attempt(address(remote), &email).map_err(throttled)?;
+        match self.auth.login(&email, &password).await {
+            Ok(session) => Ok(LoginResponse::Ok(ok(session.into()))),
+            Err(AuthError::InvalidCredentials) => {
+                self.throttle.login_failed(&email);
+                Err(auth_error(AuthError::InvalidCredentials))
+            }
+            Err(error) => Err(auth_error(error)),
+        }
     }
 
     /// The current user.

@@ -1,8 +1,8 @@
 //! `GET /health`: liveness plus a database ping bounded to one second.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parley_users::UserRepository;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -10,58 +10,40 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use crate::api::ApiTags;
 use crate::config::Environment;
 use crate::envelope::Time;
+use crate::shutdown::Draining;
 
 pub struct HealthApi {
     pub probe: Arc<DatabaseProbe>,
     pub environment: Environment,
+    pub draining: Draining,
 }
 
-/// Pings the database at most once per [`DatabaseProbe::FRESH_FOR_MS`] milliseconds: callers
-/// reuse a fresh answer without taking a lock, and when it is stale one of
-/// them pings while the others wait for its answer, so a burst of health
-/// checks costs one round trip, not one each.
+/// Asks the database whether it answers, every time: an answer kept for
+/// later would contradict what requests see the moment the database stops
+/// or comes back (API.md: `/health` never contradicts the API). At most
+/// [`DatabaseProbe::CONCURRENT`] pings run at once, so a flood of probes
+/// cannot take the pool from the API; a probe that cannot start and finish
+/// its ping within [`DatabaseProbe::TIMEOUT`] says the database is unreachable.
 pub struct DatabaseProbe {
     users: Arc<dyn UserRepository>,
-    started: Instant,
-    /// The last answer: 0 before the first; otherwise the milliseconds from
-    /// `started` to when it was taken, plus one, shifted left once, with the
-    /// answer in the low bit.
-    last: AtomicU64,
-    /// Held by the caller that pings.
-    pinging: tokio::sync::Mutex<()>,
+    pings: tokio::sync::Semaphore,
 }
 
 impl DatabaseProbe {
-    const FRESH_FOR_MS: u64 = 500;
+    const CONCURRENT: usize = 2;
     const TIMEOUT: Duration = Duration::from_secs(1);
 
     pub fn new(users: Arc<dyn UserRepository>) -> Self {
-        Self { users, started: Instant::now(), last: AtomicU64::new(0), pinging: tokio::sync::Mutex::new(()) }
+        Self { users, pings: tokio::sync::Semaphore::new(Self::CONCURRENT) }
     }
 
-    async fn reachable(&self) -> bool {
-        if let Some(reachable) = self.fresh() {
-            return reachable;
-        }
-        let _pinging = self.pinging.lock().await;
-        if let Some(reachable) = self.fresh() {
-            return reachable; // another caller pinged while this one waited
-        }
-        let reachable = matches!(tokio::time::timeout(Self::TIMEOUT, self.users.ping()).await, Ok(Ok(())));
-        self.last.store(((self.now() + 1) << 1) | u64::from(reachable), Ordering::Release);
-        reachable
-    }
-
-    /// The last answer, if it is younger than [`Self::FRESH_FOR_MS`].
-    fn fresh(&self) -> Option<bool> {
-        let last = self.last.load(Ordering::Acquire);
-        let taken = (last >> 1).checked_sub(1)?;
-        (self.now().saturating_sub(taken) < Self::FRESH_FOR_MS).then_some(last & 1 == 1)
-    }
-
-    /// Milliseconds since `started`.
-    fn now(&self) -> u64 {
-        self.started.elapsed().as_millis().try_into().unwrap_or(u64::MAX >> 2)
+    /// Whether the database answers a ping now.
+    pub async fn reachable(&self) -> bool {
+        let ping = async {
+            let _turn = self.pings.acquire().await.ok()?;
+            self.users.ping().await.ok()
+        };
+        matches!(tokio::time::timeout(Self::TIMEOUT, ping).await, Ok(Some(())))
     }
 }
 
@@ -107,6 +89,38 @@ impl HealthApi {
     }
 }
 
+/// What an orchestrator's probe is told: an overall status and each check.
+#[derive(Debug, Object)]
+pub struct Probed {
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    /// Each dependency or condition checked, by name: `process` (`up`),
+    /// `database` (`connected` or `unreachable`), `server` (`serving` or
+    /// `draining`).
+    pub checks: BTreeMap<String, String>,
+}
+
+#[derive(ApiResponse)]
+pub enum ProbeResponse {
+    /// Every check passed.
+    #[oai(status = 200)]
+    Ok(Json<Probed>),
+    /// A check failed.
+    #[oai(status = 503)]
+    Failed(Json<Probed>),
+}
+
+impl ProbeResponse {
+    fn from_checks(checks: &[(&str, &str, bool)]) -> Self {
+        let passed = checks.iter().all(|(_, _, ok)| *ok);
+        let probed = Probed {
+            status: if passed { "healthy" } else { "unhealthy" }.to_owned(),
+            checks: checks.iter().map(|(name, state, _)| ((*name).to_owned(), (*state).to_owned())).collect(),
+        };
+        if passed { Self::Ok(Json(probed)) } else { Self::Failed(Json(probed)) }
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
     /// Health check (no authentication, no envelope).
@@ -115,6 +129,23 @@ impl HealthApi {
         let reachable = self.probe.reachable().await;
         let health = self.body(reachable, Time::now());
         if reachable { HealthResponse::Healthy(Json(health)) } else { HealthResponse::Unhealthy(Json(health)) }
+    }
+
+    /// Liveness: the process serves requests. Checks no dependency.
+    #[oai(path = "/health/live", method = "get")]
+    async fn live(&self) -> ProbeResponse {
+        ProbeResponse::from_checks(&[("process", "up", true)])
+    }
+
+    /// Readiness: the database answers and the server is not draining.
+    #[oai(path = "/health/ready", method = "get")]
+    async fn ready(&self) -> ProbeResponse {
+        let draining = self.draining.is_draining();
+        let reachable = self.probe.reachable().await;
+        ProbeResponse::from_checks(&[
+            ("database", if reachable { "connected" } else { "unreachable" }, reachable),
+            ("server", if draining { "draining" } else { "serving" }, !draining),
+        ])
     }
 }
 
@@ -203,7 +234,8 @@ mod tests {
 
     #[test]
     fn the_lean_body_is_the_serde_rendering_of_health() {
-        let api = HealthApi { probe: Arc::new(probe(0, || Ok(()))), environment: Environment::Production };
+        let draining = crate::shutdown::Drain::new().1;
+        let api = HealthApi { probe: Arc::new(probe(0, || Ok(()))), environment: Environment::Production, draining };
         let lean = Probe::new(&api);
         let now = Time::now();
         for (reachable, template) in [(true, &lean.healthy), (false, &lean.unhealthy)] {
@@ -213,13 +245,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_fresh_answer_is_reused_without_pinging_again() {
-        let up = probe(1, || Ok(()));
+    async fn every_probe_asks_the_database_so_no_answer_is_stale() {
+        let up = probe(3, || Ok(()));
         for _ in 0..3 {
             assert!(up.reachable().await);
         }
-        let down = probe(1, || Err(StoreError::Unavailable("gone".into())));
-        for _ in 0..3 {
+        let down = probe(2, || Err(StoreError::Unavailable("gone".into())));
+        for _ in 0..2 {
             assert!(!down.reachable().await);
         }
     }

@@ -167,8 +167,13 @@ impl Settings {
             }
         };
         let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned());
-        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            return Err(bad("LOG_LEVEL", format!("is not a level or tracing filter: {log_level:?}")));
+        if !is_log_filter(&log_level) {
+            return Err(bad(
+                "LOG_LEVEL",
+                format!(
+                    "{log_level:?} is not a level (trace, debug, info, warn, error, off) or a tracing filter such as warn,parley_server=debug"
+                ),
+            ));
         }
         let cors_origins = parse_cors(get("CORS_ORIGINS").as_deref())?;
         let metrics_addr = match get("METRICS_ADDR") {
@@ -218,6 +223,20 @@ impl Settings {
 
 fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { variable, message: message.into() }
+}
+
+/// Whether `filter` is a level or `tracing` filter directives whose levels
+/// are all real levels. A bare word is a target to `tracing` (so `verbose`
+/// would silently log nothing); here a bare word must be a level.
+fn is_log_filter(filter: &str) -> bool {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let is_level = |word: &str| LEVELS.iter().any(|level| level.eq_ignore_ascii_case(word.trim()));
+    let directives_ok =
+        filter.split(',').map(str::trim).filter(|d| !d.is_empty()).all(|directive| match directive.rsplit_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive) || directive.contains('['),
+        });
+    directives_ok && tracing_subscriber::EnvFilter::try_new(filter).is_ok()
 }
 
 /// `CORS_ORIGINS`: `*`, or a comma-separated list that is not empty after trimming.

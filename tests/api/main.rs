@@ -5,6 +5,7 @@
 mod auth;
 mod chat;
 mod chatkit;
+mod hardening;
 mod health;
 mod openapi;
 mod sessions;

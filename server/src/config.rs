@@ -114,9 +114,102 @@ impl Settings {
     /// # Errors
     /// `ConfigError` naming the first bad variable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        // A missing .env is normal; a malformed one is reported by the values it leaves unset.
-        let _ = dotenvy::dotenv();
+        load_dotenv()?;
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Every problem of the configuration `lookup` gives, not only the
+    /// first: each bad variable is reported, then read as unset to find the next.
+    #[must_use]
+    pub fn problems(lookup: impl Fn(&str) -> Option<String>) -> Vec<ConfigError> {
+        let mut problems: Vec<ConfigError> = Vec::new();
+        loop {
+            // A reported variable reads as unset, or, for one that may be
+            // required, as a valid stand-in, so the next problem shows.
+            let masked = |name: &str| match problems.iter().any(|p| p.variable == name) {
+                true if name == "TOKEN_SECRET" => Some("00".repeat(32)),
+                true => None,
+                false => lookup(name),
+            };
+            match Self::from_lookup(masked) {
+                Ok(_) => return problems,
+                Err(error) if problems.iter().any(|p| p.variable == error.variable) => return problems,
+                Err(error) => problems.push(error),
+            }
+        }
+    }
+
+    /// The store, for logs: kind and location, never a password.
+    #[must_use]
+    pub fn store_description(&self) -> String {
+        match self.database_url.strip_prefix("sqlite://") {
+            Some(path) => format!("sqlite {path}"),
+            None => format!("postgres {}", redact_url(&self.database_url)),
+        }
+    }
+
+    /// The model provider, for logs: offline, or the base URL's host and the model.
+    #[must_use]
+    pub fn provider_description(&self) -> String {
+        match &self.llm {
+            None => "offline assistant".to_owned(),
+            Some(llm) => {
+                let host = llm.base_url.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("?");
+                format!("{host} model {}", llm.model)
+            }
+        }
+    }
+
+    /// The effective configuration, one `(variable, value)` per setting,
+    /// with secrets redacted (what `parley config` prints).
+    #[must_use]
+    pub fn effective(&self) -> Vec<(&'static str, String)> {
+        let cors = match &self.cors_origins {
+            CorsOrigins::Any => "*".to_owned(),
+            CorsOrigins::List(list) => list.join(","),
+        };
+        let llm = self.llm.as_ref();
+        let limits = &self.assistant_limits;
+        vec![
+            ("HOST", self.host.clone()),
+            ("PORT", self.port.to_string()),
+            ("DATABASE_URL", redact_url(&self.database_url)),
+            ("DATABASE_MAX_CONNECTIONS", self.database_max_connections.to_string()),
+            (
+                "TOKEN_SECRET",
+                if self.token_secret.is_some() { "(set, redacted)" } else { "(unset: generated at start-up)" }
+                    .to_owned(),
+            ),
+            ("ACCESS_TOKEN_TTL_SECONDS", self.access_token_ttl.as_secs().to_string()),
+            ("ENVIRONMENT", self.environment.as_str().to_owned()),
+            ("LOG_LEVEL", self.log_level.clone()),
+            ("LOG_FORMAT", if self.log_format == LogFormat::Json { "json" } else { "pretty" }.to_owned()),
+            ("CORS_ORIGINS", cors),
+            ("LLM_BASE_URL", llm.map_or_else(|| "(unset: offline assistant)".to_owned(), |l| l.base_url.clone())),
+            (
+                "LLM_API_KEY",
+                if llm.is_some_and(|l| l.api_key.is_some()) { "(set, redacted)" } else { "(unset)" }.to_owned(),
+            ),
+            ("LLM_MODEL", llm.map_or_else(|| "openai/gpt-4o-mini".to_owned(), |l| l.model.clone())),
+            ("LLM_TIMEOUT_SECONDS", llm.map_or(60, |l| l.timeout.as_secs()).to_string()),
+            ("LLM_MAX_TOOL_CALLS", limits.max_tool_calls.to_string()),
+            ("LLM_MAX_TOKENS", limits.max_tokens.to_string()),
+            ("LLM_REPLY_TIMEOUT_SECONDS", limits.reply_timeout.as_secs().to_string()),
+            ("LLM_CONTEXT_CHARS", limits.context_chars.to_string()),
+            ("RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute.to_string()),
+            ("REDIS_URL", self.redis_url.as_deref().map_or_else(|| "(unset)".to_owned(), redact_url)),
+            ("MAX_OPEN_SESSIONS_PER_USER", self.max_open_sessions_per_user.to_string()),
+            ("SPIRIT_MAX_CONCURRENT", self.spirit_max_concurrent.to_string()),
+            ("LOGIN_FAILURES_PER_ACCOUNT", self.login_limits.failures_per_account.to_string()),
+            ("LOGIN_ATTEMPTS_PER_ADDRESS", self.login_limits.attempts_per_address.to_string()),
+            ("REGISTRATIONS_PER_ADDRESS", self.login_limits.registrations_per_address.to_string()),
+            ("MAX_CONNECTIONS", self.max_connections.to_string()),
+            ("SHUTDOWN_GRACE_SECONDS", self.shutdown_grace.as_secs().to_string()),
+            (
+                "METRICS_ADDR",
+                self.metrics_addr.map_or_else(|| "(unset: /metrics on the API port)".to_owned(), |a| a.to_string()),
+            ),
+        ]
     }
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
@@ -218,6 +311,39 @@ impl Settings {
             shutdown_grace: Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 20, 0..=3600)?),
             metrics_addr,
         })
+    }
+}
+
+/// Loads `.env` from the current folder if there is one; a line that does
+/// not parse stops start-up, naming the line, rather than dropping the rest.
+///
+/// # Errors
+/// `ConfigError` for `.env` with the line and what is wrong.
+pub fn load_dotenv() -> Result<(), ConfigError> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(error) if error.not_found() => Ok(()),
+        Err(dotenvy::Error::LineParse(line, at)) => {
+            Err(bad(".env", format!("this line does not parse as NAME=value (at character {at}): {line:?}")))
+        }
+        Err(error) => Err(bad(".env", error.to_string())),
+    }
+}
+
+/// `scheme://user:password@host/...` without the password.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{credentials}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{authority}/{path}"),
+        None => format!("{scheme}://{authority}"),
     }
 }
 
@@ -346,6 +472,28 @@ mod tests {
             let error = settings(&pairs).err().map(|e| e.variable);
             assert_eq!(error, Some(variable), "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let problems = Settings::problems(|name| match name {
+            "PORT" => Some("eighty".into()),
+            "LOG_LEVEL" => Some("verbose".into()),
+            "ENVIRONMENT" => Some("production".into()),
+            _ => None,
+        });
+        let mut variables: Vec<&str> = problems.iter().map(|p| p.variable).collect();
+        variables.sort_unstable();
+        assert_eq!(variables, vec!["LOG_LEVEL", "PORT", "TOKEN_SECRET"]);
+        assert!(Settings::problems(|_| None).is_empty());
+    }
+
+    #[test]
+    fn passwords_never_leave_the_settings() {
+        let s = settings(&[("DATABASE_URL", "postgres://app:s3cret@db:5432/parley")]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.store_description(), "postgres postgres://app:***@db:5432/parley");
+        let printed = format!("{:?}", s.effective());
+        assert!(!printed.contains("s3cret"), "{printed}");
     }
 
     #[test]

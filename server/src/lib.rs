@@ -82,7 +82,10 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     let key = match settings.token_secret {
         Some(key) => key,
         None => {
-            tracing::warn!("TOKEN_SECRET is not set: generated a random key; tokens will not survive a restart");
+            tracing::warn!(
+                "TOKEN_SECRET is not set: generated a random key, so every restart logs everyone out; \
+                 make a key with `parley token-secret` and set TOKEN_SECRET to it"
+            );
             let mut key = [0_u8; 32];
             key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
             key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
@@ -134,22 +137,34 @@ fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draini
     )
 }
 
-/// The generated OpenAPI document as YAML (what `parley openapi` prints).
+fn document() -> anyhow::Result<OpenApiService<Apis, ()>> {
+    let settings = Settings::from_lookup(|_| None)?;
+    // A lazy pool that is never used: the document needs the API types, not a database.
+    let store = Store::connect("postgres://localhost/unused", 1)?;
+    Ok(openapi(&services(&settings, store)?, &settings, &shutdown::Drain::new().1))
+}
+
+/// The generated OpenAPI document as YAML (what `parley openapi --yaml` prints).
 ///
 /// # Errors
 /// If the services cannot be assembled.
 pub fn openapi_yaml() -> anyhow::Result<String> {
-    let settings = Settings::from_lookup(|_| None)?;
-    // A lazy pool that is never used: the document needs the API types, not a database.
-    let store = Store::connect("postgres://localhost/unused", 1)?;
-    Ok(openapi(&services(&settings, store)?, &settings, &shutdown::Drain::new().1).spec_yaml())
+    Ok(document()?.spec_yaml())
 }
 
-/// Runs the migrations of the configured store.
+/// The generated OpenAPI document as JSON (what `parley openapi` prints).
+///
+/// # Errors
+/// If the services cannot be assembled.
+pub fn openapi_json() -> anyhow::Result<String> {
+    Ok(document()?.spec())
+}
+
+/// Runs the migrations of the configured store; the versions it applied.
 ///
 /// # Errors
 /// If the store cannot be reached or a migration fails.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<String>> {
     let store = Store::connect(&settings.database_url, 2).context("DATABASE_URL")?;
     store.migrate().await.context("running migrations")
 }
@@ -192,7 +207,10 @@ impl poem::Endpoint for Front {
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let (drain, draining) = shutdown::Drain::new();
     let store = Store::connect(&settings.database_url, settings.database_max_connections).context("DATABASE_URL")?;
-    store.migrate().await.context("running database migrations")?;
+    let applied = store.migrate().await.context("running database migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(applied = ?applied, "applied database migrations");
+    }
     let services = services(&settings, store)?;
     let api = openapi(&services, &settings, &draining);
     let spec_json = api.spec_endpoint();

@@ -29,9 +29,11 @@ impl Store {
         }
     }
 
+    /// Applies the pending migrations; their versions, oldest first.
+    ///
     /// # Errors
     /// `StoreError` if the migrations cannot run.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         match self {
             Self::Postgres(store) => store.migrate().await,
             Self::Sqlite(store) => store.migrate().await,

@@ -68,7 +68,8 @@ impl PgStore {
     /// # Errors
     /// `StoreError::Unavailable` if no connection can be had,
     /// `StoreError::Unexpected` if a migration fails.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies the pending migrations; their versions, oldest first.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let connection = pool::checkout(&self.pool).await?;
         // The connection leaves the pool: it is closed after migrating, which
         // also releases the lock should unlocking fail.
@@ -98,7 +99,7 @@ impl PgStore {
     }
 }
 
-fn migrate_locked(connection: &mut AsyncConnectionWrapper<AsyncPgConnection>) -> Result<(), StoreError> {
+fn migrate_locked(connection: &mut AsyncConnectionWrapper<AsyncPgConnection>) -> Result<Vec<String>, StoreError> {
     use diesel::RunQueryDsl;
     use diesel::sql_types::BigInt;
 
@@ -108,9 +109,10 @@ fn migrate_locked(connection: &mut AsyncConnectionWrapper<AsyncPgConnection>) ->
         .map_err(StoreError::unavailable)?;
     let migrated = connection.run_pending_migrations(MIGRATIONS).map(|applied| {
         tracing::info!(applied = applied.len(), "postgres migrations done");
+        applied.iter().map(ToString::to_string).collect()
     });
     let unlocked =
         diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(MIGRATION_LOCK_KEY).execute(connection);
-    migrated.map_err(StoreError::Unexpected)?;
-    unlocked.map(|_| ()).map_err(StoreError::unexpected)
+    let migrated = migrated.map_err(StoreError::Unexpected)?;
+    unlocked.map(|_| migrated).map_err(StoreError::unexpected)
 }

@@ -78,11 +78,14 @@ impl SqliteStore {
     ///
     /// # Errors
     /// `Unavailable` if the file cannot be opened, `Unexpected` if a migration fails.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies the pending migrations; their versions, oldest first.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let path = Arc::clone(&self.path);
         tokio::task::spawn_blocking(move || {
             let mut conn = open(&path).map_err(StoreError::unavailable)?;
-            conn.run_pending_migrations(MIGRATIONS).map(drop).map_err(StoreError::Unexpected)
+            conn.run_pending_migrations(MIGRATIONS)
+                .map(|applied| applied.iter().map(ToString::to_string).collect())
+                .map_err(StoreError::Unexpected)
         })
         .await
         .map_err(StoreError::unexpected)?

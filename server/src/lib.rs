@@ -206,6 +206,12 @@ impl poem::Endpoint for Front {
 /// If the store cannot be migrated or the address cannot be bound.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let (drain, draining) = shutdown::Drain::new();
+    if settings.redis_url.is_some() {
+        tracing::warn!(
+            "REDIS_URL is set, but this version keeps rate limits and séance rooms in this process: \
+             run a single instance (docs/scaling.md)"
+        );
+    }
     let store = Store::connect(&settings.database_url, settings.database_max_connections).context("DATABASE_URL")?;
     let applied = store.migrate().await.context("running database migrations")?;
     if !applied.is_empty() {

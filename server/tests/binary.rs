@@ -131,7 +131,8 @@ impl Server {
             .unwrap();
         let output = Arc::new(Mutex::new(String::new()));
         let (url_sender, url) = std::sync::mpsc::channel();
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())]
+        for stream in
+            [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())]
         {
             let (output, url_sender) = (Arc::clone(&output), url_sender.clone());
             std::thread::spawn(move || {

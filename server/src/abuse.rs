@@ -83,9 +83,9 @@ impl AuthThrottle {
     /// not the account exists.
     pub fn login_attempt(&self, address: Option<IpAddr>, email: &str) -> Result<(), u64> {
         if let Some(address) = address {
-            self.attempts_per_address.spend(&address)?;
+            self.attempts_per_address.spend(&address).inspect_err(|_| crate::metrics::refused("login_address"))?;
         }
-        self.failures_per_account.check(&account_key(email))
+        self.failures_per_account.check(&account_key(email)).inspect_err(|_| crate::metrics::refused("login_account"))
     }
 
     /// Records a failed login of `email`'s account (existing or not).
@@ -95,7 +95,9 @@ impl AuthThrottle {
 
     /// Spends a registration of `address`.
     pub fn registration(&self, address: Option<IpAddr>) -> Result<(), u64> {
-        address.map_or(Ok(()), |address| self.registrations_per_address.spend(&address))
+        address.map_or(Ok(()), |address| {
+            self.registrations_per_address.spend(&address).inspect_err(|_| crate::metrics::refused("registration"))
+        })
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 mod envelope;
 mod error;
 pub mod listener;
+pub mod metrics;
 mod middleware;
 mod rate_limit;
 mod rooms;
@@ -45,10 +46,14 @@ use crate::store::Store;
 pub(crate) fn store_error(error: &StoreError) -> ApiError {
     match error {
         StoreError::Unavailable(cause) => {
+            metrics::store_error("unavailable");
             tracing::warn!(error = %error::chain(cause.as_ref()), "database unavailable");
             ApiError::unavailable()
         }
-        StoreError::Unexpected(_) => ApiError::internal(error),
+        StoreError::Unexpected(_) => {
+            metrics::store_error("unexpected");
+            ApiError::internal(error)
+        }
     }
 }
 
@@ -68,14 +73,15 @@ struct Services {
 
 /// The configured provider for `role`, or the offline stand-in.
 fn language_model(settings: &Settings, offline: Arc<dyn LanguageModel>) -> anyhow::Result<Arc<dyn LanguageModel>> {
-    let Some(llm) = &settings.llm else { return Ok(offline) };
+    let Some(llm) = &settings.llm else { return Ok(Arc::new(metrics::MeteredModel::new(offline, "offline"))) };
     let config = OpenAiConfig {
         base_url: llm.base_url.clone(),
         api_key: llm.api_key.clone(),
         model: llm.model.clone(),
         timeout: llm.timeout,
     };
-    Ok(Arc::new(OpenAiLanguageModel::new(config).context("LLM_BASE_URL")?))
+    let model = Arc::new(OpenAiLanguageModel::new(config).context("LLM_BASE_URL")?);
+    Ok(Arc::new(metrics::MeteredModel::new(model, "openai_compatible")))
 }
 
 fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
@@ -97,7 +103,7 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     let clock = Arc::new(SystemClock);
     let auth = AuthService::new(
         store.users(),
-        Arc::new(Argon2PasswordHasher::new(HasherConfig::default())),
+        Arc::new(metrics::MeteredHasher::new(Arc::new(Argon2PasswordHasher::new(HasherConfig::default())))),
         Arc::new(tokens),
         clock.clone(),
     );
@@ -178,6 +184,7 @@ pub struct Application {
     draining: shutdown::Draining,
     grace: Duration,
     limits: listener::Limits,
+    metrics_listener: Option<(tokio::net::TcpListener, MetricsEndpoint)>,
 }
 
 /// Sends `GET /health` to the lean probe, with only the request id, and
@@ -186,16 +193,40 @@ pub struct Application {
 struct Front {
     probe: api::health::Probe,
     api: poem::endpoint::BoxEndpoint<'static>,
+    routes: metrics::Routes,
+    /// `/metrics` is served here unless `METRICS_ADDR` moves it.
+    metrics: Option<MetricsEndpoint>,
+}
+
+/// `GET /metrics`: the Prometheus text format, pool gauges read at scrape time.
+#[derive(Clone)]
+struct MetricsEndpoint {
+    store: Store,
+}
+
+impl poem::Endpoint for MetricsEndpoint {
+    type Output = poem::Response;
+
+    async fn call(&self, request: poem::Request) -> poem::Result<poem::Response> {
+        if request.uri().path() != "/metrics" {
+            return Err(poem::error::NotFoundError.into());
+        }
+        let status = self.store.pool_status();
+        metrics::pool(status.max_size, status.size, status.idle, status.waiting);
+        let text = metrics::handle().map(metrics_exporter_prometheus::PrometheusHandle::render).unwrap_or_default();
+        Ok(poem::Response::builder().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
+    }
 }
 
 impl poem::Endpoint for Front {
     type Output = poem::Response;
 
     async fn call(&self, request: poem::Request) -> poem::Result<poem::Response> {
-        if request.uri().path() == "/health" {
-            middleware::request_id(&self.probe, request).await
-        } else {
-            self.api.call(request).await
+        let route = self.routes.template(request.uri().path());
+        match (request.uri().path(), &self.metrics) {
+            ("/health", _) => middleware::request_id(&self.probe, request, route).await,
+            ("/metrics", Some(metrics)) => middleware::request_id(metrics, request, route).await,
+            _ => middleware::request_id(&self.api, request, route).await,
         }
     }
 }
@@ -206,6 +237,7 @@ impl poem::Endpoint for Front {
 /// If the store cannot be migrated or the address cannot be bound.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let (drain, draining) = shutdown::Drain::new();
+    metrics::handle(); // record from the first request on
     if settings.redis_url.is_some() {
         tracing::warn!(
             "REDIS_URL is set, but this version keeps rate limits and séance rooms in this process: \
@@ -217,8 +249,15 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     if !applied.is_empty() {
         tracing::info!(applied = ?applied, "applied database migrations");
     }
-    let services = services(&settings, store)?;
+    let services = services(&settings, store.clone())?;
     let api = openapi(&services, &settings, &draining);
+    let mut route_templates: Vec<String> = serde_json::from_str::<serde_json::Value>(&api.spec())
+        .ok()
+        .and_then(|spec| spec["paths"].as_object().map(|paths| paths.keys().cloned().collect()))
+        .unwrap_or_default();
+    route_templates.extend(
+        ["/api/v1/sessions/{id}/ws", "/openapi.json", "/openapi.yaml", "/docs", "/redoc", "/metrics"].map(String::from),
+    );
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
@@ -255,18 +294,38 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         // Inside CORS, so that error envelopes carry the CORS headers too.
         .catch_all_error(error::catch_all)
         .with(cors)
-        .around(move |next, request| middleware::cross_origin(next, request, origins.clone()))
-        .around(middleware::request_id);
+        .around(move |next, request| middleware::cross_origin(next, request, origins.clone()));
     // Probes get `/health` without the API's middleware (CORS, limits, auth
     // data): none applies to it, and every layer costs (docs/performance.md).
     // The documented operation in `api` is the same handler on the same probe.
-    let endpoint =
-        Front { probe: api::health::Probe::new(&health_api(&services, &settings, &draining)), api: endpoint.boxed() };
+    let metrics_endpoint = MetricsEndpoint { store: store.clone() };
+    let endpoint = Front {
+        probe: api::health::Probe::new(&health_api(&services, &settings, &draining)),
+        api: endpoint.boxed(),
+        routes: metrics::Routes::new(route_templates.iter().map(String::as_str)),
+        metrics: settings.metrics_addr.is_none().then(|| metrics_endpoint.clone()),
+    };
+    let metrics_listener = match settings.metrics_addr {
+        Some(address) => Some((
+            tokio::net::TcpListener::bind(address).await.with_context(|| format!("METRICS_ADDR: binding {address}"))?,
+            metrics_endpoint,
+        )),
+        None => None,
+    };
     let address = format!("{}:{}", settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("binding {address}"))?;
     let port = listener.local_addr().context("the listener has no TCP address")?.port();
     let limits = listener::Limits::new(usize::try_from(settings.max_connections).unwrap_or(usize::MAX));
-    Ok(Application { listener, port, endpoint, drain, draining, grace: settings.shutdown_grace, limits })
+    Ok(Application {
+        listener,
+        port,
+        endpoint,
+        drain,
+        draining,
+        grace: settings.shutdown_grace,
+        limits,
+        metrics_listener,
+    })
 }
 
 impl Application {
@@ -287,6 +346,16 @@ impl Application {
             // Holding `drain` keeps the signal set for every reader until the process ends.
             std::future::pending::<()>().await;
         });
+        if let Some((metrics_listener, endpoint)) = self.metrics_listener {
+            let draining = self.draining.clone();
+            tokio::spawn(listener::serve(
+                metrics_listener,
+                Arc::new(endpoint),
+                listener::Limits::new(64),
+                draining,
+                self.grace,
+            ));
+        }
         listener::serve(self.listener, Arc::new(self.endpoint), self.limits, self.draining, self.grace).await
     }
 }

@@ -28,7 +28,8 @@ fn new_request_id() -> HeaderValue {
 
 /// Gives every request an id (the client's `X-Request-Id` when it sent a sane
 /// one), logs it in a span, and echoes it on the response.
-pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<Response> {
+/// Counts it in the metrics under its `route` template, too.
+pub async fn request_id<E: Endpoint>(next: E, request: Request, route: &'static str) -> poem::Result<Response> {
     let id = request
         .headers()
         .get(REQUEST_ID)
@@ -36,6 +37,7 @@ pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<
         .cloned()
         .unwrap_or_else(new_request_id);
     let api = request.uri().path().starts_with("/api/");
+    let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
@@ -48,6 +50,7 @@ pub async fn request_id<E: Endpoint>(next: E, request: Request) -> poem::Result<
             Ok(response) => response.into_response(),
             Err(error) => crate::error::catch_all(error).await,
         };
+        crate::metrics::http_request(&method, route, response.status().as_u16(), started);
         tracing::info!(
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,

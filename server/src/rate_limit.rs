@@ -83,6 +83,7 @@ pub async fn enforce<E: Endpoint>(next: E, request: Request, limiter: &dyn RateL
     let mut response = if decision.allowed {
         next.call(request).await.map(IntoResponse::into_response)?
     } else {
+        crate::metrics::refused("chat");
         ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", "Too many requests; slow down")
             .with_details(serde_json::json!({ "limit": decision.limit, "retry_after": decision.retry_after_seconds }))
             .retry_after(decision.retry_after_seconds)

@@ -40,6 +40,15 @@ impl Store {
         }
     }
 
+    /// The pool's size, idle connections and waiting callers.
+    #[must_use]
+    pub fn pool_status(&self) -> parley_kernel::PoolStatus {
+        match self {
+            Self::Postgres(store) => store.pool_status(),
+            Self::Sqlite(store) => store.pool_status(),
+        }
+    }
+
     pub fn users(&self) -> Arc<dyn UserRepository> {
         match self {
             Self::Postgres(store) => store.users(),

@@ -7,6 +7,7 @@ mod chat;
 mod chatkit;
 mod hardening;
 mod health;
+mod metrics;
 mod openapi;
 mod sessions;
 mod support;

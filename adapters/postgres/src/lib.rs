@@ -78,6 +78,18 @@ impl PgStore {
         tokio::task::spawn_blocking(move || migrate_locked(&mut wrapper)).await.map_err(StoreError::unexpected)?
     }
 
+    /// The pool's size, idle connections and waiting callers (for metrics).
+    #[must_use]
+    pub fn pool_status(&self) -> parley_kernel::PoolStatus {
+        let status = self.pool.status();
+        parley_kernel::PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    }
+
     #[must_use]
     pub fn users(&self) -> Arc<dyn UserRepository> {
         Arc::new(PgUserRepository::new(self.pool.clone()))

@@ -91,6 +91,18 @@ impl SqliteStore {
         .map_err(StoreError::unexpected)?
     }
 
+    /// The pool's size, idle connections and waiting callers (for metrics).
+    #[must_use]
+    pub fn pool_status(&self) -> parley_kernel::PoolStatus {
+        let status = self.pool.status();
+        parley_kernel::PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    }
+
     #[must_use]
     pub fn users(&self) -> Arc<dyn UserRepository> {
         Arc::new(SqliteUserRepository::new(self.clone()))

@@ -24,3 +24,16 @@ impl StoreError {
         Self::Unexpected(cause.into())
     }
 }
+
+/// A store's connection pool at one moment (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections nobody holds.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}

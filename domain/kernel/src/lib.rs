@@ -10,7 +10,7 @@ mod page;
 #[cfg(feature = "mock")]
 pub use clock::MockClock;
 pub use clock::{Clock, SystemClock};
-pub use error::StoreError;
+pub use error::{PoolStatus, StoreError};
 pub use id::{ConversationId, IdParseError, MessageId, SessionId, SessionMessageId, TaskId, UserId};
 pub use page::{Cursor, CursorError, LimitError, Page, PageRequest};
 

@@ -10,6 +10,9 @@ use parley_kernel::StoreError;
 pub(crate) enum PgError {
     Pool(PoolError),
     Query(DieselError),
+    /// A query failed and its connection closed under it: the server went
+    /// away (shutdown, restart, crash) or the network did.
+    Lost(DieselError),
     /// No connection was handed out within the wait budget.
     PoolTimeout,
     /// The whole call overran its time budget.
@@ -30,7 +33,63 @@ impl From<PoolError> for PgError {
     }
 }
 
+/// An error a pooled call can return: it may carry a [`PgError`], which the
+/// pool inspects to discard a lost connection and retry a read.
+pub(crate) trait CallFailure: From<PgError> {
+    fn pg(&self) -> Option<&PgError>;
+    fn pg_mut(&mut self) -> Option<&mut PgError>;
+}
+
+impl CallFailure for PgError {
+    fn pg(&self) -> Option<&PgError> {
+        Some(self)
+    }
+
+    fn pg_mut(&mut self) -> Option<&mut PgError> {
+        Some(self)
+    }
+}
+
+impl CallFailure for AccessError {
+    fn pg(&self) -> Option<&PgError> {
+        match self {
+            Self::Pg(error) => Some(error),
+            Self::NotFound | Self::Forbidden => None,
+        }
+    }
+
+    fn pg_mut(&mut self) -> Option<&mut PgError> {
+        match self {
+            Self::Pg(error) => Some(error),
+            Self::NotFound | Self::Forbidden => None,
+        }
+    }
+}
+
 impl PgError {
+    /// An error the database (or the driver, for the connection) reported for a query.
+    pub(crate) fn is_query_error(&self) -> bool {
+        matches!(self, Self::Query(DieselError::DatabaseError(..)))
+    }
+
+    /// The query's connection is gone: the call may work on another one.
+    pub(crate) fn is_connection_lost(&self) -> bool {
+        match self {
+            Self::Lost(_) => true,
+            Self::Query(error) => is_connection_failure(error),
+            Self::Pool(_) | Self::PoolTimeout | Self::CallTimeout | Self::Corrupt(_) => false,
+        }
+    }
+
+    /// Records that the connection closed under this query error.
+    pub(crate) fn mark_connection_lost(&mut self) {
+        let current = std::mem::replace(self, Self::CallTimeout);
+        *self = match current {
+            Self::Query(error) => Self::Lost(error),
+            other => other,
+        };
+    }
+
     pub(crate) fn corrupt(what: impl std::fmt::Display) -> Self {
         Self::Corrupt(format!("stored row is invalid: {what}"))
     }
@@ -53,6 +112,7 @@ impl From<PgError> for StoreError {
             PgError::CallTimeout => StoreError::unavailable("the database did not answer in time"),
             PgError::Corrupt(message) => StoreError::unexpected(message),
             PgError::Pool(error) => pool_error(error),
+            PgError::Lost(error) => StoreError::unavailable(error),
             PgError::Query(error) if is_connection_failure(&error) => StoreError::unavailable(error),
             PgError::Query(error) => StoreError::unexpected(error),
         }

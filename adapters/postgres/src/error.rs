@@ -67,9 +67,10 @@ impl CallFailure for AccessError {
 }
 
 impl PgError {
-    /// An error the database (or the driver, for the connection) reported for a query.
-    pub(crate) fn is_query_error(&self) -> bool {
-        matches!(self, Self::Query(DieselError::DatabaseError(..)))
+    /// A database error diesel has no kind for: among them those the server
+    /// sends as it closes the connection (57P01-57P03, FATAL).
+    pub(crate) fn is_unclassified_database_error(&self) -> bool {
+        matches!(self, Self::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, _)))
     }
 
     /// The query's connection is gone: the call may work on another one.
@@ -191,5 +192,54 @@ impl From<AccessError> for parley_conversations::ConversationError {
             AccessError::Forbidden => Self::Forbidden,
             AccessError::Pg(error) => Self::Store(error.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new("terminating connection due to administrator command".to_owned()))
+    }
+
+    #[test]
+    fn an_unclassified_error_on_an_open_connection_is_unexpected() {
+        let error = PgError::Query(database_error(DatabaseErrorKind::Unknown));
+        assert!(error.is_unclassified_database_error());
+        assert!(!error.is_connection_lost());
+        assert!(matches!(StoreError::from(error), StoreError::Unexpected(_)));
+    }
+
+    #[test]
+    fn an_error_whose_connection_closed_under_it_is_a_lost_connection_and_unavailable() {
+        let mut error = PgError::Query(database_error(DatabaseErrorKind::Unknown));
+        error.mark_connection_lost();
+        assert!(error.is_connection_lost());
+        assert!(matches!(StoreError::from(error), StoreError::Unavailable(_)));
+    }
+
+    #[test]
+    fn closed_connections_and_failed_sends_are_lost_connections() {
+        for kind in [DatabaseErrorKind::ClosedConnection, DatabaseErrorKind::UnableToSendCommand] {
+            let error = PgError::Query(database_error(kind));
+            assert!(error.is_connection_lost());
+            assert!(matches!(StoreError::from(error), StoreError::Unavailable(_)));
+        }
+    }
+
+    #[test]
+    fn timeouts_are_unavailable_but_not_retried_as_lost_connections() {
+        for error in [PgError::CallTimeout, PgError::PoolTimeout] {
+            assert!(!error.is_connection_lost());
+            assert!(matches!(StoreError::from(error), StoreError::Unavailable(_)));
+        }
+    }
+
+    #[test]
+    fn a_unique_violation_is_not_a_connection_failure() {
+        let error = PgError::Query(database_error(DatabaseErrorKind::UniqueViolation));
+        assert!(!error.is_unclassified_database_error());
+        assert!(!error.is_connection_lost());
     }
 }

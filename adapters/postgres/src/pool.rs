@@ -151,7 +151,7 @@ where
         Ok(Err(mut error)) => {
             let lost = match error.pg_mut() {
                 Some(pg) => {
-                    if pg.is_query_error() && connection_closed(conn).await {
+                    if pg.is_unclassified_database_error() && connection_closed(conn).await {
                         pg.mark_connection_lost();
                     }
                     pg.is_connection_lost()

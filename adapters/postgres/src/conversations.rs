@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{AccessError, PgError};
-use crate::pool::{PgPool, bounded, checkout};
+use crate::pool::{PgPool, read, write};
 use crate::schema::{conversations, messages};
 
 /// Stores conversations and their messages in `conversations` and `messages`.
@@ -167,9 +167,8 @@ impl ConversationRepository for PgConversationRepository {
             created_at: conversation.created_at,
             updated_at: conversation.updated_at,
         };
-        bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            diesel::insert_into(conversations::table).values(&row).execute(&mut conn).await?;
+        write(&self.pool, async |conn| {
+            diesel::insert_into(conversations::table).values(&row).execute(conn).await?;
             Ok::<_, PgError>(())
         })
         .await?;
@@ -178,26 +177,27 @@ impl ConversationRepository for PgConversationRepository {
 
     async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<ConversationSummary>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
-        let (rows, total) = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            let total: i64 = conversations::table
-                .filter(conversations::user_id.eq(owner.as_uuid()))
-                .count()
-                .get_result(&mut conn)
-                .await?;
-            let mut query = conversations::table
-                .left_join(messages::table)
-                .filter(conversations::user_id.eq(owner.as_uuid()))
-                .group_by(conversations::id)
-                .select((ConversationRow::as_select(), diesel::dsl::count(messages::id.nullable())))
-                .order((conversations::updated_at.desc(), conversations::id.desc()))
-                .limit(limit)
-                .into_boxed();
-            if let Some(cursor) = page.cursor() {
-                query = query.filter(after(cursor));
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                let total: i64 = conversations::table
+                    .filter(conversations::user_id.eq(owner.as_uuid()))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                let mut query = conversations::table
+                    .left_join(messages::table)
+                    .filter(conversations::user_id.eq(owner.as_uuid()))
+                    .group_by(conversations::id)
+                    .select((ConversationRow::as_select(), diesel::dsl::count(messages::id.nullable())))
+                    .order((conversations::updated_at.desc(), conversations::id.desc()))
+                    .limit(limit)
+                    .into_boxed();
+                if let Some(cursor) = page.cursor() {
+                    query = query.filter(after(cursor));
+                }
+                let rows: Vec<(ConversationRow, i64)> = query.load(conn).await?;
+                Ok::<_, PgError>((rows, total))
             }
-            let rows: Vec<(ConversationRow, i64)> = query.load(&mut conn).await?;
-            Ok::<_, PgError>((rows, total))
         })
         .await?;
         let summaries = rows
@@ -215,24 +215,25 @@ impl ConversationRepository for PgConversationRepository {
     }
 
     async fn get(&self, owner: UserId, id: ConversationId) -> Result<ConversationDetail, ConversationError> {
-        let detail = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            let row: Option<ConversationRow> = conversations::table
-                .find(id.as_uuid())
-                .select(ConversationRow::as_select())
-                .first(&mut conn)
-                .await
-                .optional()?;
-            AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
-            let conversation = Conversation::from(row.ok_or(AccessError::NotFound)?);
-            let rows: Vec<MessageRow> = messages::table
-                .filter(messages::conversation_id.eq(id.as_uuid()))
-                .order((messages::created_at.asc(), messages::id.asc()))
-                .select(MessageRow::as_select())
-                .load(&mut conn)
-                .await?;
-            let messages = rows.into_iter().map(Message::try_from).collect::<Result<_, _>>()?;
-            Ok::<_, AccessError>(ConversationDetail { conversation, messages })
+        let detail = read(&self.pool, move || {
+            async move |conn| {
+                let row: Option<ConversationRow> = conversations::table
+                    .find(id.as_uuid())
+                    .select(ConversationRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
+                let conversation = Conversation::from(row.ok_or(AccessError::NotFound)?);
+                let rows: Vec<MessageRow> = messages::table
+                    .filter(messages::conversation_id.eq(id.as_uuid()))
+                    .order((messages::created_at.asc(), messages::id.asc()))
+                    .select(MessageRow::as_select())
+                    .load(conn)
+                    .await?;
+                let messages = rows.into_iter().map(Message::try_from).collect::<Result<_, _>>()?;
+                Ok::<_, AccessError>(ConversationDetail { conversation, messages })
+            }
         })
         .await?;
         Ok(detail)
@@ -240,8 +241,7 @@ impl ConversationRepository for PgConversationRepository {
 
     async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError> {
         let row = MessageRow::new(id, message).map_err(AccessError::Pg)?;
-        bounded(async {
-            let mut conn = checkout(&self.pool).await?;
+        write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
                 check_owner(conn, owner, id).await?;
                 diesel::insert_into(messages::table).values(&row).execute(conn).await?;
@@ -258,8 +258,7 @@ impl ConversationRepository for PgConversationRepository {
     }
 
     async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError> {
-        bounded(async {
-            let mut conn = checkout(&self.pool).await?;
+        write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
                 check_owner(conn, owner, id).await?;
                 // Messages go with it (ON DELETE CASCADE), inside this transaction.

@@ -115,6 +115,9 @@ fn migrate_locked(connection: &mut AsyncConnectionWrapper<AsyncPgConnection>) ->
     use diesel::RunQueryDsl;
     use diesel::sql_types::BigInt;
 
+    // Pooled connections cancel statements after 2 s; a migration, and the
+    // wait for another replica's, may take longer.
+    diesel::sql_query("SET statement_timeout = 0").execute(connection).map_err(StoreError::unavailable)?;
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(connection)

@@ -9,8 +9,8 @@ use parley_kernel::{Cursor, Page, PageRequest, SessionId, SessionMessageId, Stor
 use parley_sessions::{MaxUsers, Session, SessionError, SessionMessage, SessionName, SessionRepository};
 use uuid::Uuid;
 
-use crate::error::PgError;
-use crate::pool::{PgPool, bounded, checkout};
+use crate::error::{CallFailure, PgError};
+use crate::pool::{PgPool, read, write};
 use crate::schema::{session_messages, sessions};
 
 /// Stores séance sessions and their messages in `sessions` and `session_messages`.
@@ -133,6 +133,22 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for Failure {
     }
 }
 
+impl CallFailure for Failure {
+    fn pg(&self) -> Option<&PgError> {
+        match self {
+            Self::Pg(error) => Some(error),
+            Self::NotFound | Self::Forbidden | Self::Closed => None,
+        }
+    }
+
+    fn pg_mut(&mut self) -> Option<&mut PgError> {
+        match self {
+            Self::Pg(error) => Some(error),
+            Self::NotFound | Self::Forbidden | Self::Closed => None,
+        }
+    }
+}
+
 impl From<Failure> for SessionError {
     fn from(failure: Failure) -> Self {
         match failure {
@@ -182,9 +198,8 @@ impl SessionRepository for PgSessionRepository {
     #[tracing::instrument(skip_all, fields(session_id = %session.id))]
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         let row = SessionRow::from(session);
-        bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            diesel::insert_into(sessions::table).values(&row).execute(&mut conn).await?;
+        write(&self.pool, async |conn| {
+            diesel::insert_into(sessions::table).values(&row).execute(conn).await?;
             Ok::<_, PgError>(())
         })
         .await?;
@@ -193,11 +208,12 @@ impl SessionRepository for PgSessionRepository {
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn get(&self, id: SessionId) -> Result<Session, SessionError> {
-        let session = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            let row: Option<SessionRow> =
-                sessions::table.find(id.as_uuid()).select(SessionRow::as_select()).first(&mut conn).await.optional()?;
-            Ok::<_, Failure>(Session::try_from(row.ok_or(Failure::NotFound)?)?)
+        let session = read(&self.pool, move || {
+            async move |conn| {
+                let row: Option<SessionRow> =
+                    sessions::table.find(id.as_uuid()).select(SessionRow::as_select()).first(conn).await.optional()?;
+                Ok::<_, Failure>(Session::try_from(row.ok_or(Failure::NotFound)?)?)
+            }
         })
         .await?;
         Ok(session)
@@ -206,21 +222,21 @@ impl SessionRepository for PgSessionRepository {
     #[tracing::instrument(skip_all)]
     async fn list_active(&self, page: &PageRequest) -> Result<Page<Session>, StoreError> {
         let limit = limit_of(page)?;
-        let (rows, total) = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            let total: i64 =
-                sessions::table.filter(sessions::closed_at.is_null()).count().get_result(&mut conn).await?;
-            let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
-            if let Some(cursor) = page.cursor() {
-                query = query.filter(older_than(cursor));
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                let total: i64 = sessions::table.filter(sessions::closed_at.is_null()).count().get_result(conn).await?;
+                let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
+                if let Some(cursor) = page.cursor() {
+                    query = query.filter(older_than(cursor));
+                }
+                let rows: Vec<SessionRow> = query
+                    .order((sessions::created_at.desc(), sessions::id.desc()))
+                    .limit(limit)
+                    .select(SessionRow::as_select())
+                    .load(conn)
+                    .await?;
+                Ok::<_, PgError>((rows, total))
             }
-            let rows: Vec<SessionRow> = query
-                .order((sessions::created_at.desc(), sessions::id.desc()))
-                .limit(limit)
-                .select(SessionRow::as_select())
-                .load(&mut conn)
-                .await?;
-            Ok::<_, PgError>((rows, total))
         })
         .await?;
         let sessions = rows.into_iter().map(Session::try_from).collect::<Result<Vec<_>, _>>()?;
@@ -230,8 +246,7 @@ impl SessionRepository for PgSessionRepository {
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn close(&self, host: UserId, id: SessionId, now: Timestamp) -> Result<Session, SessionError> {
-        let session = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
+        let session = write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
                 let row: Option<SessionRow> = sessions::table
                     .find(id.as_uuid())
@@ -263,8 +278,7 @@ impl SessionRepository for PgSessionRepository {
     async fn add_message(&self, message: &SessionMessage) -> Result<(), SessionError> {
         let row = MessageRow::from(message);
         let session = message.session_id;
-        bounded(async {
-            let mut conn = checkout(&self.pool).await?;
+        write(&self.pool, async |conn| {
             // One statement, one round trip: the row is inserted only if the
             // session is open. FOR SHARE waits for a concurrent close (FOR
             // UPDATE) to commit, and then sees the session closed.
@@ -292,11 +306,11 @@ impl SessionRepository for PgSessionRepository {
                     session_messages::is_spirit,
                     session_messages::created_at,
                 ))
-                .execute(&mut conn)
+                .execute(conn)
                 .await?;
             if inserted == 0 {
                 // Unknown or closed: say which.
-                closed_at(&mut conn, session).await?;
+                closed_at(conn, session).await?;
                 return Err(Failure::Closed);
             }
             Ok(())
@@ -308,25 +322,27 @@ impl SessionRepository for PgSessionRepository {
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn messages(&self, id: SessionId, page: &PageRequest) -> Result<Page<SessionMessage>, SessionError> {
         let limit = limit_of(page)?;
-        let (rows, total) = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            closed_at(&mut conn, id).await?;
-            let total: i64 = session_messages::table
-                .filter(session_messages::session_id.eq(id.as_uuid()))
-                .count()
-                .get_result(&mut conn)
-                .await?;
-            let mut query = session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())).into_boxed();
-            if let Some(cursor) = page.cursor() {
-                query = query.filter(newer_than(cursor));
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                closed_at(conn, id).await?;
+                let total: i64 = session_messages::table
+                    .filter(session_messages::session_id.eq(id.as_uuid()))
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                let mut query =
+                    session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())).into_boxed();
+                if let Some(cursor) = page.cursor() {
+                    query = query.filter(newer_than(cursor));
+                }
+                let rows: Vec<MessageRow> = query
+                    .order((session_messages::created_at.asc(), session_messages::id.asc()))
+                    .limit(limit)
+                    .select(MessageRow::as_select())
+                    .load(conn)
+                    .await?;
+                Ok::<_, Failure>((rows, total))
             }
-            let rows: Vec<MessageRow> = query
-                .order((session_messages::created_at.asc(), session_messages::id.asc()))
-                .limit(limit)
-                .select(MessageRow::as_select())
-                .load(&mut conn)
-                .await?;
-            Ok::<_, Failure>((rows, total))
         })
         .await?;
         let messages: Vec<SessionMessage> = rows.into_iter().map(SessionMessage::from).collect();
@@ -337,17 +353,18 @@ impl SessionRepository for PgSessionRepository {
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn recent(&self, id: SessionId, limit: usize) -> Result<Vec<SessionMessage>, SessionError> {
         let limit = i64::try_from(limit).map_err(StoreError::unexpected)?;
-        let rows = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            closed_at(&mut conn, id).await?;
-            let rows: Vec<MessageRow> = session_messages::table
-                .filter(session_messages::session_id.eq(id.as_uuid()))
-                .order((session_messages::created_at.desc(), session_messages::id.desc()))
-                .limit(limit)
-                .select(MessageRow::as_select())
-                .load(&mut conn)
-                .await?;
-            Ok::<_, Failure>(rows)
+        let rows = read(&self.pool, move || {
+            async move |conn| {
+                closed_at(conn, id).await?;
+                let rows: Vec<MessageRow> = session_messages::table
+                    .filter(session_messages::session_id.eq(id.as_uuid()))
+                    .order((session_messages::created_at.desc(), session_messages::id.desc()))
+                    .limit(limit)
+                    .select(MessageRow::as_select())
+                    .load(conn)
+                    .await?;
+                Ok::<_, Failure>(rows)
+            }
         })
         .await?;
         Ok(rows.into_iter().rev().map(SessionMessage::from).collect())

@@ -10,7 +10,7 @@ use parley_tasks::{Task, TaskChange, TaskDescription, TaskError, TaskFilter, Tas
 use uuid::Uuid;
 
 use crate::error::{AccessError, PgError};
-use crate::pool::{PgPool, bounded, checkout};
+use crate::pool::{PgPool, read, write};
 use crate::schema::tasks;
 
 /// Stores tasks in the `tasks` table.
@@ -118,9 +118,8 @@ fn after(cursor: Cursor) -> Box<dyn BoxableExpression<tasks::table, Pg, SqlType 
 impl TaskRepository for PgTaskRepository {
     async fn create(&self, task: &Task) -> Result<(), StoreError> {
         let row = TaskRow::from(task);
-        bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            diesel::insert_into(tasks::table).values(&row).execute(&mut conn).await?;
+        write(&self.pool, async |conn| {
+            diesel::insert_into(tasks::table).values(&row).execute(conn).await?;
             Ok::<_, PgError>(())
         })
         .await?;
@@ -128,12 +127,13 @@ impl TaskRepository for PgTaskRepository {
     }
 
     async fn get(&self, owner: UserId, id: TaskId) -> Result<Task, TaskError> {
-        let task = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            let row: Option<TaskRow> =
-                tasks::table.find(id.as_uuid()).select(TaskRow::as_select()).first(&mut conn).await.optional()?;
-            AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
-            row.ok_or(AccessError::NotFound)?.try_into().map_err(AccessError::Pg)
+        let task = read(&self.pool, move || {
+            async move |conn| {
+                let row: Option<TaskRow> =
+                    tasks::table.find(id.as_uuid()).select(TaskRow::as_select()).first(conn).await.optional()?;
+                AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
+                row.ok_or(AccessError::NotFound)?.try_into().map_err(AccessError::Pg)
+            }
         })
         .await?;
         Ok(task)
@@ -141,20 +141,21 @@ impl TaskRepository for PgTaskRepository {
 
     async fn list(&self, owner: UserId, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
-        let (rows, total) = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            let total: i64 = filtered(owner, filter).count().get_result(&mut conn).await?;
-            let mut query = filtered(owner, filter);
-            if let Some(cursor) = page.cursor() {
-                query = query.filter(after(cursor));
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                let total: i64 = filtered(owner, filter).count().get_result(conn).await?;
+                let mut query = filtered(owner, filter);
+                if let Some(cursor) = page.cursor() {
+                    query = query.filter(after(cursor));
+                }
+                let rows: Vec<TaskRow> = query
+                    .order((tasks::created_at.desc(), tasks::id.desc()))
+                    .limit(limit)
+                    .select(TaskRow::as_select())
+                    .load(conn)
+                    .await?;
+                Ok::<_, PgError>((rows, total))
             }
-            let rows: Vec<TaskRow> = query
-                .order((tasks::created_at.desc(), tasks::id.desc()))
-                .limit(limit)
-                .select(TaskRow::as_select())
-                .load(&mut conn)
-                .await?;
-            Ok::<_, PgError>((rows, total))
         })
         .await?;
         let tasks = rows.into_iter().map(Task::try_from).collect::<Result<Vec<_>, _>>()?;
@@ -163,8 +164,7 @@ impl TaskRepository for PgTaskRepository {
     }
 
     async fn update(&self, owner: UserId, id: TaskId, change: TaskChange, now: Timestamp) -> Result<Task, TaskError> {
-        let task = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
+        let task = write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
                 let row: Option<TaskRow> = tasks::table
                     .find(id.as_uuid())
@@ -185,17 +185,16 @@ impl TaskRepository for PgTaskRepository {
     }
 
     async fn delete(&self, owner: UserId, id: TaskId) -> Result<(), TaskError> {
-        bounded(async {
-            let mut conn = checkout(&self.pool).await?;
+        write(&self.pool, async |conn| {
             let deleted = diesel::delete(
                 tasks::table.filter(tasks::id.eq(id.as_uuid())).filter(tasks::user_id.eq(owner.as_uuid())),
             )
-            .execute(&mut conn)
+            .execute(conn)
             .await?;
             if deleted == 0 {
                 // Nothing of the owner's was deleted: say whether it is missing or someone else's.
                 let found: Option<Uuid> =
-                    tasks::table.find(id.as_uuid()).select(tasks::user_id).first(&mut conn).await.optional()?;
+                    tasks::table.find(id.as_uuid()).select(tasks::user_id).first(conn).await.optional()?;
                 AccessError::check(found, owner.as_uuid())?;
             }
             Ok::<_, AccessError>(())

@@ -8,7 +8,7 @@ use parley_users::{Credentials, DisplayName, Email, NewUser, PasswordHash, Regis
 use uuid::Uuid;
 
 use crate::error::PgError;
-use crate::pool::{PgPool, bounded, checkout};
+use crate::pool::{PgPool, read, write};
 use crate::schema::users;
 
 /// The unique index on `lower(email)` (see the users migration).
@@ -61,9 +61,8 @@ impl UserRepository for PgUserRepository {
             password_hash: user.password_hash.as_str().to_owned(),
             created_at: user.created_at,
         };
-        let inserted = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            diesel::insert_into(users::table).values(&row).execute(&mut conn).await?;
+        let inserted = write(&self.pool, async |conn| {
+            diesel::insert_into(users::table).values(&row).execute(conn).await?;
             Ok::<_, PgError>(())
         })
         .await;
@@ -75,35 +74,38 @@ impl UserRepository for PgUserRepository {
     }
 
     async fn find_by_email(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
-        let found = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            let row = users::table
-                .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(email.as_str()))
-                .select(UserRow::as_select())
-                .first(&mut conn)
-                .await
-                .optional()?;
-            row.map(UserRow::into_credentials).transpose()
+        let found = read(&self.pool, move || {
+            async move |conn| {
+                let row = users::table
+                    .filter(diesel::dsl::sql::<diesel::sql_types::Text>("lower(email)").eq(email.as_str()))
+                    .select(UserRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?;
+                row.map(UserRow::into_credentials).transpose()
+            }
         })
         .await?;
         Ok(found)
     }
 
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        let found = bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            let row = users::table.find(id.as_uuid()).select(UserRow::as_select()).first(&mut conn).await.optional()?;
-            row.map(UserRow::into_credentials).transpose()
+        let found = read(&self.pool, move || {
+            async move |conn| {
+                let row = users::table.find(id.as_uuid()).select(UserRow::as_select()).first(conn).await.optional()?;
+                row.map(UserRow::into_credentials).transpose()
+            }
         })
         .await?;
         Ok(found.map(|credentials| credentials.user))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        bounded(async {
-            let mut conn = checkout(&self.pool).await?;
-            diesel::sql_query("SELECT 1").execute(&mut conn).await?;
-            Ok::<_, PgError>(())
+        read(&self.pool, move || {
+            async move |conn| {
+                diesel::sql_query("SELECT 1").execute(conn).await?;
+                Ok::<_, PgError>(())
+            }
         })
         .await?;
         Ok(())

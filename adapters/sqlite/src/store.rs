@@ -61,8 +61,9 @@ impl SqliteStore {
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
         let path = database_path(url)?;
         if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(StoreError::unavailable)?;
+            create_private_dir(parent).map_err(StoreError::unavailable)?;
         }
+        create_private_file(Path::new(path)).map_err(StoreError::unavailable)?;
         let mut config = ManagerConfig::<PooledSqlite>::default();
         config.recycling_method = RecyclingMethod::Fast;
         config.custom_setup = Box::new(|path| {
@@ -137,6 +138,31 @@ impl SqliteStore {
     }
 }
 
+/// Creates the folder (and any missing parent) readable by its owner only
+/// (0700 on unix); an existing folder is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file empty and owner-only (0600 on unix) if it does
+/// not exist, before SQLite would create it with the umask's permissions. Its
+/// `-wal` and `-shm` files are created by SQLite with the file's permissions.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 /// The file path in `sqlite://path` (or `sqlite:path`).
 fn database_path(url: &str) -> Result<&str, StoreError> {
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
@@ -181,5 +207,25 @@ mod tests {
         assert_eq!(database_path("sqlite:///tmp/p.db").ok(), Some("/tmp/p.db"));
         assert!(database_path("sqlite::memory:").is_err());
         assert!(database_path("sqlite://").is_err());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_file_and_its_folder_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let root = std::env::temp_dir().join(format!("parley-sqlite-mode-{}", uuid::Uuid::new_v4().simple()));
+        let dir = root.join("data");
+        let file = dir.join("parley.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", file.display()), 1).expect("connect");
+        store.migrate().await.expect("migrate");
+        store.users().ping().await.expect("a pooled connection works");
+        let mode = |path: &Path| std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777);
+        let modes = (mode(&root), mode(&dir), mode(&file), mode(&dir.join("parley.db-wal")));
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(modes.0.ok(), Some(0o700), "a folder the server created");
+        assert_eq!(modes.1.ok(), Some(0o700), "the database's folder");
+        assert_eq!(modes.2.ok(), Some(0o600), "the database file");
+        assert_eq!(modes.3.ok(), Some(0o600), "its write-ahead log");
     }
 }

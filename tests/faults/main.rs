@@ -1,0 +1,10 @@
+//! Fault tests: a database that hangs, one that restarts, and a server killed
+//! with SIGKILL under writes. Each runs a real server; the PostgreSQL ones
+//! use a proxy or a private cluster, never stopping the shared server.
+
+mod cluster;
+mod crash;
+mod hang;
+mod proxy;
+mod restart;
+mod server;

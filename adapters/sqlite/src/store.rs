@@ -198,6 +198,7 @@ fn store_error(error: DieselError) -> StoreError {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)] // a failing test should panic
 mod tests {
     use super::*;
 

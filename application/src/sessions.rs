@@ -112,7 +112,12 @@ impl SessionService {
         for session in sessions.items {
             views.push(self.view(session).await?);
         }
-        Ok(Page { items: views, next_cursor: sessions.next_cursor, total: sessions.total })
+        Ok(Page {
+            items: views,
+            next_cursor: sessions.next_cursor,
+            total: sessions.total,
+            total_exact: sessions.total_exact,
+        })
     }
 
     /// # Errors

@@ -98,8 +98,19 @@ pub struct PageMeta {
     pub timestamp: Time,
     /// Pass as `cursor` to read the next page; `null` on the last page.
     pub next_cursor: Option<String>,
-    /// How many items match in all.
+    /// How many items match in all: exact up to 10,000, then 10,000.
     pub total: u64,
+    /// `eq` when `total` is exact, `gte` when at least `total` items match.
+    pub total_relation: TotalRelation,
+}
+
+/// Whether a list's `total` is exact (`eq`) or a lower bound (`gte`), as
+/// Elasticsearch's `track_total_hits` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum TotalRelation {
+    Eq,
+    Gte,
 }
 
 /// A page of a list: `data` is the array of items.
@@ -118,7 +129,12 @@ pub fn page<T: ParseFromJSON + ToJSON + Send + Sync, U>(
     Json(PageEnvelope {
         success: true,
         data: page.items.into_iter().map(f).collect(),
-        meta: PageMeta { timestamp: Time::now(), next_cursor: page.next_cursor.map(|c| c.encode()), total: page.total },
+        meta: PageMeta {
+            timestamp: Time::now(),
+            next_cursor: page.next_cursor.map(|c| c.encode()),
+            total: page.total,
+            total_relation: if page.total_exact { TotalRelation::Eq } else { TotalRelation::Gte },
+        },
     })
 }
 

@@ -98,6 +98,29 @@ impl TestApp {
         Self { address, client: reqwest::Client::new(), database }
     }
 
+    /// Runs `sql` on the server's database, for seeding what the API cannot make quickly.
+    pub async fn execute_sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection as _;
+        match &self.database {
+            Database::Postgres(db) => {
+                use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
+                let mut conn = diesel_async::AsyncPgConnection::establish(&db.url).await.expect("connect");
+                conn.batch_execute(sql).await.expect("seed SQL runs");
+            }
+            Database::Sqlite(file) => {
+                use diesel::Connection as _;
+                let path = file.url.trim_start_matches("sqlite://").to_owned();
+                let sql = sql.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let mut conn = diesel::SqliteConnection::establish(&path).expect("open");
+                    conn.batch_execute(&sql).expect("seed SQL runs");
+                })
+                .await
+                .expect("seeding finished");
+            }
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.database, Database::Postgres(_))
     }

@@ -278,3 +278,37 @@ async fn bad_list_parameters_are_validation_errors() {
     let ok = app.get("/api/v1/tasks?limit=100", Some(&ada.token)).await;
     ok.data(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn totals_are_exact_up_to_ten_thousand_then_a_lower_bound() {
+    let app = TestApp::spawn().await;
+    let user = app.register("Ann").await;
+    let small = app.get("/api/v1/tasks?limit=5", Some(&user.token)).await;
+    assert_eq!(small.body["meta"]["total"], json!(0));
+    assert_eq!(small.body["meta"]["total_relation"], json!("eq"));
+    let seed = if app.is_postgres() {
+        format!(
+            "INSERT INTO tasks (id, user_id, title, priority, created_at, updated_at) \
+             SELECT gen_random_uuid(), '{}', 'seeded ' || n, 'medium', now() - n * interval '1 ms', now() \
+             FROM generate_series(1, 10001) AS n",
+            user.id
+        )
+    } else {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) \
+             INSERT INTO tasks (id, user_id, title, title_folded, priority, created_at, updated_at) \
+             SELECT lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-7' || substr(lower(hex(randomblob(2))), 2) \
+                    || '-a' || substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6))), \
+                    '{}', 'seeded ' || i, 'seeded ' || i, 'medium', 1700000000000000 - i, 1700000000000000 FROM n",
+            user.id
+        )
+    };
+    app.execute_sql(&seed).await;
+    let big = app.get("/api/v1/tasks?limit=5", Some(&user.token)).await;
+    assert_eq!(big.data(StatusCode::OK).as_array().map(Vec::len), Some(5));
+    assert_eq!(big.body["meta"]["total"], json!(10_000));
+    assert_eq!(big.body["meta"]["total_relation"], json!("gte"));
+    let filtered = app.get("/api/v1/tasks?limit=5&q=seeded%2010001", Some(&user.token)).await;
+    assert_eq!(filtered.body["meta"]["total"], json!(1));
+    assert_eq!(filtered.body["meta"]["total_relation"], json!("eq"));
+}

@@ -179,11 +179,8 @@ impl ConversationRepository for PgConversationRepository {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
-                let total: i64 = conversations::table
-                    .filter(conversations::user_id.eq(owner.as_uuid()))
-                    .count()
-                    .get_result(conn)
-                    .await?;
+                let total: i64 =
+                    capped_count!(conversations::table.filter(conversations::user_id.eq(owner.as_uuid())), conn);
                 let mut query = conversations::table
                     .left_join(messages::table)
                     .filter(conversations::user_id.eq(owner.as_uuid()))

@@ -1,6 +1,27 @@
 //! PostgreSQL store: the pool, migrations and the repository adapters.
 #![doc = include_str!("../README.md")]
 
+/// `count(*)` of `$query` that reads at most `TOTAL_CAP + 1` matching rows:
+/// when a row exists past the cap it says `TOTAL_CAP + 1` without counting
+/// the rest (API.md: `total` is exact up to 10,000). `$query` is evaluated twice.
+macro_rules! capped_count {
+    ($query:expr, $conn:expr) => {{
+        use diesel::OptionalExtension as _;
+        let cap = i64::try_from(parley_kernel::TOTAL_CAP).unwrap_or(i64::MAX);
+        let past_cap: Option<i32> = $query
+            .select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
+            .offset(cap)
+            .limit(1)
+            .get_result($conn)
+            .await
+            .optional()?;
+        match past_cap {
+            Some(_) => cap + 1,
+            None => $query.count().get_result::<i64>($conn).await?,
+        }
+    }};
+}
+
 mod conversations;
 mod error;
 mod pool;

@@ -224,7 +224,7 @@ impl SessionRepository for PgSessionRepository {
         let limit = limit_of(page)?;
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
-                let total: i64 = sessions::table.filter(sessions::closed_at.is_null()).count().get_result(conn).await?;
+                let total: i64 = capped_count!(sessions::table.filter(sessions::closed_at.is_null()), conn);
                 let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
                 if let Some(cursor) = page.cursor() {
                     query = query.filter(older_than(cursor));
@@ -325,11 +325,8 @@ impl SessionRepository for PgSessionRepository {
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
                 closed_at(conn, id).await?;
-                let total: i64 = session_messages::table
-                    .filter(session_messages::session_id.eq(id.as_uuid()))
-                    .count()
-                    .get_result(conn)
-                    .await?;
+                let total: i64 =
+                    capped_count!(session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())), conn);
                 let mut query =
                     session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())).into_boxed();
                 if let Some(cursor) = page.cursor() {

@@ -143,7 +143,7 @@ impl TaskRepository for PgTaskRepository {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
-                let total: i64 = filtered(owner, filter).count().get_result(conn).await?;
+                let total: i64 = capped_count!(filtered(owner, filter), conn);
                 let mut query = filtered(owner, filter);
                 if let Some(cursor) = page.cursor() {
                     query = query.filter(after(cursor));

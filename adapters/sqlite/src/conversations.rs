@@ -47,7 +47,7 @@ impl ConversationRepository for SqliteConversationRepository {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let total: i64 =
-                        conversations::table.filter(conversations::user_id.eq(&owner)).count().get_result(conn)?;
+                        capped_count!(conversations::table.filter(conversations::user_id.eq(&owner)), conn);
                     let mut query = conversations::table
                         .left_join(messages::table)
                         .filter(conversations::user_id.eq(&owner))

@@ -75,7 +75,7 @@ impl SessionRepository for SqliteSessionRepository {
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let total: i64 = sessions::table.filter(sessions::closed_at.is_null()).count().get_result(conn)?;
+                    let total: i64 = capped_count!(sessions::table.filter(sessions::closed_at.is_null()), conn);
                     let mut query = sessions::table
                         .filter(sessions::closed_at.is_null())
                         .order((sessions::created_at.desc(), sessions::id.desc()))
@@ -154,10 +154,8 @@ impl SessionRepository for SqliteSessionRepository {
                     if !exists(conn, &key)? {
                         return Ok(Outcome::NotFound);
                     }
-                    let total: i64 = session_messages::table
-                        .filter(session_messages::session_id.eq(&key))
-                        .count()
-                        .get_result(conn)?;
+                    let total: i64 =
+                        capped_count!(session_messages::table.filter(session_messages::session_id.eq(&key)), conn);
                     let mut query = session_messages::table
                         .filter(session_messages::session_id.eq(&key))
                         .order((session_messages::created_at.asc(), session_messages::id.asc()))

@@ -79,7 +79,7 @@ impl TaskRepository for SqliteTaskRepository {
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let total: i64 = matching(&owner, &filter).count().get_result(conn)?;
+                    let total: i64 = capped_count!(matching(&owner, &filter), conn);
                     let mut query = matching(&owner, &filter).select(TaskRow::as_select());
                     if let Some(Cursor { at, id }) = cursor {
                         let (at, id) = (to_micros(at), id.to_string());

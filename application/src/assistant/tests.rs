@@ -134,7 +134,9 @@ async fn stops_after_five_rounds_of_tool_calls() {
         })]))
     });
     let mut tasks = MockTaskRepository::new();
-    tasks.expect_list().returning(|_, _, _| Ok(parley_kernel::Page { items: vec![], next_cursor: None, total: 0 }));
+    tasks
+        .expect_list()
+        .returning(|_, _, _| Ok(parley_kernel::Page { items: vec![], next_cursor: None, total: 0, total_exact: true }));
     let service = service(model, tasks, conversations(owner, Arc::default()));
     let reply = service.reply(owner, ConversationId::new(), &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reply.tool_calls.len(), MAX_ROUNDS);

@@ -12,7 +12,7 @@ pub use clock::MockClock;
 pub use clock::{Clock, SystemClock};
 pub use error::{PoolStatus, StoreError};
 pub use id::{ConversationId, IdParseError, MessageId, SessionId, SessionMessageId, TaskId, UserId};
-pub use page::{Cursor, CursorError, LimitError, Page, PageRequest};
+pub use page::{Cursor, CursorError, LimitError, Page, PageRequest, TOTAL_CAP};
 
 /// A point in time, always UTC.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -90,29 +90,42 @@ impl Default for PageRequest {
     }
 }
 
+/// Totals are exact up to this many matching items; past it a list says
+/// "at least this many" rather than count every row (API.md, `total_relation`).
+pub const TOTAL_CAP: u64 = 10_000;
+
 /// One page of items plus where the next one starts and how many match in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<Cursor>,
+    /// All matching items, at most [`TOTAL_CAP`].
     pub total: u64,
+    /// Whether `total` is exact; `false` when more than [`TOTAL_CAP`] match.
+    pub total_exact: bool,
 }
 
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` rows: the extra row, if any, only
     /// proves there is a next page, whose cursor is the last kept item's key.
-    pub fn from_overfetch(mut rows: Vec<T>, request: &PageRequest, total: u64, key: impl Fn(&T) -> Cursor) -> Self {
+    /// `counted` is the matching items counted up to `TOTAL_CAP + 1`.
+    pub fn from_overfetch(mut rows: Vec<T>, request: &PageRequest, counted: u64, key: impl Fn(&T) -> Cursor) -> Self {
         let next_cursor = if rows.len() > request.limit() {
             rows.truncate(request.limit());
             rows.last().map(key)
         } else {
             None
         };
-        Self { items: rows, next_cursor, total }
+        Self { items: rows, next_cursor, total: counted.min(TOTAL_CAP), total_exact: counted <= TOTAL_CAP }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor, total: self.total }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+            total: self.total,
+            total_exact: self.total_exact,
+        }
     }
 }
 

@@ -191,6 +191,22 @@ impl SessionRepository for PgSessionRepository {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(host = %host))]
+    async fn count_open(&self, host: UserId) -> Result<u64, StoreError> {
+        let open = bounded(async {
+            let mut conn = checkout(&self.pool).await?;
+            let open: i64 = sessions::table
+                .filter(sessions::host_id.eq(host.as_uuid()))
+                .filter(sessions::closed_at.is_null())
+                .count()
+                .get_result(&mut conn)
+                .await?;
+            Ok::<_, PgError>(open)
+        })
+        .await?;
+        u64::try_from(open).map_err(StoreError::unexpected)
+    }
+
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn get(&self, id: SessionId) -> Result<Session, SessionError> {
         let session = bounded(async {

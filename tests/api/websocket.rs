@@ -836,3 +836,25 @@ async fn past_the_chat_budget_the_spirit_does_not_answer_but_the_message_is_kept
     let stored = stored_messages(&app, &ada, &session).await;
     assert!(stored.iter().any(|m| m["id"] == second["id"]), "the message is kept");
 }
+
+#[tokio::test]
+async fn past_spirit_max_concurrent_a_quiet_room_gets_no_reply() {
+    let provider = slow_provider("The veil is thin tonight.", Duration::from_millis(1500)).await;
+    let base = format!("{}/v1", provider.uri());
+    let app = TestApp::spawn_with(&[("LLM_BASE_URL", base.as_str()), ("SPIRIT_MAX_CONCURRENT", "1")]).await;
+    let (ada, bob) = (app.register("Ada").await, app.register("Bob").await);
+    let (attic, cellar) = (room(&app, &ada, 4).await, room(&app, &bob, 4).await);
+    let (mut a, _) = Client::join(&app, &attic, &ada).await;
+    let (mut b, _) = Client::join(&app, &cellar, &bob).await;
+
+    a.send("send_message", json!({"message": "Is anyone there?"})).await;
+    a.until("spirit_thinking").await;
+    b.send("send_message", json!({"message": "skipped: the spirit is busy elsewhere"})).await;
+    let skipped = b.expect("message_received").await;
+    a.until("spirit_response").await;
+    b.send("send_message", json!({"message": "answered: the spirit is free"})).await;
+    let answered = b.expect("message_received").await;
+
+    let reply = b.until("spirit_response").await;
+    assert_eq!(reply["in_reply_to"], json!([answered["id"]]), "not {}", skipped["id"]);
+}

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use parley_kernel::{Clock, StoreError, UserId};
 use parley_users::{
-    AccessToken, DisplayName, Email, HashError, NewUser, Password, PasswordHasher, RegisterError, TokenError,
-    TokenService, User, UserRepository,
+    AccessToken, DisplayName, Email, HashError, NewUser, Password, PasswordHasher, RegisterError, TokenClaims,
+    TokenError, TokenService, User, UserRepository,
 };
 
 /// A parsed registration request.
@@ -120,6 +120,14 @@ impl AuthService {
     /// `TokenError::Invalid` or `TokenError::Expired`.
     pub fn authenticate(&self, token: &str) -> Result<UserId, TokenError> {
         self.tokens.verify(token)
+    }
+
+    /// The caller a bearer token identifies, and when the token expires.
+    ///
+    /// # Errors
+    /// `TokenError::Invalid` or `TokenError::Expired`.
+    pub fn authenticate_until(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        self.tokens.claims(token)
     }
 
     fn session_for(&self, user: User) -> Result<Session, AuthError> {

@@ -13,6 +13,8 @@ use parley_sessions::{
 };
 use parley_users::{DisplayName, UserRepository};
 
+use crate::RateLimiter;
+
 pub use spirit::{SPIRIT_PACE, Spirit};
 
 /// How many past messages a joiner receives.
@@ -53,6 +55,16 @@ pub enum JoinError {
     Store(#[from] StoreError),
 }
 
+/// Why a session could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateSessionError {
+    /// The host already has `limit` open sessions.
+    #[error("the host already has {limit} open sessions")]
+    TooManyOpen { limit: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// A connection admitted to a room.
 pub struct JoinedRoom {
     pub session: SessionView,
@@ -72,6 +84,10 @@ pub struct SessionService {
     clock: Arc<dyn Clock>,
     spirit: Arc<Spirit>,
     spawner: Arc<dyn Spawner>,
+    /// Open sessions one host may have at once; none: no limit.
+    max_open_per_host: Option<u32>,
+    /// The per-user budget each answer of the spirit spends; none: free.
+    spirit_budget: Option<Arc<dyn RateLimiter>>,
 }
 
 impl SessionService {
@@ -83,7 +99,22 @@ impl SessionService {
         spirit: Arc<Spirit>,
         spawner: Arc<dyn Spawner>,
     ) -> Self {
-        Self { sessions, broker, users, clock, spirit, spawner }
+        Self { sessions, broker, users, clock, spirit, spawner, max_open_per_host: None, spirit_budget: None }
+    }
+
+    /// Refuses to create a session for a host who already has `limit` open.
+    #[must_use]
+    pub fn max_open_per_host(mut self, limit: u32) -> Self {
+        self.max_open_per_host = Some(limit);
+        self
+    }
+
+    /// Makes every message the spirit is to answer spend one request of its
+    /// author's `budget`; past it the message is kept but not answered.
+    #[must_use]
+    pub fn spirit_budget(mut self, budget: Arc<dyn RateLimiter>) -> Self {
+        self.spirit_budget = Some(budget);
+        self
     }
 
     async fn view(&self, session: Session) -> Result<SessionView, StoreError> {
@@ -94,9 +125,18 @@ impl SessionService {
     /// Creates a session hosted by `host`.
     ///
     /// # Errors
-    /// A store failure.
+    /// `TooManyOpen` when the host already has the most open sessions
+    /// allowed, or a store failure.
     #[tracing::instrument(skip_all, fields(host = %host))]
-    pub async fn create(&self, host: UserId, new: NewSession) -> Result<SessionView, StoreError> {
+    pub async fn create(&self, host: UserId, new: NewSession) -> Result<SessionView, CreateSessionError> {
+        // Counted before the insert, not with it: concurrent creates by one
+        // host may pass the limit by the few that race. It is an abuse
+        // limit, not an invariant of the data.
+        if let Some(limit) = self.max_open_per_host
+            && self.sessions.count_open(host).await? >= u64::from(limit)
+        {
+            return Err(CreateSessionError::TooManyOpen { limit });
+        }
         let session = Session::create(host, new, self.clock.now());
         self.sessions.create(&session).await?;
         Ok(SessionView { session, participant_count: 0 })
@@ -222,11 +262,18 @@ impl SessionService {
         if let Err(error) = self.broker.publish(id, RoomEvent::MessageReceived(message.clone())).await {
             tracing::warn!(error = %error, "could not announce a message");
         }
-        if self.spirit.heard(id, message.id) {
+        if !self.spirit_may_answer(author.user_id) {
+            tracing::debug!("the author's budget is spent: the spirit does not answer");
+        } else if self.spirit.heard(id, message.id) {
             let spirit = Arc::clone(&self.spirit);
             self.spawner.spawn(Box::pin(async move { spirit.answer(id).await }));
         }
         Ok(message)
+    }
+
+    /// Spends one request of `author`'s budget, if the spirit has one.
+    fn spirit_may_answer(&self, author: UserId) -> bool {
+        self.spirit_budget.as_ref().is_none_or(|budget| budget.check(author).allowed)
     }
 
     /// Tells the others that `who` is typing.
@@ -243,5 +290,101 @@ fn join_error(error: SessionError) -> JoinError {
         SessionError::NotFound => JoinError::NotFound,
         SessionError::Closed | SessionError::Forbidden => JoinError::Closed,
         SessionError::Store(error) => JoinError::Store(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use parley_kernel::MockClock;
+    use parley_sessions::{MaxUsers, MockRoomBroker, MockSessionRepository, SessionName};
+    use parley_users::MockUserRepository;
+
+    use super::*;
+    use crate::RateDecision;
+    use crate::rate_limit::MockRateLimiter;
+
+    fn clock() -> Arc<MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(chrono::Utc::now);
+        Arc::new(clock)
+    }
+
+    /// Counts the background tasks it is given, and drops them.
+    #[derive(Default)]
+    struct CountingSpawner(Mutex<usize>);
+
+    impl Spawner for CountingSpawner {
+        fn spawn(&self, _task: BoxFuture<'static, ()>) {
+            *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        }
+    }
+
+    fn service(sessions: MockSessionRepository, spawner: Arc<CountingSpawner>) -> SessionService {
+        let mut broker = MockRoomBroker::new();
+        broker.expect_publish().returning(|_, _| Ok(()));
+        let (sessions, broker): (Arc<dyn SessionRepository>, Arc<dyn RoomBroker>) =
+            (Arc::new(sessions), Arc::new(broker));
+        let spirit = Spirit::new(
+            Arc::new(parley_conversations::MockLanguageModel::new()),
+            "persona",
+            Arc::clone(&sessions),
+            Arc::clone(&broker),
+            clock(),
+        );
+        SessionService::new(sessions, broker, Arc::new(MockUserRepository::new()), clock(), Arc::new(spirit), spawner)
+    }
+
+    fn decision(allowed: bool) -> RateDecision {
+        RateDecision { allowed, limit: 1, remaining: 0, reset_seconds: 60, retry_after_seconds: 60 }
+    }
+
+    fn new_session() -> NewSession {
+        NewSession {
+            name: SessionName::parse("Attic").unwrap_or_else(|_| unreachable!()),
+            max_users: MaxUsers::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_past_its_authors_budget_is_stored_and_told_but_not_answered() {
+        let (room, author) = (SessionId::new(), Participant { user_id: UserId::new(), name: "Ada".to_owned() });
+        let mut sessions = MockSessionRepository::new();
+        sessions.expect_add_message().times(2).returning(|_| Ok(()));
+        let mut budget = MockRateLimiter::new();
+        let mut answers = [true, false].into_iter();
+        let who = author.user_id;
+        budget
+            .expect_check()
+            .withf(move |user| *user == who)
+            .times(2)
+            .returning(move |_| decision(answers.next().unwrap_or(false)));
+        let spawner = Arc::new(CountingSpawner::default());
+        let service = service(sessions, spawner.clone()).spirit_budget(Arc::new(budget));
+        let text = || RoomMessageText::parse("hello").unwrap_or_else(|_| unreachable!());
+
+        assert!(service.say(room, &author, text()).await.is_ok());
+        assert!(!service.spirit.heard(room, parley_kernel::SessionMessageId::new()), "the first is being answered");
+        let other_room = SessionId::new();
+        assert!(service.say(other_room, &author, text()).await.is_ok(), "stored anyway");
+
+        assert_eq!(*spawner.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner), 1, "one reply only");
+        assert!(service.spirit.heard(other_room, parley_kernel::SessionMessageId::new()), "never offered");
+    }
+
+    #[tokio::test]
+    async fn a_host_with_the_most_open_sessions_cannot_open_another() {
+        let host = UserId::new();
+        let mut sessions = MockSessionRepository::new();
+        let mut open = [1_u64, 2].into_iter();
+        sessions.expect_count_open().withf(move |h| *h == host).returning(move |_| Ok(open.next().unwrap_or(9)));
+        sessions.expect_create().times(1).returning(|_| Ok(()));
+        let service = service(sessions, Arc::default()).max_open_per_host(2);
+
+        assert!(service.create(host, new_session()).await.is_ok());
+        let refused = service.create(host, new_session()).await;
+
+        assert!(matches!(refused, Err(CreateSessionError::TooManyOpen { limit: 2 })), "{refused:?}");
     }
 }

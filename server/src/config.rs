@@ -106,6 +106,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Serve `/metrics` on this address instead of the API port.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How often the server pings a WebSocket client (`WS_PING_INTERVAL_SECONDS`, 30).
+    pub ws_ping_interval: Duration,
+    /// How long a WebSocket client may stay silent before it is closed
+    /// (`WS_IDLE_TIMEOUT_SECONDS`, 75; more than the ping interval).
+    pub ws_idle_timeout: Duration,
 }
 
 impl Settings {
@@ -203,6 +208,8 @@ impl Settings {
             ("LOGIN_FAILURES_PER_ACCOUNT", self.login_limits.failures_per_account.to_string()),
             ("LOGIN_ATTEMPTS_PER_ADDRESS", self.login_limits.attempts_per_address.to_string()),
             ("REGISTRATIONS_PER_ADDRESS", self.login_limits.registrations_per_address.to_string()),
+            ("WS_PING_INTERVAL_SECONDS", self.ws_ping_interval.as_secs().to_string()),
+            ("WS_IDLE_TIMEOUT_SECONDS", self.ws_idle_timeout.as_secs().to_string()),
             ("MAX_CONNECTIONS", self.max_connections.to_string()),
             ("SHUTDOWN_GRACE_SECONDS", self.shutdown_grace.as_secs().to_string()),
             (
@@ -288,6 +295,11 @@ impl Settings {
             attempts_per_address: small("LOGIN_ATTEMPTS_PER_ADDRESS", 30, 1..=1_000_000)?,
             registrations_per_address: small("REGISTRATIONS_PER_ADDRESS", 10, 1..=1_000_000)?,
         };
+        let ws_ping_interval = Duration::from_secs(number(&get, "WS_PING_INTERVAL_SECONDS", 30, 1..=3600)?);
+        let ws_idle_timeout = Duration::from_secs(number(&get, "WS_IDLE_TIMEOUT_SECONDS", 75, 2..=7200)?);
+        if ws_idle_timeout <= ws_ping_interval {
+            return Err(bad("WS_IDLE_TIMEOUT_SECONDS", "must be longer than WS_PING_INTERVAL_SECONDS"));
+        }
         Ok(Self {
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: u16::try_from(number(&get, "PORT", 8000, 0..=65535)?).map_err(|_| bad("PORT", "out of range"))?,
@@ -310,6 +322,8 @@ impl Settings {
             max_connections: small("MAX_CONNECTIONS", 20_000, 1..=10_000_000)?,
             shutdown_grace: Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 20, 0..=3600)?),
             metrics_addr,
+            ws_ping_interval,
+            ws_idle_timeout,
         })
     }
 }
@@ -449,6 +463,7 @@ mod tests {
         assert_eq!((s.max_open_sessions_per_user, s.spirit_max_concurrent, s.max_connections), (10, 32, 20_000));
         assert_eq!(s.shutdown_grace, Duration::from_secs(20));
         assert!(s.metrics_addr.is_none());
+        assert_eq!((s.ws_ping_interval, s.ws_idle_timeout), (Duration::from_secs(30), Duration::from_secs(75)));
     }
 
     #[test]
@@ -468,6 +483,8 @@ mod tests {
             (vec![("LLM_MAX_TOKENS", "0")], "LLM_MAX_TOKENS"),
             (vec![("MAX_CONNECTIONS", "many")], "MAX_CONNECTIONS"),
             (vec![("METRICS_ADDR", "nowhere")], "METRICS_ADDR"),
+            (vec![("WS_PING_INTERVAL_SECONDS", "0")], "WS_PING_INTERVAL_SECONDS"),
+            (vec![("WS_PING_INTERVAL_SECONDS", "80")], "WS_IDLE_TIMEOUT_SECONDS"),
         ] {
             let error = settings(&pairs).err().map(|e| e.variable);
             assert_eq!(error, Some(variable), "{pairs:?}");

@@ -111,15 +111,21 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     let model = language_model(settings, Arc::new(OfflineAssistant::new()))?;
     let assistant = AssistantService::new(store.conversations(), tasks.clone(), model, clock);
     let per_minute = std::num::NonZeroU32::new(settings.rate_limit_per_minute).context("RATE_LIMIT_PER_MINUTE")?;
+    let rate_limiter: Arc<dyn RateLimiter> = Arc::new(rate_limit::GovernorRateLimiter::new(per_minute));
     let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
+    let session_limits = rooms::SessionLimits {
+        max_open_per_host: settings.max_open_sessions_per_user,
+        spirit_max_concurrent: settings.spirit_max_concurrent,
+        spirit_budget: rate_limiter.clone(),
+    };
     Ok(Services {
-        sessions: rooms::session_service(&store, spirit.clone()),
+        sessions: rooms::session_service(&store, spirit.clone(), session_limits),
         probe: Arc::new(DatabaseProbe::new(store.users())),
         spirit,
         auth: Arc::new(auth),
         tasks,
         assistant: Arc::new(assistant),
-        rate_limiter: Arc::new(rate_limit::GovernorRateLimiter::new(per_minute)),
+        rate_limiter,
     })
 }
 
@@ -275,12 +281,10 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         CorsOrigins::List(origins) => cors.allow_origins(origins.iter().map(String::as_str)).allow_credentials(true),
     };
     let origins = Arc::new(settings.cors_origins.clone());
-    let rooms = Arc::new(rooms::Rooms {
-        sessions: services.sessions.clone(),
-        auth: services.auth.clone(),
-        join_timeout: rooms::JOIN_TIMEOUT,
-        draining: draining.clone(),
-    });
+    let rooms = Arc::new(
+        rooms::Rooms::new(services.sessions.clone(), services.auth.clone(), draining.clone())
+            .keepalive(settings.ws_ping_interval, settings.ws_idle_timeout),
+    );
     let limiter = services.rate_limiter.clone();
     let endpoint = Route::new()
         .nest("/", api)
@@ -339,9 +343,18 @@ impl Application {
     /// # Errors
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` resolves, then drains as on SIGTERM (tests stop
+    /// a server this way).
+    ///
+    /// # Errors
+    /// If the server fails.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let drain = self.drain;
         tokio::spawn(async move {
-            shutdown_signal().await;
+            stop.await;
             drain.start();
             // Holding `drain` keeps the signal set for every reader until the process ends.
             std::future::pending::<()>().await;

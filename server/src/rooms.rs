@@ -21,9 +21,21 @@ pub use broker::LocalRoomBroker;
 /// How long a new connection has to send its `join` frame.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Frames above this are refused by the WebSocket layer itself (close 1009);
-/// between 16 KiB and this, an error event answers them.
+/// Frames above this are refused by the WebSocket layer, before their payload
+/// is read, and the connection closes with 1009; between 16 KiB and this, an
+/// error event answers them.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How often a joined connection is pinged, and how long it may be silent.
+pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// Connections one user may have open to one session.
+pub const MAX_CONNECTIONS_PER_USER: usize = 10;
+
+/// `send_message` frames of one user in one session, all their connections
+/// together: 5 a second, bursts of 10.
+const MESSAGE_RATE: (u32, u32) = (5, 10);
 
 /// Each connection's read buffer. tungstenite's default is 128 KiB, which it
 /// zero-fills before every read: 139 KiB resident per idle connection and a
@@ -36,9 +48,38 @@ pub struct Rooms {
     pub sessions: Arc<SessionService>,
     pub auth: Arc<AuthService>,
     pub join_timeout: Duration,
+    /// How often a joined connection is pinged.
+    pub ping_interval: Duration,
+    /// How long a client may send nothing (not even a pong) before it is closed.
+    pub idle_timeout: Duration,
+    /// Each user's connections and message budget in each room.
+    pub places: Arc<limits::Places>,
     /// Set when the server starts draining: connections say so and close with 1001.
-    #[allow(dead_code)] // read by the connection once shutdown handling lands
     pub draining: crate::shutdown::Draining,
+}
+
+impl Rooms {
+    /// Rooms with the protocol's timings and limits.
+    #[must_use]
+    pub fn new(sessions: Arc<SessionService>, auth: Arc<AuthService>, draining: crate::shutdown::Draining) -> Self {
+        Self {
+            sessions,
+            auth,
+            join_timeout: JOIN_TIMEOUT,
+            ping_interval: PING_INTERVAL,
+            idle_timeout: IDLE_TIMEOUT,
+            places: Arc::new(limits::Places::new(MAX_CONNECTIONS_PER_USER, MESSAGE_RATE)),
+            draining,
+        }
+    }
+
+    /// Pings every `ping_interval`; closes a connection silent for `idle_timeout`.
+    #[must_use]
+    pub fn keepalive(mut self, ping_interval: Duration, idle_timeout: Duration) -> Self {
+        self.ping_interval = ping_interval;
+        self.idle_timeout = idle_timeout;
+        self
+    }
 }
 
 /// Runs background work (the spirit's replies) and its waits on the tokio runtime.
@@ -75,10 +116,21 @@ pub fn upgrade(
     ws.config(config).on_upgrade(move |socket| connection::serve(rooms, socket, id, header_token))
 }
 
+/// Limits on the séance use cases (from the settings).
+pub(crate) struct SessionLimits {
+    /// Open sessions per host.
+    pub max_open_per_host: u32,
+    /// Rooms the spirit answers at once in this process.
+    pub spirit_max_concurrent: u32,
+    /// The per-user budget every message the spirit answers spends.
+    pub spirit_budget: Arc<dyn parley_application::RateLimiter>,
+}
+
 /// The séance use cases on `store`, with the in-process broker and `model` as the spirit.
 pub(crate) fn session_service(
     store: &crate::store::Store,
     model: Arc<dyn parley_conversations::LanguageModel>,
+    limits: SessionLimits,
 ) -> Arc<SessionService> {
     let broker: Arc<dyn parley_sessions::RoomBroker> = Arc::new(LocalRoomBroker::new());
     let clock = Arc::new(parley_kernel::SystemClock);
@@ -89,13 +141,11 @@ pub(crate) fn session_service(
         Arc::clone(&broker),
         clock.clone(),
     )
-    .paced(Arc::new(TokioSpawner), SPIRIT_PACE);
-    Arc::new(SessionService::new(
-        store.sessions(),
-        broker,
-        store.users(),
-        clock,
-        Arc::new(spirit),
-        Arc::new(TokioSpawner),
-    ))
+    .paced(Arc::new(TokioSpawner), SPIRIT_PACE)
+    .at_most(usize::try_from(limits.spirit_max_concurrent).unwrap_or(usize::MAX));
+    let service =
+        SessionService::new(store.sessions(), broker, store.users(), clock, Arc::new(spirit), Arc::new(TokioSpawner))
+            .max_open_per_host(limits.max_open_per_host)
+            .spirit_budget(limits.spirit_budget);
+    Arc::new(service)
 }

@@ -163,3 +163,20 @@ async fn messages_of_a_new_session_are_an_empty_page_and_validate_paging() {
     bad.assert_error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
     assert_eq!(bad.bad_fields(), vec!["limit"]);
 }
+
+#[tokio::test]
+async fn a_host_past_the_open_sessions_limit_is_rate_limited_until_one_closes() {
+    let app = TestApp::spawn_with(&[("MAX_OPEN_SESSIONS_PER_USER", "2")]).await;
+    let (ada, bob) = (app.register("Ada").await, app.register("Bob").await);
+    let first = create_session(&app, &ada, json!({"name": "one"})).await;
+    create_session(&app, &ada, json!({"name": "two"})).await;
+
+    let refused = app.post("/api/v1/sessions", Some(&ada.token), json!({"name": "three"})).await;
+
+    refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    let retry_after = refused.headers.get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    assert!(retry_after.is_some_and(|s| s >= 1), "{:?}", refused.headers);
+    create_session(&app, &bob, json!({"name": "Bob's own"})).await;
+    app.post(&format!("/api/v1/sessions/{}/close", id(&first)), Some(&ada.token), json!({})).await.data(StatusCode::OK);
+    create_session(&app, &ada, json!({"name": "three, now"})).await;
+}

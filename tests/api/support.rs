@@ -19,6 +19,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     database: Database,
+    /// Starts the server's draining, as SIGTERM would.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A response read once: status, headers and JSON body.
@@ -94,8 +96,21 @@ impl TestApp {
             parley_server::Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid");
         let app = parley_server::build(settings).await.expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
-        Self { address, client: reqwest::Client::new(), database }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            // Dropping the sender (the test ends) is not a stop.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }));
+        Self { address, client: reqwest::Client::new(), database, stop: Some(stop) }
+    }
+
+    /// Starts draining the server, as SIGTERM does.
+    pub fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 
     /// Runs `sql` on the server's database, for seeding what the API cannot make quickly.

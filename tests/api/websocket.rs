@@ -14,7 +14,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::sessions::{create_session, id};
-use crate::support::{TestApp, TestUser};
+use crate::support::{TOKEN_SECRET, TestApp, TestUser, forge_token};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -261,19 +261,21 @@ async fn no_join_frame_within_ten_seconds_is_refused_with_4008() {
 }
 
 #[tokio::test]
-async fn a_frame_before_join_is_answered_and_join_still_works() {
+async fn a_frame_before_join_is_refused_with_4001() {
     let app = TestApp::spawn().await;
     let ada = app.register("Ada").await;
     let session = room(&app, &ada, 4).await;
-    let mut client = Client::connect(&app, &session, Some(&ada.token)).await;
 
-    client.send("ping", json!({})).await;
-    client.expect_error("JOIN_REQUIRED").await;
-    client.send_raw("{oops".to_owned()).await;
-    client.expect_error("INVALID_JSON").await;
-    client.send("join", json!({})).await;
+    let mut pinger = Client::connect(&app, &session, Some(&ada.token)).await;
+    pinger.send("ping", json!({})).await;
+    pinger.expect_refusal("UNAUTHORIZED", 4001).await;
 
-    client.expect("joined").await;
+    let mut garbled = Client::connect(&app, &session, Some(&ada.token)).await;
+    garbled.send_raw("{oops".to_owned()).await;
+    garbled.expect_refusal("UNAUTHORIZED", 4001).await;
+
+    let (mut joined, _) = Client::join(&app, &session, &ada).await;
+    joined.expect_quiet().await;
 }
 
 #[tokio::test]
@@ -611,4 +613,248 @@ async fn a_client_that_never_reads_does_not_delay_the_room() {
     }
 
     assert!(started.elapsed() < Duration::from_secs(10), "the room slowed down: {:?}", started.elapsed());
+}
+
+/// A token of `user` that expires `seconds` from now.
+fn token_expiring_in(user: &TestUser, seconds: i64) -> String {
+    let exp = (chrono::Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339();
+    forge_token(&TOKEN_SECRET, &user.id, &exp)
+}
+
+#[tokio::test]
+async fn when_the_token_expires_the_connection_is_closed_with_4001() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = room(&app, &ada, 4).await;
+    let mut client = Client::connect(&app, &session, None).await;
+    client.send("join", json!({"token": token_expiring_in(&ada, 2)})).await;
+    client.expect("joined").await;
+
+    client.expect_refusal("UNAUTHORIZED", 4001).await;
+}
+
+#[tokio::test]
+async fn reauth_with_a_new_token_of_the_same_user_outlives_the_first() {
+    let app = TestApp::spawn().await;
+    let (ada, bob) = (app.register("Ada").await, app.register("Bob").await);
+    let session = room(&app, &ada, 4).await;
+    let mut client = Client::connect(&app, &session, None).await;
+    client.send("join", json!({"token": token_expiring_in(&ada, 2)})).await;
+    client.expect("joined").await;
+
+    client.send("reauth", json!({"token": ada.token})).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    client.expect_quiet().await;
+    client.send("reauth", json!({"token": bob.token})).await;
+    client.expect_refusal("UNAUTHORIZED", 4001).await;
+}
+
+#[tokio::test]
+async fn reauth_with_a_bad_token_is_refused_with_4001() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = room(&app, &ada, 4).await;
+    let (mut garbage, _) = Client::join(&app, &session, &ada).await;
+    let (mut expired, _) = Client::join(&app, &session, &ada).await;
+
+    garbage.send("reauth", json!({"token": "v4.local.garbage"})).await;
+    expired.send("reauth", json!({"token": forge_token(&TOKEN_SECRET, &ada.id, "2021-01-01T00:00:00+00:00")})).await;
+
+    garbage.expect_refusal("UNAUTHORIZED", 4001).await;
+    expired.expect_refusal("UNAUTHORIZED", 4001).await;
+}
+
+#[tokio::test]
+async fn the_server_pings_and_closes_only_a_silent_connection() {
+    let app = TestApp::spawn_with(&[("WS_PING_INTERVAL_SECONDS", "1"), ("WS_IDLE_TIMEOUT_SECONDS", "2")]).await;
+    let (ada, bob) = (app.register("Ada").await, app.register("Bob").await);
+    let session = room(&app, &ada, 4).await;
+    let (mut reader, _) = Client::join(&app, &session, &ada).await;
+    let (mut silent, _) = Client::join(&app, &session, &bob).await;
+
+    // The reader's client answers every ping with a pong while it reads;
+    // the silent one reads nothing, so it answers nothing.
+    let (mut pings, mut silent_left) = (0, false);
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    while let Ok(frame) = tokio::time::timeout_at(until, reader.socket.next()).await {
+        match frame {
+            Some(Ok(Message::Ping(_))) => pings += 1,
+            Some(Ok(Message::Text(text))) => silent_left |= text.as_str().contains("\"user_left\""),
+            other => panic!("the reader saw {other:?}"),
+        }
+    }
+
+    assert!(pings >= 2, "{pings} pings");
+    silent.expect_closed(1001).await;
+    if !silent_left {
+        reader.until("user_left").await;
+    }
+    reader.expect_quiet().await;
+}
+
+#[tokio::test]
+async fn one_users_connections_share_one_message_budget() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = room(&app, &ada, 4).await;
+    let (mut tab1, _) = Client::join(&app, &session, &ada).await;
+    let (mut tab2, _) = Client::join(&app, &session, &ada).await;
+
+    for i in 0..8 {
+        tab1.send("send_message", json!({"message": format!("one {i}")})).await;
+        tab2.send("send_message", json!({"message": format!("two {i}")})).await;
+    }
+
+    let mut limited = 0;
+    for tab in [&mut tab1, &mut tab2] {
+        tab.send("ping", json!({})).await;
+        loop {
+            match tab.next_human().await {
+                Seen::Event(event, _) if event == "pong" => break,
+                Seen::Event(event, data) if event == "error" => {
+                    assert_eq!(data["code"], json!("RATE_LIMITED"));
+                    limited += 1;
+                }
+                Seen::Event(event, _) if event == "message_received" => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    let accepted =
+        stored_messages(&app, &ada, &session).await.iter().filter(|m| m["is_spirit"] == json!(false)).count();
+    assert_eq!(accepted + limited, 16);
+    assert!(accepted <= 12, "{accepted} accepted: each tab had its own budget");
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_flooding_even_with_bad_frames_is_closed_with_1008() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = room(&app, &ada, 4).await;
+    let (mut flooder, _) = Client::join(&app, &session, &ada).await;
+
+    for _ in 0..300 {
+        if flooder.socket.send(Message::text("not json")).await.is_err() {
+            break;
+        }
+    }
+
+    let mut rate_limited = 0;
+    loop {
+        match flooder.next().await {
+            Seen::Event(event, data) if event == "error" => {
+                if data["code"] == json!("RATE_LIMITED") {
+                    rate_limited += 1;
+                } else {
+                    assert_eq!(data["code"], json!("INVALID_JSON"));
+                }
+            }
+            Seen::Closed(code) => {
+                assert_eq!(code, Some(1008));
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(rate_limited > 0, "bad frames spend the flood budget");
+}
+
+#[tokio::test]
+async fn a_frame_over_64_kib_closes_the_connection_with_1009() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = room(&app, &ada, 4).await;
+    let (mut client, _) = Client::join(&app, &session, &ada).await;
+
+    client.send("send_message", json!({"message": "x".repeat(70 * 1024)})).await;
+
+    client.expect_closed(1009).await;
+}
+
+#[tokio::test]
+async fn an_eleventh_connection_of_one_user_is_refused_with_4029() {
+    let app = TestApp::spawn().await;
+    let (ada, bob) = (app.register("Ada").await, app.register("Bob").await);
+    let session = room(&app, &ada, 4).await;
+    let mut tabs = Vec::new();
+    for _ in 0..10 {
+        tabs.push(Client::join(&app, &session, &ada).await.0);
+    }
+
+    let mut eleventh = Client::connect(&app, &session, Some(&ada.token)).await;
+    eleventh.send("join", json!({})).await;
+
+    eleventh.expect_refusal("TOO_MANY_CONNECTIONS", 4029).await;
+    let (mut other_user, _) = Client::join(&app, &session, &bob).await;
+    other_user.expect_quiet().await;
+    tabs[0].expect("user_joined").await;
+    tabs[0].expect_quiet().await;
+}
+
+#[tokio::test]
+async fn on_shutdown_every_connection_is_told_and_closed_with_1001() {
+    let mut app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let session = room(&app, &ada, 4).await;
+    let (mut joined, _) = Client::join(&app, &session, &ada).await;
+    let mut joining = Client::connect(&app, &session, Some(&ada.token)).await;
+    joined.expect_quiet().await;
+
+    app.shut_down();
+
+    joined.expect_refusal("SERVER_SHUTTING_DOWN", 1001).await;
+    joining.expect_refusal("SERVER_SHUTTING_DOWN", 1001).await;
+}
+
+#[tokio::test]
+async fn past_the_chat_budget_the_spirit_does_not_answer_but_the_message_is_kept() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "1")]).await;
+    let (ada, bob) = (app.register("Ada").await, app.register("Bob").await);
+    let session = room(&app, &ada, 4).await;
+    let (mut a, _) = Client::join(&app, &session, &ada).await;
+    let (mut b, _) = Client::join(&app, &session, &bob).await;
+    a.expect("user_joined").await;
+    a.send("send_message", json!({"message": "first"})).await;
+    let first = a.expect("message_received").await;
+    assert_eq!(a.until("spirit_response").await["in_reply_to"], json!([first["id"]]));
+
+    a.send("send_message", json!({"message": "second, past Ada's budget"})).await;
+    let second = a.expect("message_received").await;
+    b.send("send_message", json!({"message": "third, within Bob's"})).await;
+    let third = a.expect("message_received").await;
+
+    // Every reply up to the one to Bob's message leaves Ada's second one out.
+    loop {
+        let reply = a.until("spirit_response").await;
+        let in_reply_to = reply["in_reply_to"].as_array().unwrap().clone();
+        assert!(!in_reply_to.contains(&second["id"]), "the spirit answered past the budget: {reply}");
+        if in_reply_to.contains(&third["id"]) {
+            break;
+        }
+    }
+    let stored = stored_messages(&app, &ada, &session).await;
+    assert!(stored.iter().any(|m| m["id"] == second["id"]), "the message is kept");
+}
+
+#[tokio::test]
+async fn past_spirit_max_concurrent_a_quiet_room_gets_no_reply() {
+    let provider = slow_provider("The veil is thin tonight.", Duration::from_millis(1500)).await;
+    let base = format!("{}/v1", provider.uri());
+    let app = TestApp::spawn_with(&[("LLM_BASE_URL", base.as_str()), ("SPIRIT_MAX_CONCURRENT", "1")]).await;
+    let (ada, bob) = (app.register("Ada").await, app.register("Bob").await);
+    let (attic, cellar) = (room(&app, &ada, 4).await, room(&app, &bob, 4).await);
+    let (mut a, _) = Client::join(&app, &attic, &ada).await;
+    let (mut b, _) = Client::join(&app, &cellar, &bob).await;
+
+    a.send("send_message", json!({"message": "Is anyone there?"})).await;
+    a.until("spirit_thinking").await;
+    b.send("send_message", json!({"message": "skipped: the spirit is busy elsewhere"})).await;
+    let skipped = b.expect("message_received").await;
+    a.until("spirit_response").await;
+    b.send("send_message", json!({"message": "answered: the spirit is free"})).await;
+    let answered = b.expect("message_received").await;
+
+    let reply = b.until("spirit_response").await;
+    assert_eq!(reply["in_reply_to"], json!([answered["id"]]), "not {}", skipped["id"]);
 }

@@ -66,6 +66,7 @@ macro_rules! suite {
             sessions::session_recent_is_the_last_n_oldest_first,
             sessions::session_closed_refuses_messages,
             sessions::session_messages_racing_a_close_land_before_it_or_not_at_all,
+            sessions::session_count_open_counts_only_the_hosts_open_sessions,
         );
     };
 }

@@ -196,3 +196,19 @@ pub async fn session_messages_racing_a_close_land_before_it_or_not_at_all(stores
     let late = said(room.id, host, "late", crate::stores::now());
     assert!(matches!(stores.sessions.add_message(&late).await, Err(SessionError::Closed)));
 }
+
+pub async fn session_count_open_counts_only_the_hosts_open_sessions(stores: Stores) {
+    let (host, other) = (user(&stores).await, user(&stores).await);
+    assert_eq!(stores.sessions.count_open(host).await.expect("count"), 0);
+    stored(&stores, host, "one", at(1)).await;
+    let closed = stored(&stores, host, "two", at(2)).await;
+    stored(&stores, host, "three", at(3)).await;
+    stored(&stores, other, "elsewhere", at(4)).await;
+
+    assert_eq!(stores.sessions.count_open(host).await.expect("count"), 3);
+    stores.sessions.close(host, closed.id, at(5)).await.expect("close");
+
+    assert_eq!(stores.sessions.count_open(host).await.expect("count"), 2);
+    assert_eq!(stores.sessions.count_open(other).await.expect("count"), 1);
+    assert_eq!(stores.sessions.count_open(UserId::new()).await.expect("count"), 0);
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use parley_kernel::UserId;
-use parley_users::{AccessToken, TokenError, TokenService};
+use parley_users::{AccessToken, TokenClaims, TokenError, TokenService};
 use pasetors::claims::{Claims, ClaimsValidationRules};
 use pasetors::errors::{ClaimValidationError, Error};
 use pasetors::keys::SymmetricKey;
@@ -64,10 +64,10 @@ type Remembered = (UserId, DateTime<Utc>);
 impl Verified {
     const CAPACITY: usize = 8192;
 
-    /// The user of `token` if it was verified and has not expired at `now`.
-    fn get(&self, token: &str, now: DateTime<Utc>) -> Option<UserId> {
+    /// The user and expiry of `token` if it was verified and has not expired at `now`.
+    fn get(&self, token: &str, now: DateTime<Utc>) -> Option<Remembered> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.get(token).filter(|(_, expires)| now < *expires).map(|(user, _)| *user)
+        entries.get(token).filter(|(_, expires)| now < *expires).copied()
     }
 
     fn insert(&self, token: &str, user: UserId, expires: DateTime<Utc>) {
@@ -89,7 +89,7 @@ impl TokenService for PasetoTokenService {
     }
 
     fn verify(&self, token: &str) -> Result<UserId, TokenError> {
-        if let Some(user) = self.verified.get(token, Utc::now()) {
+        if let Some((user, _)) = self.verified.get(token, Utc::now()) {
             return Ok(user);
         }
         let (user, expires) = self.decrypt(token)?;
@@ -97,6 +97,16 @@ impl TokenService for PasetoTokenService {
             self.verified.insert(token, user, expires);
         }
         Ok(user)
+    }
+
+    fn claims(&self, token: &str) -> Result<TokenClaims, TokenError> {
+        if let Some((user, expires_at)) = self.verified.get(token, Utc::now()) {
+            return Ok(TokenClaims { user, expires_at });
+        }
+        let (user, expires) = self.decrypt(token)?;
+        let expires_at = expires.ok_or(TokenError::Invalid)?;
+        self.verified.insert(token, user, expires_at);
+        Ok(TokenClaims { user, expires_at })
     }
 }
 
@@ -115,6 +125,20 @@ mod tests {
         let token = tokens.issue(user).map(|t| t.token).unwrap_or_default();
         assert!(token.starts_with("v4.local."));
         assert_eq!(tokens.verify(&token), Ok(user));
+    }
+
+    #[test]
+    fn claims_give_the_user_and_the_expiry_issued() {
+        let tokens = service(8);
+        let user = UserId::new();
+        let before = Utc::now();
+        let token = tokens.issue(user).map(|t| t.token).unwrap_or_default();
+        let claims = tokens.claims(&token).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(claims.user, user);
+        let ttl = claims.expires_at - before;
+        assert!(ttl <= chrono::Duration::seconds(61) && ttl >= chrono::Duration::seconds(59), "{ttl}");
+        assert_eq!(tokens.claims(&token), Ok(claims), "from the cache");
+        assert_eq!(tokens.claims("garbage"), Err(TokenError::Invalid));
     }
 
     #[test]
@@ -138,7 +162,7 @@ mod tests {
         let verified = Verified::default();
         let (user, now) = (UserId::new(), Utc::now());
         verified.insert("v4.local.a", user, now + chrono::Duration::seconds(10));
-        assert_eq!(verified.get("v4.local.a", now), Some(user));
+        assert_eq!(verified.get("v4.local.a", now).map(|(user, _)| user), Some(user));
         assert_eq!(verified.get("v4.local.b", now), None);
         assert_eq!(verified.get("v4.local.a", now + chrono::Duration::seconds(10)), None);
     }

@@ -206,6 +206,23 @@ impl SessionRepository for PgSessionRepository {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(host = %host))]
+    async fn count_open(&self, host: UserId) -> Result<u64, StoreError> {
+        let open = read(&self.pool, move || {
+            async move |conn| {
+                let open: i64 = sessions::table
+                    .filter(sessions::host_id.eq(host.as_uuid()))
+                    .filter(sessions::closed_at.is_null())
+                    .count()
+                    .get_result(conn)
+                    .await?;
+                Ok::<_, PgError>(open)
+            }
+        })
+        .await?;
+        u64::try_from(open).map_err(StoreError::unexpected)
+    }
+
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn get(&self, id: SessionId) -> Result<Session, SessionError> {
         let session = read(&self.pool, move || {

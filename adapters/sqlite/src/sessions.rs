@@ -60,6 +60,22 @@ impl SessionRepository for SqliteSessionRepository {
         self.store.run(move |conn| diesel::insert_into(sessions::table).values(&row).execute(conn).map(drop)).await
     }
 
+    #[tracing::instrument(skip_all, fields(host = %host))]
+    async fn count_open(&self, host: UserId) -> Result<u64, StoreError> {
+        let host = host.to_string();
+        let open: i64 = self
+            .store
+            .run(move |conn| {
+                sessions::table
+                    .filter(sessions::host_id.eq(host))
+                    .filter(sessions::closed_at.is_null())
+                    .count()
+                    .get_result(conn)
+            })
+            .await?;
+        Ok(u64::try_from(open).unwrap_or_default())
+    }
+
     #[tracing::instrument(skip_all, fields(session_id = %id))]
     async fn get(&self, id: SessionId) -> Result<Session, SessionError> {
         let key = id.to_string();

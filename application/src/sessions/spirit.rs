@@ -3,6 +3,7 @@
 //! and starting at most one reply per room per pace.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -32,6 +33,18 @@ pub struct Spirit {
     busy: Mutex<HashMap<SessionId, Vec<SessionMessageId>>>,
     /// How to wait, and the least time between two replies' starts; none: no wait.
     pace: Option<(Arc<dyn Timer>, Duration)>,
+    /// Rooms the spirit is answering now, and how many it may answer at once.
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+}
+
+/// One room's answering, counted in `in_flight` until it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Whether the spirit should go on answering in a room.
@@ -48,7 +61,32 @@ impl Spirit {
         broker: Arc<dyn RoomBroker>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { model, persona: persona.into(), sessions, broker, clock, busy: Mutex::new(HashMap::new()), pace: None }
+        Self {
+            model,
+            persona: persona.into(),
+            sessions,
+            broker,
+            clock,
+            busy: Mutex::new(HashMap::new()),
+            pace: None,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: usize::MAX,
+        }
+    }
+
+    /// Answers at most `rooms` rooms at once; a message to another quiet
+    /// room meanwhile gets no reply, rather than waiting in an unbounded queue.
+    #[must_use]
+    pub fn at_most(mut self, rooms: usize) -> Self {
+        self.max_in_flight = rooms;
+        self
+    }
+
+    /// Takes one of the answering places, if one is free.
+    fn take_place(&self) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max_in_flight).then_some(n + 1))
+            .is_ok()
     }
 
     /// Starts at most one reply per room every `pace`, waiting on `timer`.
@@ -60,12 +98,18 @@ impl Spirit {
 
     /// Notes a human message. `true` when no reply is in flight in the room,
     /// so the caller must run [`Spirit::answer`]; otherwise the message is
-    /// folded into the reply after the current one.
+    /// folded into the reply after the current one. When the spirit already
+    /// answers as many rooms as it may, a quiet room's message is `false`
+    /// and gets no reply.
     pub fn heard(&self, session: SessionId, message: SessionMessageId) -> bool {
         let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
         match busy.get_mut(&session) {
             Some(pending) => {
                 pending.push(message);
+                false
+            }
+            None if !self.take_place() => {
+                tracing::debug!(session = %session, "the spirit is answering as many rooms as it may; no reply");
                 false
             }
             None => {
@@ -78,7 +122,11 @@ impl Spirit {
     /// Answers every pending message of the room, one reply per batch, until
     /// none is left. While it waits for the pace, the room stays busy, so what
     /// is said meanwhile goes into the next batch.
+    ///
+    /// Must follow a [`Spirit::heard`] that returned `true`: it gives back
+    /// the answering place that call took.
     pub async fn answer(&self, session: SessionId) {
+        let _place = InFlight(&self.in_flight);
         loop {
             let batch = {
                 let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
@@ -223,6 +271,24 @@ mod tests {
         assert!(!spirit.heard(room, SessionMessageId::new()));
         assert!(!spirit.heard(room, SessionMessageId::new()));
         assert!(spirit.heard(other, SessionMessageId::new()));
+    }
+
+    #[tokio::test]
+    async fn past_its_limit_a_quiet_room_gets_no_reply_until_a_place_frees() {
+        let mut sessions = MockSessionRepository::new();
+        sessions.expect_recent().returning(|_, _| Err(SessionError::NotFound));
+        let (broker, _) = recording_broker();
+        let spirit =
+            Spirit::new(Arc::new(MockLanguageModel::new()), "persona", Arc::new(sessions), Arc::new(broker), clock())
+                .at_most(1);
+        let (first, second) = (SessionId::new(), SessionId::new());
+
+        assert!(spirit.heard(first, SessionMessageId::new()));
+        assert!(!spirit.heard(second, SessionMessageId::new()), "no place left");
+        assert!(!spirit.heard(first, SessionMessageId::new()), "folded, as ever");
+        spirit.answer(first).await;
+
+        assert!(spirit.heard(second, SessionMessageId::new()), "the place is free again");
     }
 
     #[tokio::test]

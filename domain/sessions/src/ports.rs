@@ -31,6 +31,12 @@ pub trait SessionRepository: Send + Sync {
     /// `StoreError` if the store fails.
     async fn create(&self, session: &Session) -> Result<(), StoreError>;
 
+    /// How many sessions hosted by `host` are open (not closed).
+    ///
+    /// # Errors
+    /// `StoreError` if the store fails; a host with no session counts 0.
+    async fn count_open(&self, host: UserId) -> Result<u64, StoreError>;
+
     /// # Errors
     /// - `SessionError::NotFound` if no session has this id;
     /// - `SessionError::Store` if the store fails.

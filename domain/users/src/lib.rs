@@ -7,7 +7,9 @@ mod values;
 
 use parley_kernel::{Timestamp, UserId};
 
-pub use ports::{AccessToken, HashError, PasswordHasher, RegisterError, TokenError, TokenService, UserRepository};
+pub use ports::{
+    AccessToken, HashError, PasswordHasher, RegisterError, TokenClaims, TokenError, TokenService, UserRepository,
+};
 pub use values::{DisplayName, DisplayNameError, Email, EmailError, Password, PasswordError, PasswordHash};
 
 #[cfg(feature = "mock")]

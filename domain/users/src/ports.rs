@@ -1,7 +1,7 @@
 //! Ports of the users domain: storage, password hashing, access tokens.
 
 use async_trait::async_trait;
-use parley_kernel::{StoreError, UserId};
+use parley_kernel::{StoreError, Timestamp, UserId};
 
 use crate::{Credentials, Email, NewUser, Password, PasswordHash, User};
 
@@ -89,6 +89,14 @@ pub enum TokenError {
     Issue,
 }
 
+/// What a valid token says: whose it is and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub user: UserId,
+    /// The token's `exp`: it is refused from this instant on.
+    pub expires_at: Timestamp,
+}
+
 /// Issues and checks access tokens.
 #[cfg_attr(feature = "mock", mockall::automock)]
 pub trait TokenService: Send + Sync {
@@ -101,4 +109,12 @@ pub trait TokenService: Send + Sync {
     /// # Errors
     /// `Expired` past its `exp`, `Invalid` for anything else wrong.
     fn verify(&self, token: &str) -> Result<UserId, TokenError>;
+
+    /// The user and expiry of a valid token, for holders that outlive a
+    /// request (a WebSocket connection ends when its token does).
+    ///
+    /// # Errors
+    /// `Expired` past its `exp`, `Invalid` for anything else wrong (a token
+    /// without `exp` included).
+    fn claims(&self, token: &str) -> Result<TokenClaims, TokenError>;
 }

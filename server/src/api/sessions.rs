@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use parley_application::{SessionService, SessionView};
+use parley_application::{CreateSessionError, SessionService, SessionView};
 use parley_kernel::SessionId;
 use parley_sessions::{MaxUsers, NewSession, SessionError, SessionMessage, SessionName};
 use poem_openapi::param::{Path, Query};
@@ -139,6 +139,23 @@ pub fn not_found(id: &str) -> ApiError {
     ApiError::not_found("SESSION_NOT_FOUND", "Session", "session_id", id)
 }
 
+/// How long a host past the open-session limit is told to wait: a session
+/// frees a place only when its host closes it.
+const OPEN_SESSIONS_RETRY_AFTER: u64 = 60;
+
+fn create_error(error: CreateSessionError) -> ApiError {
+    match error {
+        CreateSessionError::TooManyOpen { limit } => ApiError::new(
+            poem::http::StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("You already host {limit} open sessions; close one first"),
+        )
+        .with_details(serde_json::json!({ "limit": limit, "retry_after": OPEN_SESSIONS_RETRY_AFTER }))
+        .retry_after(OPEN_SESSIONS_RETRY_AFTER),
+        CreateSessionError::Store(store) => crate::store_error(&store),
+    }
+}
+
 fn session_error(error: SessionError, id: &str) -> ApiError {
     match error {
         SessionError::NotFound => not_found(id),
@@ -165,7 +182,7 @@ impl SessionsApi {
         body: JsonBody<CreateSessionBody>,
     ) -> Result<CreateSessionResponse, ApiError> {
         let new = NewSession::try_from(body.0)?;
-        let view = self.sessions.create(caller.0, new).await.map_err(|e| crate::store_error(&e))?;
+        let view = self.sessions.create(caller.0, new).await.map_err(create_error)?;
         Ok(CreateSessionResponse::Created(ok(view.into())))
     }
 

@@ -24,6 +24,11 @@ pub struct JoinData {
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ReauthData {
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize)]
 pub struct SendMessageData {
     pub message: String,
 }

@@ -183,6 +183,7 @@ fn store_error(error: DieselError) -> StoreError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -42,10 +42,12 @@ async fn a_hanging_database_is_503_within_two_seconds_for_reads_and_writes_and_r
     let (outcomes, spec) = tokio::join!(futures_util::future::join_all(calls), no_database_needed);
 
     assert_eq!(spec.status, StatusCode::OK, "a route without the database is served during the hang");
-    for (i, reply, elapsed) in outcomes {
+    let slowest = outcomes.iter().map(|(_, _, elapsed)| *elapsed).max();
+    eprintln!("slowest of {} answers during the hang: {slowest:?}", outcomes.len());
+    for (i, reply, elapsed) in &outcomes {
         let kind = if i % 2 == 0 { "read" } else { "write" };
         assert!(reply.is_database_unavailable(), "{kind} {i} during the hang: {reply:?}");
-        assert!(elapsed < ANSWER_BOUND, "{kind} {i} was answered after {elapsed:?}, not within 2 s");
+        assert!(*elapsed < ANSWER_BOUND, "{kind} {i} was answered after {elapsed:?}, not within 2 s");
     }
 
     proxy.resume_forwarding();

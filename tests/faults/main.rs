@@ -8,4 +8,5 @@ mod crash;
 mod hang;
 mod proxy;
 mod restart;
+mod retry;
 mod server;

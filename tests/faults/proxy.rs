@@ -4,6 +4,7 @@
 //! and get no answer either).
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -14,6 +15,8 @@ pub struct Proxy {
     pub port: u16,
     forwarding: watch::Sender<bool>,
     accepting: tokio::task::JoinHandle<()>,
+    /// One task per proxied connection; aborting it closes both sockets.
+    connections: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl Proxy {
@@ -22,18 +25,29 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let (forwarding, gate) = watch::channel(true);
+        let connections = Arc::new(Mutex::new(Vec::new()));
+        let tracked = connections.clone();
         let accepting = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let gate = gate.clone();
-                tokio::spawn(async move {
+                let connection = tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(upstream).await else { return };
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
                     tokio::join!(pump(client_read, server_write, gate.clone()), pump(server_read, client_write, gate));
                 });
+                tracked.lock().expect("connections").push(connection.abort_handle());
             }
         });
-        Self { port, forwarding, accepting }
+        Self { port, forwarding, accepting, connections }
+    }
+
+    /// Closes every connection made so far, on both sides, dropping what
+    /// was held back: to the server, the database went away under them.
+    pub fn cut_connections(&self) {
+        for connection in self.connections.lock().expect("connections").drain(..) {
+            connection.abort();
+        }
     }
 
     /// From now on nothing is passed on, in either direction.

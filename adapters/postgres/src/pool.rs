@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use deadpool::managed::Manager;
 use diesel::ConnectionResult;
 use diesel::result::ConnectionError;
 use diesel_async::AsyncPgConnection;
@@ -103,8 +104,9 @@ async fn checkout_before(pool: &PgPool, deadline: Instant) -> Result<PgConnectio
 
 /// Runs a read within [`CALL_BUDGET`]. A read whose connection was lost
 /// under it (it returned nothing: reads are all or nothing) runs once more,
-/// on another connection and within the same budget. `work` makes the read
-/// afresh for each attempt.
+/// within the same budget, on a connection opened for it: the pool's idle
+/// ones may have been lost the same way and not be known closed yet. `work`
+/// makes the read afresh for each attempt.
 pub(crate) async fn read<T, E, W>(pool: &PgPool, work: impl Fn() -> W) -> Result<T, E>
 where
     W: AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, E>,
@@ -113,10 +115,35 @@ where
     let deadline = Instant::now() + CALL_BUDGET;
     match attempt(pool, deadline, work()).await {
         Err(error) if error.pg().is_some_and(PgError::is_connection_lost) => {
-            tracing::warn!(error = ?error.pg(), "connection lost during a read; retrying once on another connection");
-            attempt(pool, deadline, work()).await
+            tracing::warn!(error = ?error.pg(), "connection lost during a read; retrying once on a new connection");
+            attempt_on_new_connection(pool, deadline, work()).await
         }
         outcome => outcome,
+    }
+}
+
+/// Runs `work` on a connection opened for it and closed after it.
+async fn attempt_on_new_connection<T, E>(
+    pool: &PgPool,
+    deadline: Instant,
+    work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: CallFailure,
+{
+    let opening = deadline.min(Instant::now() + CHECKOUT_TIMEOUT);
+    let mut conn = match timeout_at(opening, pool.manager().create()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(error)) => return Err(PgError::Pool(deadpool::managed::PoolError::Backend(error)).into()),
+        Err(_) => return Err(PgError::PoolTimeout.into()),
+    };
+    match timeout_at(deadline, work(&mut conn)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(mut error)) => {
+            note_lost_connection(&mut error, &mut conn).await;
+            Err(error)
+        }
+        Err(_) => Err(PgError::CallTimeout.into()),
     }
 }
 
@@ -149,16 +176,7 @@ where
             Ok(value)
         }
         Ok(Err(mut error)) => {
-            let lost = match error.pg_mut() {
-                Some(pg) => {
-                    if pg.is_unclassified_database_error() && connection_closed(conn).await {
-                        pg.mark_connection_lost();
-                    }
-                    pg.is_connection_lost()
-                }
-                None => false,
-            };
-            if !lost {
+            if !note_lost_connection(&mut error, conn).await {
                 lease.release();
             }
             Err(error)
@@ -187,6 +205,16 @@ impl Drop for Lease {
             drop(Object::take(conn));
         }
     }
+}
+
+/// Marks `error` as a lost connection when its connection closed under it;
+/// whether the connection is lost.
+async fn note_lost_connection<E: CallFailure>(error: &mut E, conn: &mut AsyncPgConnection) -> bool {
+    let Some(pg) = error.pg_mut() else { return false };
+    if pg.is_unclassified_database_error() && connection_closed(conn).await {
+        pg.mark_connection_lost();
+    }
+    pg.is_connection_lost()
 }
 
 /// Whether the connection closed under a query that failed. The server closes

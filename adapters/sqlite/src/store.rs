@@ -198,7 +198,7 @@ fn store_error(error: DieselError) -> StoreError {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used)] // a failing test should panic
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

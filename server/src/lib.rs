@@ -4,6 +4,7 @@
 
 mod abuse;
 mod api;
+pub mod asyncapi;
 mod body;
 pub mod config;
 mod envelope;
@@ -172,6 +173,13 @@ pub fn openapi_json() -> anyhow::Result<String> {
     Ok(document()?.spec())
 }
 
+/// `GET /asyncapi.json`: the séance WebSocket's AsyncAPI 3.0 document.
+#[poem::handler]
+fn asyncapi_json() -> poem::web::Json<serde_json::Value> {
+    static DOCUMENT: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(asyncapi::document);
+    poem::web::Json(DOCUMENT.clone())
+}
+
 /// Runs the migrations of the configured store; the versions it applied.
 ///
 /// # Errors
@@ -262,7 +270,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .and_then(|spec| spec["paths"].as_object().map(|paths| paths.keys().cloned().collect()))
         .unwrap_or_default();
     route_templates.extend(
-        ["/api/v1/sessions/{id}/ws", "/openapi.json", "/openapi.yaml", "/docs", "/redoc", "/metrics"].map(String::from),
+        ["/api/v1/sessions/{id}/ws", "/openapi.json", "/openapi.yaml", "/asyncapi.json", "/docs", "/redoc", "/metrics"]
+            .map(String::from),
     );
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
@@ -290,6 +299,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         .nest("/", api)
         .at("/api/v1/sessions/:id/ws", poem::get(rooms::upgrade).data(rooms))
         .at("/openapi.json", spec_json)
+        .at("/asyncapi.json", poem::get(asyncapi_json))
         .at("/openapi.yaml", spec_yaml)
         .nest("/docs", docs)
         .nest("/redoc", redoc)

@@ -27,6 +27,8 @@ enum Command {
         #[arg(long)]
         yaml: bool,
     },
+    /// Print the AsyncAPI 3.0 document of the séance WebSocket (YAML).
+    Asyncapi,
     /// Print the effective configuration, secrets redacted.
     Config {
         /// Only check it: list every problem and exit 1 if there is one.
@@ -71,6 +73,10 @@ fn main() -> ExitCode {
                 Err(error) => fail(&error),
             }
         }
+        Command::Asyncapi => match parley_server::asyncapi::yaml() {
+            Ok(text) => print_quietly(&text),
+            Err(error) => fail(&error.into()),
+        },
         Command::TokenSecret => {
             let mut key = [0_u8; 32];
             key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());

@@ -18,6 +18,35 @@ use crate::support::{TOKEN_SECRET, TestApp, TestUser, forge_token};
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// Checks a server frame against its message in the AsyncAPI document
+/// (`GET /asyncapi.json`, generated from the server's types).
+fn assert_matches_asyncapi(frame: &Value) {
+    use std::collections::HashMap;
+    use std::sync::LazyLock;
+
+    static VALIDATORS: LazyLock<HashMap<String, jsonschema::Validator>> = LazyLock::new(|| {
+        let document = parley_server::asyncapi::document();
+        let components = document["components"].clone();
+        let schemas = components["schemas"].as_object().expect("schemas").clone();
+        schemas
+            .keys()
+            .filter_map(|name| name.strip_prefix("server_").map(|event| (event.to_owned(), name.clone())))
+            .map(|(event, name)| {
+                let root = json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "$ref": format!("#/components/schemas/{name}"),
+                    "components": components.clone(),
+                });
+                (event, jsonschema::validator_for(&root).expect("a valid JSON Schema"))
+            })
+            .collect()
+    });
+    let event = frame["event"].as_str().expect("event");
+    let validator = VALIDATORS.get(event).unwrap_or_else(|| panic!("{event} is not in the AsyncAPI document"));
+    let errors: Vec<String> = validator.iter_errors(frame).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "{event} frame does not match the AsyncAPI document: {errors:?}\n{frame}");
+}
+
 /// A WebSocket client speaking the room protocol.
 struct Client {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -66,6 +95,7 @@ impl Client {
             match frame {
                 Some(Ok(Message::Text(text))) => {
                     let frame: Value = serde_json::from_str(text.as_str()).expect("JSON frame");
+                    assert_matches_asyncapi(&frame);
                     let timestamp = frame["timestamp"].as_str().expect("timestamp");
                     assert!(timestamp.ends_with('Z') && timestamp.len() == 27, "{timestamp}");
                     return Seen::Event(frame["event"].as_str().expect("event").to_owned(), frame["data"].clone());

@@ -97,6 +97,7 @@ pub fn ok<T: ParseFromJSON + ToJSON + Send + Sync>(data: T) -> Json<Envelope<T>>
 pub struct PageMeta {
     pub timestamp: Time,
     /// Pass as `cursor` to read the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
     /// How many items match in all.
     pub total: u64,
@@ -146,6 +147,8 @@ pub struct ErrorBody {
     /// Stable UPPER_SNAKE_CASE code.
     pub code: String,
     pub message: String,
+    /// More about the failure (`fields` for a validation error); `null` when there is nothing more.
+    #[oai(nullable)]
     pub details: Option<Value>,
 }
 

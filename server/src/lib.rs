@@ -2,6 +2,7 @@
 //! poem-openapi, and the wiring of adapters into application services.
 #![doc = include_str!("../README.md")]
 
+mod allow;
 mod api;
 mod body;
 pub mod config;
@@ -170,18 +171,37 @@ pub struct Application {
 struct Front {
     probe: api::health::Probe,
     api: poem::endpoint::BoxEndpoint<'static>,
+    /// The `Allow` header of a 405, per route.
+    allowed: allow::AllowedMethods,
 }
 
 impl poem::Endpoint for Front {
     type Output = poem::Response;
 
     async fn call(&self, request: poem::Request) -> poem::Result<poem::Response> {
-        if request.uri().path() == "/health" {
-            middleware::request_id(&self.probe, request).await
+        let path = request.uri().clone();
+        let response = if path.path() == "/health" {
+            middleware::request_id(&self.probe, request).await?
         } else {
-            self.api.call(request).await
-        }
+            self.api.call(request).await?
+        };
+        Ok(self.allowed.annotate(path.path(), response))
     }
+}
+
+/// The methods of every route: the document's operations and the routes beside them.
+fn allowed_methods(api: &OpenApiService<Apis, ()>) -> allow::AllowedMethods {
+    let spec = serde_json::from_str(&api.spec()).unwrap_or_default();
+    allow::AllowedMethods::from_spec(
+        &spec,
+        &[
+            ("/api/v1/sessions/{id}/ws", &["GET"]),
+            ("/openapi.json", &["GET"]),
+            ("/openapi.yaml", &["GET"]),
+            ("/docs", &["GET"]),
+            ("/redoc", &["GET"]),
+        ],
+    )
 }
 
 /// Connects the store, runs migrations, wires the services and binds the port.
@@ -194,6 +214,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     store.migrate().await.context("running database migrations")?;
     let services = services(&settings, store)?;
     let api = openapi(&services, &settings);
+    let allowed = allowed_methods(&api);
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
@@ -235,7 +256,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     // Probes get `/health` without the API's middleware (CORS, limits, auth
     // data): none applies to it, and every layer costs (docs/performance.md).
     // The documented operation in `api` is the same handler on the same probe.
-    let endpoint = Front { probe: api::health::Probe::new(&health_api(&services, &settings)), api: endpoint.boxed() };
+    let endpoint =
+        Front { probe: api::health::Probe::new(&health_api(&services, &settings)), api: endpoint.boxed(), allowed };
     let address = format!("{}:{}", settings.host, settings.port);
     let acceptor = TcpListener::bind(&address).into_acceptor().await.with_context(|| format!("binding {address}"))?;
     let port = acceptor

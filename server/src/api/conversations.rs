@@ -29,6 +29,8 @@ pub struct ToolCallDto {
     #[oai(rename = "type")]
     pub kind: String,
     pub function: FunctionDto,
+    /// What the tool returned; `null` when it has none.
+    #[oai(nullable)]
     pub result: Option<Value>,
     /// `ok` or `error`.
     pub status: String,

@@ -69,12 +69,12 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 BASE="http://127.0.0.1:$PORT"
 (
   cd "$WORK"
-  env -u LLM_BASE_URL -u REDIS_URL \
+  exec env -u LLM_BASE_URL -u REDIS_URL \
     HOST=127.0.0.1 PORT="$PORT" DATABASE_URL="sqlite://$WORK/parley.db" ENVIRONMENT=test \
     LOG_LEVEL=warn RATE_LIMIT_PER_MINUTE=100000 LOGIN_ATTEMPTS_PER_ADDRESS=100000 \
     REGISTRATIONS_PER_ADDRESS=100000 LOGIN_FAILURES_PER_ACCOUNT=100000 MAX_OPEN_SESSIONS_PER_USER=100000 \
     CORS_ORIGINS="$BASE" \
-    exec "$WORK/parley" serve
+    "$WORK/parley" serve
 ) >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
@@ -93,8 +93,7 @@ TOKEN=$(curl -fsS -X POST "$BASE/api/v1/auth/register" -H 'content-type: applica
   python3 -c 'import json, sys; print(json.load(sys.stdin)["data"]["access_token"])')
 started=$(date +%s)
 status=0
-(cd clients && "$VENV/bin/st" run "$BASE/openapi.json" \
-  --config-file schemathesis.toml \
+(cd clients && "$VENV/bin/st" --config-file schemathesis.toml run "$BASE/openapi.json" \
   -H "Authorization: Bearer $TOKEN" \
   --checks all \
   --max-examples "$EXAMPLES" \

@@ -8,6 +8,8 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseRe
 use poem_openapi::{Object, payload::Json};
 use serde_json::Value;
 
+use crate::api::schema::Nullable;
+
 /// A UTC instant rendered as RFC 3339 with a `Z` suffix and microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Time(pub DateTime<Utc>);
@@ -97,8 +99,7 @@ pub fn ok<T: ParseFromJSON + ToJSON + Send + Sync>(data: T) -> Json<Envelope<T>>
 pub struct PageMeta {
     pub timestamp: Time,
     /// Pass as `cursor` to read the next page; `null` on the last page.
-    #[oai(nullable)]
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
     /// How many items match in all.
     pub total: u64,
 }
@@ -119,7 +120,11 @@ pub fn page<T: ParseFromJSON + ToJSON + Send + Sync, U>(
     Json(PageEnvelope {
         success: true,
         data: page.items.into_iter().map(f).collect(),
-        meta: PageMeta { timestamp: Time::now(), next_cursor: page.next_cursor.map(|c| c.encode()), total: page.total },
+        meta: PageMeta {
+            timestamp: Time::now(),
+            next_cursor: Nullable(page.next_cursor.map(|c| c.encode())),
+            total: page.total,
+        },
     })
 }
 
@@ -148,8 +153,7 @@ pub struct ErrorBody {
     pub code: String,
     pub message: String,
     /// More about the failure (`fields` for a validation error); `null` when there is nothing more.
-    #[oai(nullable)]
-    pub details: Option<Value>,
+    pub details: Nullable<Value>,
 }
 
 /// A failed answer: `{"success": false, "error": {...}, "meta": {"timestamp"}}`.

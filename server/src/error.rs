@@ -84,7 +84,7 @@ impl ApiError {
             error: ErrorBody {
                 code: self.code.to_owned(),
                 message: self.message.clone(),
-                details: self.details.clone(),
+                details: crate::api::schema::Nullable(self.details.clone()),
             },
             meta: Meta { timestamp: Time::now() },
         }

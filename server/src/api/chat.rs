@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::api::ApiTags;
 use crate::api::conversations::{ConversationDto, ConversationSummaryDto, MessageDto, Surface, message_text};
-use crate::api::schema::Text;
+use crate::api::schema::{CursorText, Limit, Text};
 use crate::api::tasks::page_request;
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, PageEnvelope, ok, page};
@@ -105,13 +105,11 @@ impl ChatApi {
         &self,
         caller: BearerAuth,
         /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `meta.next_cursor` of the previous page (an opaque token).
-        #[oai(validator(pattern = r"^(2[bdBD])?(3[0-9]){1,18}3[aA](3[0-9]|4[1-6]|6[1-6]){32}$"))]
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> Result<ConversationListResponse, Failure<ListErrors>> {
-        let request = page_request(limit.0, cursor.0.as_deref())?;
+        let request = page_request(&limit, &cursor)?;
         let conversations = self.assistant.list(caller.0, &request).await.map_err(|e| crate::store_error(&e))?;
         Ok(ConversationListResponse::Ok(page(conversations, ConversationSummaryDto::from)))
     }

@@ -16,7 +16,7 @@ use crate::api::ApiTags;
 use crate::api::conversations::{
     ConversationDto, ConversationSummaryDto, MessageDto, Surface, ToolCallDto, message_text,
 };
-use crate::api::schema::{EventStreamOf, SseEventDoc, Text};
+use crate::api::schema::{CursorText, EventStreamOf, Limit, SseEventDoc, Text};
 use crate::api::tasks::page_request;
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, PageEnvelope, Time, ok, page};
@@ -203,13 +203,11 @@ impl ChatKitApi {
         &self,
         caller: BearerAuth,
         /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `meta.next_cursor` of the previous page (an opaque token).
-        #[oai(validator(pattern = r"^(2[bdBD])?(3[0-9]){1,18}3[aA](3[0-9]|4[1-6]|6[1-6]){32}$"))]
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> Result<SessionListResponse, Failure<ListErrors>> {
-        let request = page_request(limit.0, cursor.0.as_deref())?;
+        let request = page_request(&limit, &cursor)?;
         let sessions = self.assistant.list(caller.0, &request).await.map_err(|e| crate::store_error(&e))?;
         Ok(SessionListResponse::Ok(page(sessions, ConversationSummaryDto::from)))
     }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
 /// Any text without NUL.
@@ -77,9 +77,185 @@ impl<const MIN: usize, const MAX: usize, const TRIMMED: bool> ParseFromJSON for 
     }
 }
 
+impl<const MIN: usize, const MAX: usize, const TRIMMED: bool> ParseFromParameter for Text<MIN, MAX, TRIMMED> {
+    /// Any text: a handler checks a query text with the other parameters.
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
 impl<const MIN: usize, const MAX: usize, const TRIMMED: bool> ToJSON for Text<MIN, MAX, TRIMMED> {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.0.clone()))
+    }
+}
+
+/// An integer field or parameter documented as `MIN..=MAX`. Only a JSON
+/// integer is accepted (never a string or a float); the range is checked by
+/// the handler, with the other fields, so that every bad field is named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounded<const MIN: i64, const MAX: i64>(pub i64);
+
+/// The `limit` of a page.
+pub type Limit = Bounded<1, 100>;
+
+impl<const MIN: i64, const MAX: i64> Type for Bounded<MIN, MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "integer_int64".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = MetaSchema::new_with_format("integer", "int64");
+        #[allow(clippy::cast_precision_loss)] // small bounds
+        {
+            schema.minimum = Some(MIN as f64);
+            schema.maximum = Some(MAX as f64);
+        }
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> ParseFromJSON for Bounded<MIN, MAX> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value.unwrap_or_default() {
+            Value::Number(n) => n.as_i64().map(Self).ok_or_else(|| ParseError::custom("must be an integer")),
+            other => Err(ParseError::expected_type(other)),
+        }
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> ParseFromParameter for Bounded<MIN, MAX> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        value.parse().map(Self).map_err(|_| ParseError::custom("must be an integer"))
+    }
+}
+
+impl<const MIN: i64, const MAX: i64> ToJSON for Bounded<MIN, MAX> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0))
+    }
+}
+
+/// The `cursor` of a page: `meta.next_cursor` of the previous one. Opaque to
+/// clients; the schema gives its shape so that fuzzers make well-formed ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorText(pub String);
+
+impl CursorText {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Type for CursorText {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string_cursor".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut schema = MetaSchema::new("string");
+        schema.pattern = Some(r"^(2[bdBD])?(3[0-9]){1,18}3[aA](3[0-9]|4[1-6]|6[1-6]){32}$".to_owned());
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromParameter for CursorText {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(Self(value.to_owned()))
+    }
+}
+
+impl ParseFromJSON for CursorText {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        Text::<0, 0>::parse_from_json(value).map(|text| Self(text.0)).map_err(ParseError::propagate)
+    }
+}
+
+impl ToJSON for CursorText {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
+}
+
+/// A response field that is always present and may be `null`: `required`
+/// and `nullable` in the schema, so generated clients type it `T | null`
+/// rather than optional. (`Option<T>` would be neither.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nullable<T>(pub Option<T>);
+
+impl<T> From<Option<T>> for Nullable<T> {
+    fn from(value: Option<T>) -> Self {
+        Self(value)
+    }
+}
+
+impl<T: Type> Type for Nullable<T> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("nullable_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut nullable = MetaSchema::ANY;
+        nullable.nullable = true;
+        T::schema_ref().merge(nullable)
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(T::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None | Some(Value::Null) => Ok(Self(None)),
+            value => T::parse_from_json(value).map(|v| Self(Some(v))).map_err(ParseError::propagate),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Nullable<T> {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.as_ref().and_then(ToJSON::to_json).unwrap_or(Value::Null))
     }
 }
 
@@ -181,14 +357,12 @@ impl<E: Type + ToJSON + Send + 'static, D: Send> poem::IntoResponse for EventStr
     }
 }
 
-/// `VALIDATION_ERROR` naming `field` when a query text holds `\u0000`.
-pub fn query_text(field: &str, value: Option<String>) -> Result<Option<String>, crate::error::ApiError> {
-    match value {
-        Some(text) if text.contains('\0') => {
-            Err(crate::error::ApiError::field(field, "must not contain NUL (\\u0000)"))
-        }
-        other => Ok(other),
-    }
+/// The error of a query text that holds `\u0000`, if it does.
+pub fn nul_in(field: &str, value: Option<&str>) -> Option<crate::envelope::FieldError> {
+    value.filter(|text| text.contains('\0')).map(|_| crate::envelope::FieldError {
+        field: field.to_owned(),
+        message: "must not contain NUL (\\u0000)".to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -214,6 +388,15 @@ mod tests {
         for refused in ["", "   ", "abcdef", " abcdef ", "a\u{0}b", "\u{0}"] {
             assert!(!pattern.is_match(refused), "{refused:?} is refused");
         }
+    }
+
+    #[test]
+    fn nullable_is_required_and_renders_null() {
+        assert!(Nullable::<String>::IS_REQUIRED);
+        let MetaSchemaRef::Inline(schema) = Nullable::<String>::schema_ref() else { panic!("inline") };
+        assert!(schema.nullable);
+        assert_eq!(Nullable::<String>(None).to_json(), Some(Value::Null));
+        assert_eq!(Nullable(Some("a".to_owned())).to_json(), Some(Value::from("a")));
     }
 
     #[test]

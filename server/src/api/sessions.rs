@@ -11,7 +11,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::api::ApiTags;
-use crate::api::schema::Text;
+use crate::api::schema::{Bounded, CursorText, Limit, Nullable, Text};
 use crate::api::tasks::{FieldErrors, page_request};
 use crate::body::JsonBody;
 use crate::envelope::{Envelope, PageEnvelope, Time, ok, page};
@@ -36,8 +36,7 @@ pub struct SessionDto {
     pub participant_count: u64,
     pub created_at: Time,
     /// When the host closed it; `null` while it is active.
-    #[oai(nullable)]
-    pub closed_at: Option<Time>,
+    pub closed_at: Nullable<Time>,
 }
 
 fn example_time() -> Time {
@@ -56,7 +55,7 @@ impl Example for SessionDto {
             host_id: "01936a4e-7b2d-7c1e-8f3a-1b2c3d4e5f60".to_owned(),
             participant_count: 2,
             created_at: example_time(),
-            closed_at: None,
+            closed_at: Nullable(None),
         }
     }
 }
@@ -72,7 +71,7 @@ impl From<SessionView> for SessionDto {
             host_id: session.host.to_string(),
             participant_count: u64::try_from(view.participant_count).unwrap_or(u64::MAX),
             created_at: session.created_at.into(),
-            closed_at: session.closed_at.map(Time),
+            closed_at: Nullable(session.closed_at.map(Time)),
         }
     }
 }
@@ -84,8 +83,7 @@ pub struct SessionMessageDto {
     pub id: String,
     pub session_id: String,
     /// `null` for the spirit.
-    #[oai(nullable)]
-    pub user_id: Option<String>,
+    pub user_id: Nullable<String>,
     pub user_name: String,
     pub message: String,
     pub is_spirit: bool,
@@ -97,7 +95,7 @@ impl Example for SessionMessageDto {
         Self {
             id: "01936a4f-3c4d-7e5f-8a6b-7c8d9e0f1a2b".to_owned(),
             session_id: "01936a4f-1a2b-7c3d-8e4f-5a6b7c8d9e0f".to_owned(),
-            user_id: None,
+            user_id: Nullable(None),
             user_name: "Spirit".to_owned(),
             message: "The answer lies beneath the old oak".to_owned(),
             is_spirit: true,
@@ -111,7 +109,7 @@ impl From<SessionMessage> for SessionMessageDto {
         Self {
             id: message.id.to_string(),
             session_id: message.session_id.to_string(),
-            user_id: message.user_id.map(|id| id.to_string()),
+            user_id: Nullable(message.user_id.map(|id| id.to_string())),
             user_name: message.user_name,
             message: message.message,
             is_spirit: message.is_spirit,
@@ -127,13 +125,12 @@ pub struct CreateSessionBody {
     /// 1 to 100 characters after trimming.
     pub name: Text<1, 100, true>,
     /// 2 to 50 (default 6): how many distinct users may be in the room at once.
-    #[oai(validator(minimum(value = "2"), maximum(value = "50")))]
-    pub max_users: Option<i64>,
+    pub max_users: Option<Bounded<2, 50>>,
 }
 
 impl Example for CreateSessionBody {
     fn example() -> Self {
-        Self { name: Text("Midnight circle".to_owned()), max_users: Some(6) }
+        Self { name: Text("Midnight circle".to_owned()), max_users: Some(Bounded(6)) }
     }
 }
 
@@ -144,7 +141,7 @@ impl TryFrom<CreateSessionBody> for NewSession {
         let mut errors = FieldErrors::default();
         let name = errors.check("name", SessionName::parse(body.name.as_str()));
         let max_users =
-            body.max_users.map_or(Some(MaxUsers::default()), |n| errors.check("max_users", MaxUsers::new(n)));
+            body.max_users.map_or(Some(MaxUsers::default()), |n| errors.check("max_users", MaxUsers::new(n.0)));
         errors.finish()?;
         match (name, max_users) {
             (Some(name), Some(max_users)) => Ok(Self { name, max_users }),
@@ -239,13 +236,11 @@ impl SessionsApi {
         &self,
         _caller: BearerAuth,
         /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `meta.next_cursor` of the previous page (an opaque token).
-        #[oai(validator(pattern = r"^(2[bdBD])?(3[0-9]){1,18}3[aA](3[0-9]|4[1-6]|6[1-6]){32}$"))]
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> Result<SessionListResponse, Failure<ListErrors>> {
-        let request = page_request(limit.0, cursor.0.as_deref())?;
+        let request = page_request(&limit, &cursor)?;
         let sessions = self.sessions.list_active(&request).await.map_err(|e| crate::store_error(&e))?;
         Ok(SessionListResponse::Ok(page(sessions, SessionDto::from)))
     }
@@ -264,14 +259,12 @@ impl SessionsApi {
         _caller: BearerAuth,
         id: Path<String>,
         /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `meta.next_cursor` of the previous page (an opaque token).
-        #[oai(validator(pattern = r"^(2[bdBD])?(3[0-9]){1,18}3[aA](3[0-9]|4[1-6]|6[1-6]){32}$"))]
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> Result<SessionMessagesResponse, Failure<MessagesErrors>> {
         let session = session_id(&id)?;
-        let request = page_request(limit.0, cursor.0.as_deref())?;
+        let request = page_request(&limit, &cursor)?;
         let messages = self.sessions.messages(session, &request).await.map_err(|e| session_error(e, &id))?;
         Ok(SessionMessagesResponse::Ok(page(messages, SessionMessageDto::from)))
     }

@@ -11,7 +11,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
 use crate::api::ApiTags;
-use crate::api::schema::{Text, query_text};
+use crate::api::schema::{CursorText, Limit, Nullable, Text, nul_in};
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, FieldError, PageEnvelope, Time, ok, page};
 use crate::error::{ApiError, Failure, error_set};
@@ -59,13 +59,11 @@ pub struct TaskDto {
     pub completed: bool,
     pub priority: PriorityDto,
     /// `null` when the task has no due date.
-    #[oai(nullable)]
-    pub due_at: Option<Time>,
+    pub due_at: Nullable<Time>,
     pub created_at: Time,
     pub updated_at: Time,
     /// When it was completed; `null` while it is pending.
-    #[oai(nullable)]
-    pub completed_at: Option<Time>,
+    pub completed_at: Nullable<Time>,
 }
 
 fn example_time(text: &str) -> Time {
@@ -82,10 +80,10 @@ impl Example for TaskDto {
             description: "Two litres, semi-skimmed".to_owned(),
             completed: false,
             priority: PriorityDto::High,
-            due_at: Some(example_time("2026-11-22T18:00:00Z")),
+            due_at: Nullable(Some(example_time("2026-11-22T18:00:00Z"))),
             created_at: example_time("2026-11-21T09:30:28.097757Z"),
             updated_at: example_time("2026-11-21T09:30:28.097757Z"),
-            completed_at: None,
+            completed_at: Nullable(None),
         }
     }
 }
@@ -98,10 +96,10 @@ impl From<Task> for TaskDto {
             title: task.title.to_string(),
             description: task.description.as_str().to_owned(),
             priority: task.priority.into(),
-            due_at: task.due_at.map(Time),
+            due_at: Nullable(task.due_at.map(Time)),
             created_at: task.created_at.into(),
             updated_at: task.updated_at.into(),
-            completed_at: task.completed_at.map(Time),
+            completed_at: Nullable(task.completed_at.map(Time)),
         }
     }
 }
@@ -266,9 +264,23 @@ fn task_error(error: TaskError, id: &str) -> ApiError {
 ///
 /// # Errors
 /// `VALIDATION_ERROR` naming `limit` and/or `cursor`.
-pub fn page_request(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+pub fn page_request(limit: &Query<Option<Limit>>, cursor: &Query<Option<CursorText>>) -> Result<PageRequest, ApiError> {
+    page_request_and(limit, cursor, None)
+}
+
+/// [`page_request`], naming `other` too when a further parameter is bad.
+///
+/// # Errors
+/// `VALIDATION_ERROR` naming every bad parameter.
+pub fn page_request_and(
+    limit: &Query<Option<Limit>>,
+    cursor: &Query<Option<CursorText>>,
+    other: Option<FieldError>,
+) -> Result<PageRequest, ApiError> {
+    let limit = limit.0.map(|l| l.0);
     let mut errors = FieldErrors::default();
-    let cursor = cursor.and_then(|c| errors.check("cursor", Cursor::decode(c)));
+    errors.0.extend(other);
+    let cursor = cursor.0.as_ref().and_then(|c| errors.check("cursor", Cursor::decode(c.as_str())));
     errors.check("limit", PageRequest::new(limit, None));
     errors.finish()?;
     PageRequest::new(limit, cursor).map_err(|e| ApiError::field("limit", e.to_string()))
@@ -295,18 +307,15 @@ impl TasksApi {
         /// Only completed (`true`) or pending (`false`) tasks.
         completed: Query<Option<bool>>,
         /// Case-insensitive substring of the title.
-        #[oai(validator(max_length = 200, pattern = r"^[^\u0000]*$"))]
-        q: Query<Option<String>>,
+        q: Query<Option<Text<0, 0>>>,
         /// Page size, 1 to 100 (default 50).
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         /// `meta.next_cursor` of the previous page (an opaque token).
-        #[oai(validator(pattern = r"^(2[bdBD])?(3[0-9]){1,18}3[aA](3[0-9]|4[1-6]|6[1-6]){32}$"))]
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorText>>,
     ) -> Result<TaskListResponse, Failure<ListErrors>> {
-        let request = page_request(limit.0, cursor.0.as_deref())?;
-        let q = query_text("q", q.0)?;
-        let filter = TaskFilter { completed: completed.0, title_contains: q.filter(|q| !q.trim().is_empty()) };
+        let request = page_request_and(&limit, &cursor, nul_in("q", q.0.as_ref().map(Text::as_str)))?;
+        let q = q.0.map(|q| q.0).filter(|q| !q.trim().is_empty());
+        let filter = TaskFilter { completed: completed.0, title_contains: q };
         let tasks = self.tasks.list(caller.0, &filter, &request).await.map_err(|e| crate::store_error(&e))?;
         Ok(TaskListResponse::Ok(page(tasks, TaskDto::from)))
     }

@@ -5,6 +5,7 @@ pub mod chat;
 pub mod chatkit;
 pub mod conversations;
 pub mod health;
+pub mod schema;
 pub mod sessions;
 pub mod tasks;
 

@@ -42,6 +42,15 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
                 if data.is_empty() { "a JSON body is required".to_owned() } else { format!("malformed JSON: {e}") };
             ApiError::validation(vec![FieldError { field: "body".into(), message }])
         })?;
+        // poem-openapi lets `null` stand for an omitted optional field; only a
+        // field documented as nullable may be null here.
+        let has_null = matches!(&value, Value::Object(object) if object.values().any(Value::is_null));
+        if has_null {
+            let fields = diagnose::<T>(&value);
+            if !fields.is_empty() {
+                return Err(ApiError::validation(fields).into());
+            }
+        }
         match T::parse_from_json(Some(value.clone())) {
             Ok(parsed) => Ok(Self(parsed)),
             Err(error) => {
@@ -73,7 +82,7 @@ fn diagnose<T: Type>(value: &Value) -> Vec<FieldError> {
         match object.get(*name) {
             None if schema.required.contains(name) => errors.push(FieldError { field, message: "is required".into() }),
             None => {}
-            Some(Value::Null) if schema.required.contains(name) => {
+            Some(Value::Null) if schema.required.contains(name) || !nullable(field_schema) => {
                 errors.push(FieldError { field, message: "must not be null".into() });
             }
             Some(Value::Null) => {}
@@ -85,6 +94,11 @@ fn diagnose<T: Type>(value: &Value) -> Vec<FieldError> {
         }
     }
     errors
+}
+
+/// Whether a field's schema allows `null` (a `$ref` alone never does).
+fn nullable(schema: &MetaSchemaRef) -> bool {
+    matches!(schema, MetaSchemaRef::Inline(inline) if inline.nullable)
 }
 
 fn resolve(registry: &Registry, schema: &MetaSchemaRef) -> Option<MetaSchema> {
@@ -110,6 +124,7 @@ fn mismatch(schema: &MetaSchema, found: &Value) -> Option<String> {
         return Some(format!("must be one of {}", allowed.join(", ")));
     }
     match (schema.ty, found) {
+        ("string", Value::String(text)) if text.contains('\0') => Some("must not contain NUL (\\u0000)".into()),
         ("string", Value::String(text)) => match schema.format {
             Some("date-time") if chrono::DateTime::parse_from_rfc3339(text).is_err() => {
                 Some("must be an RFC 3339 date-time".into())
@@ -120,14 +135,25 @@ fn mismatch(schema: &MetaSchema, found: &Value) -> Option<String> {
         ("string", _) => Some("must be a string".into()),
         ("boolean", Value::Bool(_)) => None,
         ("boolean", _) => Some("must be a boolean".into()),
-        ("integer", Value::Number(n)) if n.is_i64() || n.is_u64() => None,
+        ("integer", Value::Number(n)) if n.is_i64() || n.is_u64() => out_of_range(schema, n.as_f64()),
         ("integer", _) => Some("must be an integer".into()),
-        ("number", Value::Number(_)) => None,
+        ("number", Value::Number(n)) => out_of_range(schema, n.as_f64()),
         ("number", _) => Some("must be a number".into()),
         ("array", Value::Array(_)) => None,
         ("array", _) => Some("must be an array".into()),
         ("object", Value::Object(_)) => None,
         ("object", _) => Some("must be an object".into()),
+        _ => None,
+    }
+}
+
+/// Why `n` is outside `schema`'s `minimum`/`maximum`, if it is.
+fn out_of_range(schema: &MetaSchema, n: Option<f64>) -> Option<String> {
+    let n = n?;
+    match (schema.minimum, schema.maximum) {
+        (Some(min), Some(max)) if n < min || n > max => Some(format!("must be between {min} and {max}")),
+        (Some(min), None) if n < min => Some(format!("must be at least {min}")),
+        (None, Some(max)) if n > max => Some(format!("must be at most {max}")),
         _ => None,
     }
 }

@@ -8,6 +8,8 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseFromParameter, ParseRe
 use poem_openapi::{Object, payload::Json};
 use serde_json::Value;
 
+use crate::api::schema::Nullable;
+
 /// A UTC instant rendered as RFC 3339 with a `Z` suffix and microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Time(pub DateTime<Utc>);
@@ -97,7 +99,7 @@ pub fn ok<T: ParseFromJSON + ToJSON + Send + Sync>(data: T) -> Json<Envelope<T>>
 pub struct PageMeta {
     pub timestamp: Time,
     /// Pass as `cursor` to read the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
     /// How many items match in all: exact up to 10,000, then 10,000.
     pub total: u64,
     /// `eq` when `total` is exact, `gte` when at least `total` items match.
@@ -131,7 +133,7 @@ pub fn page<T: ParseFromJSON + ToJSON + Send + Sync, U>(
         data: page.items.into_iter().map(f).collect(),
         meta: PageMeta {
             timestamp: Time::now(),
-            next_cursor: page.next_cursor.map(|c| c.encode()),
+            next_cursor: Nullable(page.next_cursor.map(|c| c.encode())),
             total: page.total,
             total_relation: if page.total_exact { TotalRelation::Eq } else { TotalRelation::Gte },
         },
@@ -162,7 +164,8 @@ pub struct ErrorBody {
     /// Stable UPPER_SNAKE_CASE code.
     pub code: String,
     pub message: String,
-    pub details: Option<Value>,
+    /// More about the failure (`fields` for a validation error); `null` when there is nothing more.
+    pub details: Nullable<Value>,
 }
 
 /// A failed answer: `{"success": false, "error": {...}, "meta": {"timestamp"}}`.

@@ -4,7 +4,9 @@
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
 use poem_openapi::ApiResponse;
-use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::registry::{
+    MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
 use poem_openapi::types::{ToJSON, Type};
 use serde_json::{Value, json};
 
@@ -82,7 +84,7 @@ impl ApiError {
             error: ErrorBody {
                 code: self.code.to_owned(),
                 message: self.message.clone(),
-                details: self.details.clone(),
+                details: crate::api::schema::Nullable(self.details.clone()),
             },
             meta: Meta { timestamp: Time::now() },
         }
@@ -136,45 +138,158 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The error statuses documented on every operation.
-const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "Validation failed (`VALIDATION_ERROR`, `EMPTY_MESSAGE`, `MESSAGE_TOO_LONG`)"),
-    (401, "Missing, malformed or expired token (`UNAUTHORIZED`), or wrong credentials (`INVALID_CREDENTIALS`)"),
-    (403, "The resource belongs to another user (`FORBIDDEN`)"),
-    (404, "Unknown id (`TASK_NOT_FOUND`, `CONVERSATION_NOT_FOUND`, `SESSION_NOT_FOUND`)"),
-    (409, "Conflict (`EMAIL_TAKEN`, `SESSION_CLOSED`)"),
-    (413, "Body over 64 KiB (`PAYLOAD_TOO_LARGE`)"),
-    (429, "Per-user rate limit exceeded (`RATE_LIMITED`); see `Retry-After`"),
-    (500, "Unexpected failure (`INTERNAL_ERROR`)"),
-    (502, "The language model provider failed (`LLM_UNAVAILABLE`)"),
-    (503, "The database is unreachable (`DATABASE_UNAVAILABLE`)"),
-];
+/// One error status an operation documents: its description and an example
+/// of the envelope's `code`.
+#[derive(Debug, Clone, Copy)]
+pub struct Documented {
+    pub status: u16,
+    pub description: &'static str,
+    pub code: &'static str,
+}
 
-impl ApiResponse for ApiError {
+const fn documented(status: u16, description: &'static str, code: &'static str) -> Documented {
+    Documented { status, description, code }
+}
+
+/// The statuses shared by the operations, one constant each.
+pub mod statuses {
+    use super::{Documented, documented};
+
+    pub const VALIDATION: Documented = documented(
+        400,
+        "The body or query failed validation; every bad field is named (`VALIDATION_ERROR`)",
+        "VALIDATION_ERROR",
+    );
+    pub const MESSAGE: Documented = documented(
+        400,
+        "Validation failed (`VALIDATION_ERROR`), or the message is blank (`EMPTY_MESSAGE`) or over its limit (`MESSAGE_TOO_LONG`)",
+        "EMPTY_MESSAGE",
+    );
+    pub const UNAUTHORIZED: Documented =
+        documented(401, "Missing, malformed, tampered or expired token (`UNAUTHORIZED`)", "UNAUTHORIZED");
+    pub const CREDENTIALS: Documented = documented(
+        401,
+        "Unknown email or wrong password, the same answer for both (`INVALID_CREDENTIALS`)",
+        "INVALID_CREDENTIALS",
+    );
+    pub const FORBIDDEN: Documented =
+        documented(403, "The resource belongs to another user (`FORBIDDEN`)", "FORBIDDEN");
+    pub const NOT_HOST: Documented = documented(403, "The caller is not the session's host (`FORBIDDEN`)", "FORBIDDEN");
+    pub const TASK_NOT_FOUND: Documented =
+        documented(404, "No task with this id; a malformed id is unknown too (`TASK_NOT_FOUND`)", "TASK_NOT_FOUND");
+    pub const CONVERSATION_NOT_FOUND: Documented = documented(
+        404,
+        "No conversation with this id; a malformed id is unknown too (`CONVERSATION_NOT_FOUND`)",
+        "CONVERSATION_NOT_FOUND",
+    );
+    pub const SESSION_NOT_FOUND: Documented = documented(
+        404,
+        "No session with this id; a malformed id is unknown too (`SESSION_NOT_FOUND`)",
+        "SESSION_NOT_FOUND",
+    );
+    pub const EMAIL_TAKEN: Documented = documented(
+        409,
+        "An account with this email exists, compared case-insensitively (`EMAIL_TAKEN`)",
+        "EMAIL_TAKEN",
+    );
+    pub const TOO_LARGE: Documented =
+        documented(413, "The body is over 64 KiB (`PAYLOAD_TOO_LARGE`)", "PAYLOAD_TOO_LARGE");
+    pub const RATE_LIMITED: Documented =
+        documented(429, "The caller's budget is spent (`RATE_LIMITED`); see `Retry-After`", "RATE_LIMITED");
+    pub const TOO_MANY_ATTEMPTS: Documented = documented(
+        429,
+        "Too many attempts from this address or for this account (`RATE_LIMITED`); see `Retry-After`",
+        "RATE_LIMITED",
+    );
+    pub const TOO_MANY_SESSIONS: Documented =
+        documented(429, "The caller hosts too many open sessions (`RATE_LIMITED`); see `Retry-After`", "RATE_LIMITED");
+    pub const INTERNAL: Documented = documented(500, "Unexpected failure, logged (`INTERNAL_ERROR`)", "INTERNAL_ERROR");
+    pub const LLM: Documented =
+        documented(502, "The language model provider failed (`LLM_UNAVAILABLE`)", "LLM_UNAVAILABLE");
+    pub const DATABASE: Documented = documented(
+        503,
+        "The database is unreachable (`DATABASE_UNAVAILABLE`); see `Retry-After`",
+        "DATABASE_UNAVAILABLE",
+    );
+    pub const BUSY: Documented = documented(
+        503,
+        "The password hasher is saturated (`SERVICE_BUSY`) or the database is unreachable (`DATABASE_UNAVAILABLE`); see `Retry-After`",
+        "SERVICE_BUSY",
+    );
+}
+
+/// The error statuses one operation can answer.
+pub trait ErrorSet: Send + Sync + 'static {
+    const STATUSES: &'static [Documented];
+}
+
+/// Declares an [`ErrorSet`]: `error_set!(Name: statuses::A, statuses::B);`.
+macro_rules! error_set {
+    ($($(#[$doc:meta])* $name:ident: $($status:ident),+;)+) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+            impl $crate::error::ErrorSet for $name {
+                const STATUSES: &'static [$crate::error::Documented] =
+                    &[$($crate::error::statuses::$status),+];
+            }
+        )+
+    };
+}
+pub(crate) use error_set;
+
+/// An [`ApiError`] answered by an operation that documents the statuses of `S`.
+pub struct Failure<S>(pub ApiError, std::marker::PhantomData<fn() -> S>);
+
+impl<S> From<ApiError> for Failure<S> {
+    fn from(error: ApiError) -> Self {
+        Self(error, std::marker::PhantomData)
+    }
+}
+
+impl<S> From<Failure<S>> for poem::Error {
+    fn from(failure: Failure<S>) -> Self {
+        failure.0.into()
+    }
+}
+
+impl<S> IntoResponse for Failure<S> {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl<S: ErrorSet> ApiResponse for Failure<S> {
     fn meta() -> MetaResponses {
-        MetaResponses {
-            responses: DOCUMENTED
-                .iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(*status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: ErrorEnvelope::schema_ref(),
-                    }],
-                    headers: match status {
-                        401 => vec![header_meta("WWW-Authenticate")],
-                        429 | 503 => vec![header_meta("Retry-After")],
-                        _ => vec![],
-                    },
-                })
-                .collect(),
-        }
+        MetaResponses { responses: S::STATUSES.iter().map(error_response).collect() }
     }
 
     fn register(registry: &mut Registry) {
         ErrorEnvelope::register(registry);
+    }
+}
+
+/// The envelope schema of one error status, with an example of its `code`.
+fn error_response(documented: &Documented) -> MetaResponse {
+    let example = json!({
+        "success": false,
+        "error": {"code": documented.code, "message": documented.description, "details": null},
+        "meta": {"timestamp": "2026-11-21T09:30:28.153420Z"},
+    });
+    let schema = MetaSchema { all_of: vec![ErrorEnvelope::schema_ref()], example: Some(example), ..MetaSchema::ANY };
+    MetaResponse {
+        description: documented.description,
+        status: Some(documented.status),
+        status_range: None,
+        content: vec![MetaMediaType {
+            content_type: "application/json; charset=utf-8",
+            schema: MetaSchemaRef::Inline(Box::new(schema)),
+        }],
+        headers: match documented.status {
+            401 => vec![header_meta("WWW-Authenticate")],
+            429 | 503 => vec![header_meta("Retry-After")],
+            _ => vec![],
+        },
     }
 }
 
@@ -225,6 +340,13 @@ fn from_poem(error: poem::Error) -> ApiError {
     }
 }
 
+/// poem-openapi's reason for a bad parameter, in the envelope's words.
 fn first_sentence(reason: &str) -> String {
-    reason.split(" (occurred while").next().unwrap_or(reason).to_owned()
+    let reason = reason.split(" (occurred while").next().unwrap_or(reason);
+    match reason.strip_prefix("verification failed. ") {
+        Some(rule) if rule.starts_with("pattern(") => "is not in the expected format".to_owned(),
+        Some(rule) if rule.starts_with("maxLength(") => "is too long".to_owned(),
+        Some(rule) if rule.starts_with("minimum(") || rule.starts_with("maximum(") => "is out of range".to_owned(),
+        _ => reason.to_owned(),
+    }
 }

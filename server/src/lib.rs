@@ -3,6 +3,7 @@
 #![doc = include_str!("../README.md")]
 
 mod abuse;
+mod allow;
 mod api;
 pub mod asyncapi;
 mod body;
@@ -207,6 +208,8 @@ pub struct Application {
 struct Front {
     probe: api::health::Probe,
     api: poem::endpoint::BoxEndpoint<'static>,
+    /// The `Allow` header of a 405, per route.
+    allowed: allow::AllowedMethods,
     routes: metrics::Routes,
     /// `/metrics` is served here unless `METRICS_ADDR` moves it.
     metrics: Option<MetricsEndpoint>,
@@ -237,12 +240,29 @@ impl poem::Endpoint for Front {
 
     async fn call(&self, request: poem::Request) -> poem::Result<poem::Response> {
         let route = self.routes.template(request.uri().path());
-        match (request.uri().path(), &self.metrics) {
-            ("/health", _) => middleware::request_id(&self.probe, request, route).await,
-            ("/metrics", Some(metrics)) => middleware::request_id(metrics, request, route).await,
-            _ => middleware::request_id(&self.api, request, route).await,
-        }
+        let path = request.uri().clone();
+        let response = match (path.path(), &self.metrics) {
+            ("/health", _) => middleware::request_id(&self.probe, request, route).await?,
+            ("/metrics", Some(metrics)) => middleware::request_id(metrics, request, route).await?,
+            _ => middleware::request_id(&self.api, request, route).await?,
+        };
+        Ok(self.allowed.annotate(path.path(), response))
     }
+}
+
+/// The methods of every route: the document's operations and the routes beside them.
+fn allowed_methods(api: &OpenApiService<Apis, ()>) -> allow::AllowedMethods {
+    let spec = serde_json::from_str(&api.spec()).unwrap_or_default();
+    allow::AllowedMethods::from_spec(
+        &spec,
+        &[
+            ("/api/v1/sessions/{id}/ws", &["GET"]),
+            ("/openapi.json", &["GET"]),
+            ("/openapi.yaml", &["GET"]),
+            ("/docs", &["GET"]),
+            ("/redoc", &["GET"]),
+        ],
+    )
 }
 
 /// Connects the store, runs migrations, wires the services and binds the port.
@@ -273,6 +293,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         ["/api/v1/sessions/{id}/ws", "/openapi.json", "/openapi.yaml", "/asyncapi.json", "/docs", "/redoc", "/metrics"]
             .map(String::from),
     );
+    let allowed = allowed_methods(&api);
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
@@ -318,6 +339,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         api: endpoint.boxed(),
         routes: metrics::Routes::new(route_templates.iter().map(String::as_str)),
         metrics: settings.metrics_addr.is_none().then(|| metrics_endpoint.clone()),
+        allowed,
     };
     let metrics_listener = match settings.metrics_addr {
         Some(address) => Some((

@@ -5,15 +5,17 @@ use std::sync::Arc;
 use parley_application::{AuthError, AuthService, Registration, Session};
 use parley_users::{DisplayName, Email, Password, User};
 use poem::http::StatusCode;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use poem::web::RemoteAddr;
 
 use crate::abuse::AuthThrottle;
 use crate::api::ApiTags;
+use crate::api::schema::{EmailText, Text};
 use crate::body::JsonBody;
 use crate::envelope::{Envelope, FieldError, Time, ok};
-use crate::error::ApiError;
+use crate::error::{ApiError, Failure, error_set};
 use crate::security::BearerAuth;
 
 pub struct AuthApi {
@@ -32,28 +34,61 @@ fn address(remote: &RemoteAddr) -> Option<std::net::IpAddr> {
     remote.as_socket_addr().map(std::net::SocketAddr::ip)
 }
 
+/// A new account.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RegisterBody {
     /// A valid email, at most 254 characters; stored lower-cased.
-    pub email: String,
+    pub email: EmailText,
     /// 8 to 128 characters.
-    pub password: String,
+    pub password: Text<8, 128>,
     /// 1 to 100 characters after trimming.
-    pub name: String,
+    pub name: Text<1, 100, true>,
 }
 
+impl Example for RegisterBody {
+    fn example() -> Self {
+        Self {
+            email: EmailText("ada@example.com".to_owned()),
+            password: Text("correct horse battery".to_owned()),
+            name: Text("Ada Lovelace".to_owned()),
+        }
+    }
+}
+
+/// Email and password of an account.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct LoginBody {
-    pub email: String,
-    pub password: String,
+    pub email: Text<0, 0>,
+    pub password: Text<0, 0>,
 }
 
+impl Example for LoginBody {
+    fn example() -> Self {
+        Self { email: Text("ada@example.com".to_owned()), password: Text("correct horse battery".to_owned()) }
+    }
+}
+
+/// An account; the password hash never leaves the server.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserDto {
     pub id: String,
     pub email: String,
     pub name: String,
     pub created_at: Time,
+}
+
+impl Example for UserDto {
+    fn example() -> Self {
+        Self {
+            id: "01936a4e-7b2d-7c1e-8f3a-1b2c3d4e5f60".to_owned(),
+            email: "ada@example.com".to_owned(),
+            name: "Ada Lovelace".to_owned(),
+            created_at: crate::envelope::Time(chrono::DateTime::UNIX_EPOCH),
+        }
+    }
 }
 
 impl From<User> for UserDto {
@@ -67,7 +102,9 @@ impl From<User> for UserDto {
     }
 }
 
+/// The user and a fresh access token.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AuthData {
     pub user: UserDto,
     pub access_token: String,
@@ -75,6 +112,17 @@ pub struct AuthData {
     pub token_type: String,
     /// Seconds until the token expires.
     pub expires_in: u64,
+}
+
+impl Example for AuthData {
+    fn example() -> Self {
+        Self {
+            user: UserDto::example(),
+            access_token: "v4.local.…".to_owned(),
+            token_type: "Bearer".to_owned(),
+            expires_in: 3600,
+        }
+    }
 }
 
 impl From<Session> for AuthData {
@@ -113,9 +161,9 @@ impl TryFrom<RegisterBody> for Registration {
     type Error = ApiError;
 
     fn try_from(body: RegisterBody) -> Result<Self, ApiError> {
-        let email = Email::parse(&body.email);
-        let password = Password::parse(&body.password);
-        let name = DisplayName::parse(&body.name);
+        let email = Email::parse(&body.email.0);
+        let password = Password::parse(body.password.as_str());
+        let name = DisplayName::parse(body.name.as_str());
         match (email, password, name) {
             (Ok(email), Ok(password), Ok(name)) => Ok(Self { email, password, name }),
             (email, password, name) => {
@@ -155,11 +203,24 @@ fn auth_error(error: AuthError) -> ApiError {
     }
 }
 
+error_set! {
+    /// `POST /auth/register`.
+    RegisterErrors: VALIDATION, EMAIL_TAKEN, TOO_LARGE, TOO_MANY_ATTEMPTS, INTERNAL, BUSY;
+    /// `POST /auth/login`.
+    LoginErrors: VALIDATION, CREDENTIALS, TOO_LARGE, TOO_MANY_ATTEMPTS, INTERNAL, BUSY;
+    /// `GET /auth/me`.
+    MeErrors: UNAUTHORIZED, INTERNAL, DATABASE;
+}
+
 #[OpenApi(prefix_path = "/api/v1/auth", tag = "ApiTags::Auth")]
 impl AuthApi {
     /// Register a new account.
-    #[oai(path = "/register", method = "post")]
-    async fn register(&self, body: JsonBody<RegisterBody>, remote: &RemoteAddr) -> Result<RegisterResponse, ApiError> {
+    #[oai(path = "/register", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        body: JsonBody<RegisterBody>,
+        remote: &RemoteAddr,
+    ) -> Result<RegisterResponse, Failure<RegisterErrors>> {
         let registration = Registration::try_from(body.0)?;
         self.throttle.registration(address(remote)).map_err(throttled)?;
         let session = self.auth.register(registration).await.map_err(auth_error)?;
@@ -167,23 +228,23 @@ impl AuthApi {
     }
 
     /// Log in with email and password.
-    #[oai(path = "/login", method = "post")]
-    async fn login(&self, body: JsonBody<LoginBody>, remote: &RemoteAddr) -> Result<LoginResponse, ApiError> {
-        let LoginBody { email, password } = body.0;
+    #[oai(path = "/login", method = "post", operation_id = "login")]
+    async fn login(&self, body: JsonBody<LoginBody>, remote: &RemoteAddr) -> Result<LoginResponse, Failure<LoginErrors>> {
+        let (email, password) = (body.0.email.as_str().to_owned(), body.0.password.as_str().to_owned());
         self.throttle.login_attempt(address(remote), &email).map_err(throttled)?;
         match self.auth.login(&email, &password).await {
             Ok(session) => Ok(LoginResponse::Ok(ok(session.into()))),
             Err(AuthError::InvalidCredentials) => {
                 self.throttle.login_failed(&email);
-                Err(auth_error(AuthError::InvalidCredentials))
+                Err(auth_error(AuthError::InvalidCredentials).into())
             }
-            Err(error) => Err(auth_error(error)),
+            Err(error) => Err(auth_error(error).into()),
         }
     }
 
     /// The current user.
-    #[oai(path = "/me", method = "get")]
-    async fn me(&self, caller: BearerAuth) -> Result<MeResponse, ApiError> {
+    #[oai(path = "/me", method = "get", operation_id = "get_me")]
+    async fn me(&self, caller: BearerAuth) -> Result<MeResponse, Failure<MeErrors>> {
         let user = self.auth.me(caller.0).await.map_err(auth_error)?;
         Ok(MeResponse::Ok(ok(user.into())))
     }

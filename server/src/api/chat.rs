@@ -9,22 +9,25 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::api::ApiTags;
 use crate::api::conversations::{ConversationDto, ConversationSummaryDto, MessageDto, Surface, message_text};
+use crate::api::schema::{CursorText, Limit, Text};
 use crate::api::tasks::page_request;
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, PageEnvelope, ok, page};
-use crate::error::ApiError;
+use crate::error::{ApiError, Failure, error_set};
 use crate::security::BearerAuth;
 
 pub struct ChatApi {
     pub assistant: Arc<AssistantService>,
 }
 
+/// A message to the assistant.
 #[derive(Debug, Object)]
 pub struct ChatBody {
     /// 1 to 2000 characters after trimming.
-    pub message: String,
-    /// Continue this conversation; omitted: start a new one titled from the message.
-    pub conversation_id: Option<String>,
+    pub message: Text<1, 2000, true>,
+    /// Continue this conversation; omitted or `null`: start a new one titled from the message.
+    #[oai(nullable)]
+    pub conversation_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, Object)]
@@ -64,16 +67,27 @@ pub enum DeleteConversationResponse {
 
 const CHAT: Surface = Surface::Chat;
 
+error_set! {
+    /// `POST /chat`.
+    ChatErrors: MESSAGE, UNAUTHORIZED, FORBIDDEN, CONVERSATION_NOT_FOUND, TOO_LARGE, RATE_LIMITED, INTERNAL, LLM, DATABASE;
+    /// `GET /chat/conversations`.
+    ListErrors: VALIDATION, UNAUTHORIZED, INTERNAL, DATABASE;
+    /// `GET` and `DELETE /chat/conversations/{id}`.
+    ConversationErrors: UNAUTHORIZED, FORBIDDEN, CONVERSATION_NOT_FOUND, INTERNAL, DATABASE;
+}
+
 #[OpenApi(prefix_path = "/api/v1/chat", tag = "ApiTags::Chat")]
 impl ChatApi {
     /// Send a message to the assistant and get its reply (counts against the rate limit).
-    #[oai(path = "/", method = "post")]
-    async fn chat(&self, caller: BearerAuth, body: JsonBody<ChatBody>) -> Result<ChatResponse, ApiError> {
-        let conversation: Option<ConversationId> = match body.0.conversation_id.as_deref() {
-            Some(raw) => Some(raw.parse().map_err(|_| ApiError::field("conversation_id", "must be a UUID"))?),
+    #[oai(path = "/", method = "post", operation_id = "chat")]
+    async fn chat(&self, caller: BearerAuth, body: JsonBody<ChatBody>) -> Result<ChatResponse, Failure<ChatErrors>> {
+        let conversation: Option<ConversationId> = match body.0.conversation_id {
+            Some(raw) => {
+                Some(raw.to_string().parse().map_err(|_| ApiError::field("conversation_id", "must be a UUID"))?)
+            }
             None => None,
         };
-        let text = message_text(&body.0.message)?;
+        let text = message_text(body.0.message.as_str())?;
         let shown = conversation.map(|c| c.to_string()).unwrap_or_default();
         let (id, _) =
             self.assistant.say(caller.0, conversation, text).await.map_err(|e| CHAT.assistant_error(e, &shown))?;
@@ -86,30 +100,38 @@ impl ChatApi {
     }
 
     /// List the caller's conversations, most recently updated first.
-    #[oai(path = "/conversations", method = "get")]
+    #[oai(path = "/conversations", method = "get", operation_id = "list_conversations")]
     async fn list(
         &self,
         caller: BearerAuth,
         /// Page size, 1 to 100 (default 50).
-        limit: Query<Option<i64>>,
-        /// `meta.next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
-    ) -> Result<ConversationListResponse, ApiError> {
-        let request = page_request(limit.0, cursor.0.as_deref())?;
+        limit: Query<Option<Limit>>,
+        /// `meta.next_cursor` of the previous page (an opaque token).
+        cursor: Query<Option<CursorText>>,
+    ) -> Result<ConversationListResponse, Failure<ListErrors>> {
+        let request = page_request(&limit, &cursor)?;
         let conversations = self.assistant.list(caller.0, &request).await.map_err(|e| crate::store_error(&e))?;
         Ok(ConversationListResponse::Ok(page(conversations, ConversationSummaryDto::from)))
     }
 
     /// One conversation with its messages.
-    #[oai(path = "/conversations/:id", method = "get")]
-    async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<ConversationResponse, ApiError> {
+    #[oai(path = "/conversations/:id", method = "get", operation_id = "get_conversation")]
+    async fn get(
+        &self,
+        caller: BearerAuth,
+        id: Path<String>,
+    ) -> Result<ConversationResponse, Failure<ConversationErrors>> {
         let detail = self.assistant.get(caller.0, CHAT.id(&id)?).await.map_err(|e| CHAT.conversation_error(e, &id))?;
         Ok(ConversationResponse::Ok(ok(detail.into())))
     }
 
     /// Delete a conversation and its messages.
-    #[oai(path = "/conversations/:id", method = "delete")]
-    async fn delete(&self, caller: BearerAuth, id: Path<String>) -> Result<DeleteConversationResponse, ApiError> {
+    #[oai(path = "/conversations/:id", method = "delete", operation_id = "delete_conversation")]
+    async fn delete(
+        &self,
+        caller: BearerAuth,
+        id: Path<String>,
+    ) -> Result<DeleteConversationResponse, Failure<ConversationErrors>> {
         let conversation = CHAT.id(&id)?;
         self.assistant.delete(caller.0, conversation).await.map_err(|e| CHAT.conversation_error(e, &id))?;
         Ok(DeleteConversationResponse::Ok(ok(Deleted::new(conversation))))

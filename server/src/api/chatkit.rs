@@ -16,10 +16,11 @@ use crate::api::ApiTags;
 use crate::api::conversations::{
     ConversationDto, ConversationSummaryDto, MessageDto, Surface, ToolCallDto, message_text,
 };
+use crate::api::schema::{CursorText, EventStreamOf, Limit, SseEventDoc, Text};
 use crate::api::tasks::page_request;
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, PageEnvelope, Time, ok, page};
-use crate::error::ApiError;
+use crate::error::{Failure, error_set};
 use crate::security::BearerAuth;
 
 pub struct ChatKitApi {
@@ -27,6 +28,17 @@ pub struct ChatKitApi {
 }
 
 const KIT: Surface = Surface::ChatKit;
+
+error_set! {
+    /// `POST /chatkit/sessions`.
+    CreateErrors: UNAUTHORIZED, RATE_LIMITED, INTERNAL, DATABASE;
+    /// `GET /chatkit/sessions`.
+    ListErrors: VALIDATION, UNAUTHORIZED, RATE_LIMITED, INTERNAL, DATABASE;
+    /// `GET`, `DELETE /chatkit/sessions/{id}` and `POST .../threads`.
+    SessionErrors: UNAUTHORIZED, FORBIDDEN, SESSION_NOT_FOUND, RATE_LIMITED, INTERNAL, DATABASE;
+    /// `POST /chatkit/sessions/{id}/messages`.
+    MessageErrors: MESSAGE, UNAUTHORIZED, FORBIDDEN, SESSION_NOT_FOUND, TOO_LARGE, RATE_LIMITED, INTERNAL, LLM, DATABASE;
+}
 
 #[derive(Debug, Object)]
 pub struct ChatKitSession {
@@ -46,7 +58,7 @@ pub struct ChatKitThread {
 #[derive(Debug, Object)]
 pub struct ChatKitMessageBody {
     /// 1 to 2000 characters after trimming.
-    pub text: String,
+    pub text: Text<1, 2000, true>,
 }
 
 /// One Server-Sent Event: `event:` is `event`, `data:` is `data` as JSON
@@ -87,7 +99,7 @@ pub enum ThreadResponse {
 pub enum StreamResponse {
     /// `text/event-stream`: message.created, assistant.delta*, tool.call*, message.completed, done — or error.
     #[oai(status = 200)]
-    Ok(EventStream<BoxStream<'static, StreamEvent>>),
+    Ok(EventStreamOf<StreamEvent, SseEventDoc>),
 }
 
 #[derive(ApiResponse)]
@@ -118,8 +130,8 @@ fn message_event(event: &str, message: parley_conversations::Message) -> StreamE
 #[OpenApi(prefix_path = "/api/v1/chatkit/sessions", tag = "ApiTags::ChatKit")]
 impl ChatKitApi {
     /// Create a session (a new, empty conversation).
-    #[oai(path = "/", method = "post")]
-    async fn create(&self, caller: BearerAuth) -> Result<CreateSessionResponse, ApiError> {
+    #[oai(path = "/", method = "post", operation_id = "create_chatkit_session")]
+    async fn create(&self, caller: BearerAuth) -> Result<CreateSessionResponse, Failure<CreateErrors>> {
         let title = ConversationTitle::from_stored("New chat".to_owned());
         let conversation =
             self.assistant.create_conversation(caller.0, title).await.map_err(|e| KIT.assistant_error(e, ""))?;
@@ -133,8 +145,8 @@ impl ChatKitApi {
     }
 
     /// The session's thread; calling it again returns the same.
-    #[oai(path = "/:id/threads", method = "post")]
-    async fn thread(&self, caller: BearerAuth, id: Path<String>) -> Result<ThreadResponse, ApiError> {
+    #[oai(path = "/:id/threads", method = "post", operation_id = "create_chatkit_thread")]
+    async fn thread(&self, caller: BearerAuth, id: Path<String>) -> Result<ThreadResponse, Failure<SessionErrors>> {
         let session = KIT.id(&id)?;
         self.assistant.get(caller.0, session).await.map_err(|e| KIT.conversation_error(e, &id))?;
         Ok(ThreadResponse::Ok(ok(ChatKitThread { session_id: session.to_string(), thread_id: session.to_string() })))
@@ -142,15 +154,15 @@ impl ChatKitApi {
 
     /// Send a message; the reply streams as Server-Sent Events. The reply is
     /// completed and stored even if the client disconnects.
-    #[oai(path = "/:id/messages", method = "post")]
+    #[oai(path = "/:id/messages", method = "post", operation_id = "send_chatkit_message")]
     async fn message(
         &self,
         caller: BearerAuth,
         id: Path<String>,
         body: JsonBody<ChatKitMessageBody>,
-    ) -> Result<StreamResponse, ApiError> {
+    ) -> Result<StreamResponse, Failure<MessageErrors>> {
         let session = KIT.id(&id)?;
-        let text = message_text(&body.0.text)?;
+        let text = message_text(body.0.text.as_str())?;
         let (session, stored) =
             self.assistant.say(caller.0, Some(session), text).await.map_err(|e| KIT.assistant_error(e, &id))?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -179,36 +191,41 @@ impl ChatKitApi {
             }
         });
         let events = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) });
-        Ok(StreamResponse::Ok(
+        Ok(StreamResponse::Ok(EventStreamOf(
             EventStream::new(Box::pin(events) as BoxStream<'static, StreamEvent>).to_event(StreamEvent::into_sse),
-        ))
+            std::marker::PhantomData,
+        )))
     }
 
     /// List the caller's sessions, most recently updated first.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "list_chatkit_sessions")]
     async fn list(
         &self,
         caller: BearerAuth,
         /// Page size, 1 to 100 (default 50).
-        limit: Query<Option<i64>>,
-        /// `meta.next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
-    ) -> Result<SessionListResponse, ApiError> {
-        let request = page_request(limit.0, cursor.0.as_deref())?;
+        limit: Query<Option<Limit>>,
+        /// `meta.next_cursor` of the previous page (an opaque token).
+        cursor: Query<Option<CursorText>>,
+    ) -> Result<SessionListResponse, Failure<ListErrors>> {
+        let request = page_request(&limit, &cursor)?;
         let sessions = self.assistant.list(caller.0, &request).await.map_err(|e| crate::store_error(&e))?;
         Ok(SessionListResponse::Ok(page(sessions, ConversationSummaryDto::from)))
     }
 
     /// One session with its messages and tool calls.
-    #[oai(path = "/:id", method = "get")]
-    async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, ApiError> {
+    #[oai(path = "/:id", method = "get", operation_id = "get_chatkit_session")]
+    async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, Failure<SessionErrors>> {
         let detail = self.assistant.get(caller.0, KIT.id(&id)?).await.map_err(|e| KIT.conversation_error(e, &id))?;
         Ok(SessionResponse::Ok(ok(detail.into())))
     }
 
     /// Delete a session and its messages.
-    #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, caller: BearerAuth, id: Path<String>) -> Result<DeleteSessionResponse, ApiError> {
+    #[oai(path = "/:id", method = "delete", operation_id = "delete_chatkit_session")]
+    async fn delete(
+        &self,
+        caller: BearerAuth,
+        id: Path<String>,
+    ) -> Result<DeleteSessionResponse, Failure<SessionErrors>> {
         let session = KIT.id(&id)?;
         self.assistant.delete(caller.0, session).await.map_err(|e| KIT.conversation_error(e, &id))?;
         Ok(DeleteSessionResponse::Ok(ok(Deleted::new(session))))

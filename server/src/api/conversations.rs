@@ -11,6 +11,7 @@ use poem::http::StatusCode;
 use poem_openapi::Object;
 use serde_json::Value;
 
+use crate::api::schema::Nullable;
 use crate::envelope::Time;
 use crate::error::ApiError;
 
@@ -29,7 +30,8 @@ pub struct ToolCallDto {
     #[oai(rename = "type")]
     pub kind: String,
     pub function: FunctionDto,
-    pub result: Option<Value>,
+    /// What the tool returned; `null` when it has none.
+    pub result: Nullable<Value>,
     /// `ok` or `error`.
     pub status: String,
 }
@@ -40,7 +42,7 @@ impl From<ToolCall> for ToolCallDto {
             id: call.id,
             kind: "function".to_owned(),
             function: FunctionDto { name: call.name, arguments: call.arguments },
-            result: call.result,
+            result: Nullable(call.result),
             status: call.status.as_str().to_owned(),
         }
     }

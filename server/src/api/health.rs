@@ -124,7 +124,7 @@ impl ProbeResponse {
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
     /// Health check (no authentication, no envelope).
-    #[oai(path = "/health", method = "get")]
+    #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> HealthResponse {
         let reachable = self.probe.reachable().await;
         let health = self.body(reachable, Time::now());

@@ -6,13 +6,15 @@ use parley_application::TaskService;
 use parley_kernel::{Cursor, PageRequest, TaskId};
 use parley_tasks::{NewTask, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle};
 use poem_openapi::param::{Path, Query};
+use poem_openapi::types::Example;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
 use crate::api::ApiTags;
+use crate::api::schema::{CursorText, Limit, Nullable, Text, nul_in};
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, FieldError, PageEnvelope, Time, ok, page};
-use crate::error::ApiError;
+use crate::error::{ApiError, Failure, error_set};
 use crate::security::BearerAuth;
 
 pub struct TasksApi {
@@ -47,17 +49,43 @@ impl From<Priority> for PriorityDto {
     }
 }
 
+/// A task on the caller's to-do list.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TaskDto {
     pub id: String,
     pub title: String,
     pub description: String,
     pub completed: bool,
     pub priority: PriorityDto,
-    pub due_at: Option<Time>,
+    /// `null` when the task has no due date.
+    pub due_at: Nullable<Time>,
     pub created_at: Time,
     pub updated_at: Time,
-    pub completed_at: Option<Time>,
+    /// When it was completed; `null` while it is pending.
+    pub completed_at: Nullable<Time>,
+}
+
+fn example_time(text: &str) -> Time {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| Time(t.with_timezone(&chrono::Utc)))
+        .unwrap_or_else(|_| Time::now())
+}
+
+impl Example for TaskDto {
+    fn example() -> Self {
+        Self {
+            id: "01936a4e-8f1c-7d2a-9b3e-5f6a7b8c9d0e".to_owned(),
+            title: "Buy milk".to_owned(),
+            description: "Two litres, semi-skimmed".to_owned(),
+            completed: false,
+            priority: PriorityDto::High,
+            due_at: Nullable(Some(example_time("2026-11-22T18:00:00Z"))),
+            created_at: example_time("2026-11-21T09:30:28.097757Z"),
+            updated_at: example_time("2026-11-21T09:30:28.097757Z"),
+            completed_at: Nullable(None),
+        }
+    }
 }
 
 impl From<Task> for TaskDto {
@@ -68,33 +96,64 @@ impl From<Task> for TaskDto {
             title: task.title.to_string(),
             description: task.description.as_str().to_owned(),
             priority: task.priority.into(),
-            due_at: task.due_at.map(Time),
+            due_at: Nullable(task.due_at.map(Time)),
             created_at: task.created_at.into(),
             updated_at: task.updated_at.into(),
-            completed_at: task.completed_at.map(Time),
+            completed_at: Nullable(task.completed_at.map(Time)),
         }
     }
 }
 
+/// A new task.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CreateTaskBody {
     /// 1 to 200 characters after trimming.
-    pub title: String,
+    pub title: Text<1, 200, true>,
     /// At most 1000 characters; default empty.
-    pub description: Option<String>,
-    /// Default `medium`.
+    pub description: Option<Text<0, 1000>>,
     pub priority: Option<PriorityDto>,
+    /// Omitted or `null`: no due date.
+    #[oai(nullable)]
     pub due_at: Option<Time>,
+}
+
+impl Example for CreateTaskBody {
+    fn example() -> Self {
+        Self {
+            title: Text("Buy milk".to_owned()),
+            description: Some(Text("Two litres, semi-skimmed".to_owned())),
+            priority: Some(PriorityDto::High),
+            due_at: Some(example_time("2026-11-22T18:00:00Z")),
+        }
+    }
 }
 
 /// Fields given replace the stored ones; `due_at: null` clears the due date.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UpdateTaskBody {
-    pub title: Option<String>,
-    pub description: Option<String>,
+    /// 1 to 200 characters after trimming.
+    pub title: Option<Text<1, 200, true>>,
+    /// At most 1000 characters.
+    pub description: Option<Text<0, 1000>>,
     pub priority: Option<PriorityDto>,
+    /// `null` clears the due date.
+    #[oai(nullable)]
     pub due_at: MaybeUndefined<Time>,
     pub completed: Option<bool>,
+}
+
+impl Example for UpdateTaskBody {
+    fn example() -> Self {
+        Self {
+            title: Some(Text("Buy oat milk".to_owned())),
+            description: Some(Text("One carton".to_owned())),
+            priority: Some(PriorityDto::Low),
+            due_at: MaybeUndefined::Null,
+            completed: Some(true),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -146,9 +205,9 @@ impl TryFrom<CreateTaskBody> for NewTask {
 
     fn try_from(body: CreateTaskBody) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
-        let title = errors.check("title", TaskTitle::parse(&body.title));
+        let title = errors.check("title", TaskTitle::parse(body.title.as_str()));
         let description =
-            errors.check("description", TaskDescription::parse(body.description.as_deref().unwrap_or_default()));
+            errors.check("description", TaskDescription::parse(body.description.as_ref().map_or("", Text::as_str)));
         errors.finish()?;
         match (title, description) {
             (Some(title), Some(description)) => Ok(Self {
@@ -167,8 +226,8 @@ impl TryFrom<UpdateTaskBody> for TaskPatch {
 
     fn try_from(body: UpdateTaskBody) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
-        let title = body.title.map(|t| errors.check("title", TaskTitle::parse(&t)));
-        let description = body.description.map(|d| errors.check("description", TaskDescription::parse(&d)));
+        let title = body.title.map(|t| errors.check("title", TaskTitle::parse(t.as_str())));
+        let description = body.description.map(|d| errors.check("description", TaskDescription::parse(d.as_str())));
         errors.finish()?;
         Ok(Self {
             title: title.flatten(),
@@ -205,59 +264,89 @@ fn task_error(error: TaskError, id: &str) -> ApiError {
 ///
 /// # Errors
 /// `VALIDATION_ERROR` naming `limit` and/or `cursor`.
-pub fn page_request(limit: Option<i64>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+pub fn page_request(limit: &Query<Option<Limit>>, cursor: &Query<Option<CursorText>>) -> Result<PageRequest, ApiError> {
+    page_request_and(limit, cursor, None)
+}
+
+/// [`page_request`], naming `other` too when a further parameter is bad.
+///
+/// # Errors
+/// `VALIDATION_ERROR` naming every bad parameter.
+pub fn page_request_and(
+    limit: &Query<Option<Limit>>,
+    cursor: &Query<Option<CursorText>>,
+    other: Option<FieldError>,
+) -> Result<PageRequest, ApiError> {
+    let limit = limit.0.map(|l| l.0);
     let mut errors = FieldErrors::default();
-    let cursor = cursor.and_then(|c| errors.check("cursor", Cursor::decode(c)));
+    errors.0.extend(other);
+    let cursor = cursor.0.as_ref().and_then(|c| errors.check("cursor", Cursor::decode(c.as_str())));
     errors.check("limit", PageRequest::new(limit, None));
     errors.finish()?;
     PageRequest::new(limit, cursor).map_err(|e| ApiError::field("limit", e.to_string()))
 }
 
+error_set! {
+    /// `GET /tasks`.
+    ListErrors: VALIDATION, UNAUTHORIZED, INTERNAL, DATABASE;
+    /// `POST /tasks`.
+    CreateErrors: VALIDATION, UNAUTHORIZED, TOO_LARGE, INTERNAL, DATABASE;
+    /// `GET`, `PATCH .../complete` and `DELETE /tasks/{id}`.
+    TaskErrors: UNAUTHORIZED, FORBIDDEN, TASK_NOT_FOUND, INTERNAL, DATABASE;
+    /// `PUT /tasks/{id}`.
+    UpdateErrors: VALIDATION, UNAUTHORIZED, FORBIDDEN, TASK_NOT_FOUND, TOO_LARGE, INTERNAL, DATABASE;
+}
+
 #[OpenApi(prefix_path = "/api/v1/tasks", tag = "ApiTags::Tasks")]
 impl TasksApi {
     /// List the caller's tasks, newest first.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "list_tasks")]
     async fn list(
         &self,
         caller: BearerAuth,
         /// Only completed (`true`) or pending (`false`) tasks.
         completed: Query<Option<bool>>,
         /// Case-insensitive substring of the title.
-        q: Query<Option<String>>,
+        q: Query<Option<Text<0, 0>>>,
         /// Page size, 1 to 100 (default 50).
-        limit: Query<Option<i64>>,
-        /// `meta.next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
-    ) -> Result<TaskListResponse, ApiError> {
-        let request = page_request(limit.0, cursor.0.as_deref())?;
-        let filter = TaskFilter { completed: completed.0, title_contains: q.0.filter(|q| !q.trim().is_empty()) };
+        limit: Query<Option<Limit>>,
+        /// `meta.next_cursor` of the previous page (an opaque token).
+        cursor: Query<Option<CursorText>>,
+    ) -> Result<TaskListResponse, Failure<ListErrors>> {
+        let request = page_request_and(&limit, &cursor, nul_in("q", q.0.as_ref().map(Text::as_str)))?;
+        let q = q.0.map(|q| q.0).filter(|q| !q.trim().is_empty());
+        let filter = TaskFilter { completed: completed.0, title_contains: q };
         let tasks = self.tasks.list(caller.0, &filter, &request).await.map_err(|e| crate::store_error(&e))?;
         Ok(TaskListResponse::Ok(page(tasks, TaskDto::from)))
     }
 
     /// Create a task.
-    #[oai(path = "/", method = "post")]
-    async fn create(&self, caller: BearerAuth, body: JsonBody<CreateTaskBody>) -> Result<CreateTaskResponse, ApiError> {
+    #[oai(path = "/", method = "post", operation_id = "create_task")]
+    async fn create(
+        &self,
+        caller: BearerAuth,
+        body: JsonBody<CreateTaskBody>,
+    ) -> Result<CreateTaskResponse, Failure<CreateErrors>> {
         let new = NewTask::try_from(body.0)?;
         let task = self.tasks.create(caller.0, new).await.map_err(|e| crate::store_error(&e))?;
         Ok(CreateTaskResponse::Created(ok(task.into())))
     }
 
     /// Get one task.
-    #[oai(path = "/:id", method = "get")]
-    async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<TaskResponse, ApiError> {
+    #[oai(path = "/:id", method = "get", operation_id = "get_task")]
+    async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<TaskResponse, Failure<TaskErrors>> {
         let task = self.tasks.get(caller.0, task_id(&id)?).await.map_err(|e| task_error(e, &id))?;
         Ok(TaskResponse::Ok(ok(task.into())))
     }
 
     /// Replace the given fields of a task.
-    #[oai(path = "/:id", method = "put")]
+    #[oai(path = "/:id", method = "put", operation_id = "update_task")]
     async fn update(
         &self,
         caller: BearerAuth,
         id: Path<String>,
         body: JsonBody<UpdateTaskBody>,
-    ) -> Result<TaskResponse, ApiError> {
+    ) -> Result<TaskResponse, Failure<UpdateErrors>> {
         let task_id = task_id(&id)?;
         let patch = TaskPatch::try_from(body.0)?;
         let task = self.tasks.update(caller.0, task_id, patch).await.map_err(|e| task_error(e, &id))?;
@@ -265,15 +354,15 @@ impl TasksApi {
     }
 
     /// Toggle completion (sets or clears `completed_at`).
-    #[oai(path = "/:id/complete", method = "patch")]
-    async fn toggle(&self, caller: BearerAuth, id: Path<String>) -> Result<TaskResponse, ApiError> {
+    #[oai(path = "/:id/complete", method = "patch", operation_id = "complete_task")]
+    async fn toggle(&self, caller: BearerAuth, id: Path<String>) -> Result<TaskResponse, Failure<TaskErrors>> {
         let task = self.tasks.toggle(caller.0, task_id(&id)?).await.map_err(|e| task_error(e, &id))?;
         Ok(TaskResponse::Ok(ok(task.into())))
     }
 
     /// Delete a task.
-    #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, caller: BearerAuth, id: Path<String>) -> Result<DeleteTaskResponse, ApiError> {
+    #[oai(path = "/:id", method = "delete", operation_id = "delete_task")]
+    async fn delete(&self, caller: BearerAuth, id: Path<String>) -> Result<DeleteTaskResponse, Failure<TaskErrors>> {
         let task_id = task_id(&id)?;
         self.tasks.delete(caller.0, task_id).await.map_err(|e| task_error(e, &id))?;
         Ok(DeleteTaskResponse::Ok(ok(Deleted::new(task_id))))

@@ -78,6 +78,9 @@ pub fn server_vars(database_url: &str, port: u16) -> HashMap<String, String> {
         // Every load client shares one loopback address.
         ("LOGIN_ATTEMPTS_PER_ADDRESS".to_owned(), "1000000".to_owned()),
         ("REGISTRATIONS_PER_ADDRESS".to_owned(), "1000000".to_owned()),
+        // ws-broadcast opens 20 tabs per user; ws-idle makes 200 sessions with one host.
+        ("WS_CONNECTIONS_PER_USER".to_owned(), "20".to_owned()),
+        ("MAX_OPEN_SESSIONS_PER_USER".to_owned(), "1000".to_owned()),
     ])
 }
 
@@ -319,13 +322,12 @@ async fn health(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>
     no_errors("hello-world", &baseline)?;
     println!("  {:<10} {}", "parley", describe(&parley));
     no_errors("health", &parley)?;
-    let ratio = parley.rps() / baseline.rps();
-    Ok(vec![verdict(
-        "health",
-        "≥ 0.9× hello-world rps".to_owned(),
-        format!("{:.0} / {:.0} req/s = {ratio:.2}×", parley.rps(), baseline.rps()),
-        ratio >= 0.9,
-    )])
+    // No target: /health now pings the database on every request (an
+    // answer reused for 500 ms contradicted what requests saw), so a ratio
+    // against a hello-world would only reward a cache that lies. The figures
+    // are reported for the record.
+    println!("  ratio {:.2}× hello-world (reported, no target)", parley.rps() / baseline.rps());
+    Ok(Vec::new())
 }
 
 /// The SQL the API runs for `GET /api/v1/tasks?limit=20` (it over-fetches one row for the cursor).

@@ -100,6 +100,8 @@ pub struct Settings {
     /// Spirit replies in flight in the process.
     pub spirit_max_concurrent: u32,
     pub login_limits: LoginLimits,
+    /// WebSocket connections one user may hold to one session.
+    pub ws_connections_per_user: u32,
     /// Open connections per instance; accepting pauses past it.
     pub max_connections: u32,
     /// Drain time after SIGTERM or SIGINT.
@@ -210,6 +212,7 @@ impl Settings {
             ("REGISTRATIONS_PER_ADDRESS", self.login_limits.registrations_per_address.to_string()),
             ("WS_PING_INTERVAL_SECONDS", self.ws_ping_interval.as_secs().to_string()),
             ("WS_IDLE_TIMEOUT_SECONDS", self.ws_idle_timeout.as_secs().to_string()),
+            ("WS_CONNECTIONS_PER_USER", self.ws_connections_per_user.to_string()),
             ("MAX_CONNECTIONS", self.max_connections.to_string()),
             ("SHUTDOWN_GRACE_SECONDS", self.shutdown_grace.as_secs().to_string()),
             (
@@ -320,6 +323,7 @@ impl Settings {
             spirit_max_concurrent: small("SPIRIT_MAX_CONCURRENT", 32, 1..=100_000)?,
             login_limits,
             max_connections: small("MAX_CONNECTIONS", 20_000, 1..=10_000_000)?,
+            ws_connections_per_user: small("WS_CONNECTIONS_PER_USER", 10, 1..=10_000)?,
             shutdown_grace: Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 20, 0..=3600)?),
             metrics_addr,
             ws_ping_interval,

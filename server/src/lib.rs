@@ -313,7 +313,8 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let origins = Arc::new(settings.cors_origins.clone());
     let rooms = Arc::new(
         rooms::Rooms::new(services.sessions.clone(), services.auth.clone(), draining.clone())
-            .keepalive(settings.ws_ping_interval, settings.ws_idle_timeout),
+            .keepalive(settings.ws_ping_interval, settings.ws_idle_timeout)
+            .connections_per_user(usize::try_from(settings.ws_connections_per_user).unwrap_or(usize::MAX)),
     );
     let limiter = services.rate_limiter.clone();
     let endpoint = Route::new()

@@ -80,6 +80,13 @@ impl Rooms {
         self.idle_timeout = idle_timeout;
         self
     }
+
+    /// Allows `connections` connections per user per session (the contract's 10 by default).
+    #[must_use]
+    pub fn connections_per_user(mut self, connections: usize) -> Self {
+        self.places = Arc::new(limits::Places::new(connections, MESSAGE_RATE));
+        self
+    }
 }
 
 /// Runs background work (the spirit's replies) and its waits on the tokio runtime.

@@ -229,7 +229,11 @@ impl AuthApi {
 
     /// Log in with email and password.
     #[oai(path = "/login", method = "post", operation_id = "login")]
-    async fn login(&self, body: JsonBody<LoginBody>, remote: &RemoteAddr) -> Result<LoginResponse, Failure<LoginErrors>> {
+    async fn login(
+        &self,
+        body: JsonBody<LoginBody>,
+        remote: &RemoteAddr,
+    ) -> Result<LoginResponse, Failure<LoginErrors>> {
         let (email, password) = (body.0.email.as_str().to_owned(), body.0.password.as_str().to_owned());
         self.throttle.login_attempt(address(remote), &email).map_err(throttled)?;
         match self.auth.login(&email, &password).await {

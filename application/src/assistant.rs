@@ -19,6 +19,16 @@ pub use tools::tool_specs;
 /// At most this many model turns per reply.
 pub const MAX_ROUNDS: usize = 5;
 
+/// Messages a conversation's read returns: the most recent, oldest first
+/// among them (API.md); the rest is paged by `messages`.
+pub const DETAIL_MESSAGES: usize = 100;
+
+/// Messages read from the store for a turn's history: the model sees at
+/// most these, so a long conversation costs what a short one does. A
+/// message carries its own tool calls and their results, so they stay
+/// together.
+pub const HISTORY_MESSAGES: usize = 200;
+
 const SYSTEM_PROMPT: &str = "You are Parley, a concise assistant that manages the user's to-do list. \
 Use the tools to add, list, complete, update and delete tasks; look tasks up with list_tasks \
 when you need an id. Answer in one or two short sentences.";
@@ -89,7 +99,20 @@ impl AssistantService {
     /// # Errors
     /// `NotFound`, `Forbidden`, or a store failure.
     pub async fn get(&self, owner: UserId, id: ConversationId) -> Result<ConversationDetail, ConversationError> {
-        self.conversations.get(owner, id).await
+        self.conversations.get(owner, id, DETAIL_MESSAGES).await
+    }
+
+    /// A page of a conversation's whole history, oldest first.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` for an unknown or foreign conversation.
+    pub async fn messages(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, ConversationError> {
+        self.conversations.messages(owner, id, page).await
     }
 
     /// Deletes the conversation with its messages; tasks it made stay.
@@ -133,7 +156,7 @@ impl AssistantService {
         id: ConversationId,
         on_event: &mut (dyn FnMut(AssistantEvent) + Send),
     ) -> Result<Message, AssistantError> {
-        let detail = self.conversations.get(owner, id).await?;
+        let detail = self.conversations.get(owner, id, HISTORY_MESSAGES).await?;
         let mut history = vec![ChatTurn::System(SYSTEM_PROMPT.to_owned())];
         history.extend(detail.messages.iter().flat_map(turns_of));
         let mut content = String::new();

@@ -265,3 +265,51 @@ async fn a_failing_provider_is_502_and_the_users_message_is_kept() {
     let list = app.get("/api/v1/chat/conversations", Some(&ada.token)).await;
     assert_eq!(list.data(StatusCode::OK)[0]["message_count"], json!(1));
 }
+
+#[tokio::test]
+async fn a_conversation_read_returns_its_recent_messages_and_the_history_pages() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "1000")]).await;
+    let user = app.register("Ann").await;
+    let first = app.post("/api/v1/chat", Some(&user.token), json!({"message": "list my tasks"})).await;
+    let id = first.data(StatusCode::OK)["conversation_id"].as_str().unwrap().to_owned();
+    for n in 0..50 {
+        let reply = app
+            .post(
+                "/api/v1/chat",
+                Some(&user.token),
+                json!({"message": format!("list my tasks {n}"), "conversation_id": id}),
+            )
+            .await;
+        reply.data(StatusCode::OK);
+    }
+    // 51 turns: 102 messages.
+    for path in [format!("/api/v1/chat/conversations/{id}"), format!("/api/v1/chatkit/sessions/{id}")] {
+        let detail = app.get(&path, Some(&user.token)).await;
+        let data = detail.data(StatusCode::OK);
+        let messages = data["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 100, "{path}");
+        assert_eq!(data["has_more_messages"], json!(true), "{path}");
+        assert_eq!(messages[0]["content"], json!("list my tasks 0"), "the two oldest are left out: {path}");
+    }
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = cursor.as_ref().map_or_else(String::new, |c| format!("&cursor={c}"));
+        let page =
+            app.get(&format!("/api/v1/chat/conversations/{id}/messages?limit=40{query}"), Some(&user.token)).await;
+        let items = page.data(StatusCode::OK).as_array().unwrap().clone();
+        if seen == 0 {
+            assert_eq!(items[0]["content"], json!("list my tasks"), "oldest first");
+        }
+        seen += items.len();
+        assert_eq!(page.body["meta"]["total"], json!(102));
+        match page.body["meta"]["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 102);
+    let other = app.register("Bob").await;
+    let foreign = app.get(&format!("/api/v1/chat/conversations/{id}/messages"), Some(&other.token)).await;
+    foreign.assert_error(StatusCode::FORBIDDEN, "FORBIDDEN");
+}

@@ -37,7 +37,7 @@ pub async fn conversation_create_then_get(stores: Stores) {
     let created = conversation(owner, "Plan the week", at(1));
 
     stores.conversations.create(&created).await.expect("create");
-    let detail = stores.conversations.get(owner, created.id).await.expect("get");
+    let detail = stores.conversations.get(owner, created.id, 100).await.expect("get");
 
     assert_eq!(detail.conversation, created);
     assert!(detail.messages.is_empty());
@@ -117,7 +117,7 @@ pub async fn conversation_messages_oldest_first_with_tool_calls(stores: Stores) 
     for m in [&question, &answer, &follow_up] {
         stores.conversations.append(owner, chat.id, m).await.expect("append");
     }
-    let detail = stores.conversations.get(owner, chat.id).await.expect("get");
+    let detail = stores.conversations.get(owner, chat.id, 100).await.expect("get");
 
     assert_eq!(detail.messages, [question, answer, follow_up]);
     assert_eq!(detail.conversation.updated_at, at(4));
@@ -127,8 +127,8 @@ pub async fn conversation_get_unknown_or_foreign(stores: Stores) {
     let (owner, other) = (user(&stores).await, user(&stores).await);
     let chat = stored(&stores, owner, "mine", at(1)).await;
 
-    let unknown = stores.conversations.get(owner, ConversationId::new()).await;
-    let foreign = stores.conversations.get(other, chat.id).await;
+    let unknown = stores.conversations.get(owner, ConversationId::new(), 100).await;
+    let foreign = stores.conversations.get(other, chat.id, 100).await;
 
     assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
     assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
@@ -143,7 +143,7 @@ pub async fn conversation_append_unknown_or_foreign(stores: Stores) {
 
     assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
     assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
-    let detail = stores.conversations.get(owner, chat.id).await.expect("get");
+    let detail = stores.conversations.get(owner, chat.id, 100).await.expect("get");
     assert!(detail.messages.is_empty(), "a refused append stores nothing");
     assert_eq!(detail.conversation, chat, "and does not touch updated_at");
 }
@@ -157,7 +157,7 @@ pub async fn conversation_delete_unknown_or_foreign(stores: Stores) {
 
     assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
     assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
-    assert!(stores.conversations.get(owner, chat.id).await.is_ok(), "a refused delete deletes nothing");
+    assert!(stores.conversations.get(owner, chat.id, 100).await.is_ok(), "a refused delete deletes nothing");
 }
 
 pub async fn conversation_delete_takes_its_messages(stores: Stores) {
@@ -170,15 +170,15 @@ pub async fn conversation_delete_takes_its_messages(stores: Stores) {
 
     stores.conversations.delete(owner, doomed.id).await.expect("delete");
 
-    let gone = stores.conversations.get(owner, doomed.id).await;
+    let gone = stores.conversations.get(owner, doomed.id, 100).await;
     assert!(matches!(gone, Err(ConversationError::NotFound)), "{gone:?}");
     assert!(matches!(stores.conversations.delete(owner, doomed.id).await, Err(ConversationError::NotFound)));
     let listed = stores.conversations.list(owner, &page(10)).await.expect("list");
     assert_eq!(listed.items.iter().map(|s| (s.conversation.id, s.message_count)).collect::<Vec<_>>(), [(kept.id, 1)]);
-    assert_eq!(stores.conversations.get(owner, kept.id).await.expect("get").messages, [survivor]);
+    assert_eq!(stores.conversations.get(owner, kept.id, 100).await.expect("get").messages, [survivor]);
     // Re-creating the same id must not bring old messages back.
     stores.conversations.create(&doomed).await.expect("re-create");
-    assert!(stores.conversations.get(owner, doomed.id).await.expect("get").messages.is_empty());
+    assert!(stores.conversations.get(owner, doomed.id, 100).await.expect("get").messages.is_empty());
 }
 
 pub async fn conversation_concurrent_appends_are_all_kept(stores: Stores) {
@@ -195,9 +195,46 @@ pub async fn conversation_concurrent_appends_are_all_kept(stores: Stores) {
         joined.expect("join").expect("append");
     }
 
-    let detail = stores.conversations.get(owner, chat.id).await.expect("get");
+    let detail = stores.conversations.get(owner, chat.id, 100).await.expect("get");
     let contents: Vec<String> = detail.messages.into_iter().map(|m| m.content).collect();
     assert_eq!(contents, (0..10).map(|i| format!("message {i}")).collect::<Vec<_>>(), "oldest first");
     let listed = stores.conversations.list(owner, &page(10)).await.expect("list");
     assert_eq!(listed.items[0].message_count, 10);
+}
+
+pub async fn conversation_get_returns_the_most_recent_messages_and_pages_the_rest(stores: Stores) {
+    let owner = user(&stores).await;
+    let chat = stored(&stores, owner, "Long", at(0)).await;
+    let mut written = Vec::new();
+    for n in 0..7 {
+        let m = message(if n % 2 == 0 { Role::User } else { Role::Assistant }, &format!("m{n}"), at(n + 1));
+        stores.conversations.append(owner, chat.id, &m).await.expect("append");
+        written.push(m);
+    }
+    let recent = stores.conversations.get(owner, chat.id, 3).await.expect("get");
+    assert_eq!(recent.messages, written[4..], "the three most recent, oldest first");
+    assert!(recent.has_more_messages);
+    let all = stores.conversations.get(owner, chat.id, 7).await.expect("get");
+    assert_eq!(all.messages, written);
+    assert!(!all.has_more_messages);
+
+    let mut seen = Vec::new();
+    let mut request = page(3);
+    loop {
+        let page = stores.conversations.messages(owner, chat.id, &request).await.expect("messages");
+        assert_eq!(page.total, 7);
+        seen.extend(page.items);
+        match page.next_cursor {
+            Some(cursor) => request = PageRequest::new(Some(3), Some(cursor)).expect("page"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, written, "every message once, oldest first");
+
+    let other = user(&stores).await;
+    assert!(matches!(stores.conversations.messages(other, chat.id, &page(3)).await, Err(ConversationError::Forbidden)));
+    assert!(matches!(
+        stores.conversations.messages(owner, ConversationId::new(), &page(3)).await,
+        Err(ConversationError::NotFound)
+    ));
 }

@@ -57,6 +57,7 @@ macro_rules! suite {
             conversations::conversation_delete_unknown_or_foreign,
             conversations::conversation_delete_takes_its_messages,
             conversations::conversation_concurrent_appends_are_all_kept,
+            conversations::conversation_get_returns_the_most_recent_messages_and_pages_the_rest,
             sessions::session_create_then_get,
             sessions::session_unknown_is_not_found_everywhere,
             sessions::session_close_is_for_the_host_only_and_idempotent,

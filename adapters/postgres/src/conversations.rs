@@ -211,7 +211,13 @@ impl ConversationRepository for PgConversationRepository {
         }))
     }
 
-    async fn get(&self, owner: UserId, id: ConversationId) -> Result<ConversationDetail, ConversationError> {
+    async fn get(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        recent: usize,
+    ) -> Result<ConversationDetail, ConversationError> {
+        let fetch = i64::try_from(recent.saturating_add(1)).unwrap_or(i64::MAX);
         let detail = read(&self.pool, move || {
             async move |conn| {
                 let row: Option<ConversationRow> = conversations::table
@@ -222,18 +228,60 @@ impl ConversationRepository for PgConversationRepository {
                     .optional()?;
                 AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
                 let conversation = Conversation::from(row.ok_or(AccessError::NotFound)?);
-                let rows: Vec<MessageRow> = messages::table
+                let mut rows: Vec<MessageRow> = messages::table
                     .filter(messages::conversation_id.eq(id.as_uuid()))
-                    .order((messages::created_at.asc(), messages::id.asc()))
+                    .order((messages::created_at.desc(), messages::id.desc()))
+                    .limit(fetch)
                     .select(MessageRow::as_select())
                     .load(conn)
                     .await?;
+                let has_more_messages = rows.len() > recent;
+                rows.truncate(recent);
+                rows.reverse();
                 let messages = rows.into_iter().map(Message::try_from).collect::<Result<_, _>>()?;
-                Ok::<_, AccessError>(ConversationDetail { conversation, messages })
+                Ok::<_, AccessError>(ConversationDetail { conversation, messages, has_more_messages })
             }
         })
         .await?;
         Ok(detail)
+    }
+
+    async fn messages(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, ConversationError> {
+        let fetch = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                check_owner(conn, owner, id).await?;
+                let total: i64 =
+                    capped_count!(messages::table.filter(messages::conversation_id.eq(id.as_uuid())), conn);
+                let mut query = messages::table.filter(messages::conversation_id.eq(id.as_uuid())).into_boxed();
+                if let Some(cursor) = page.cursor() {
+                    query = query.filter(
+                        diesel::dsl::sql::<Bool>("(messages.created_at, messages.id) > (")
+                            .bind::<Timestamptz, _>(cursor.at)
+                            .sql(", ")
+                            .bind::<SqlUuid, _>(cursor.id)
+                            .sql(")"),
+                    );
+                }
+                let rows: Vec<MessageRow> = query
+                    .order((messages::created_at.asc(), messages::id.asc()))
+                    .limit(fetch)
+                    .select(MessageRow::as_select())
+                    .load(conn)
+                    .await?;
+                Ok::<_, AccessError>((rows, total))
+            }
+        })
+        .await?;
+        let messages =
+            rows.into_iter().map(Message::try_from).collect::<Result<Vec<_>, _>>().map_err(AccessError::from)?;
+        let total = u64::try_from(total).map_err(StoreError::unexpected)?;
+        Ok(Page::from_overfetch(messages, page, total, |m| Cursor { at: m.created_at, id: m.id.as_uuid() }))
     }
 
     async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError> {

@@ -86,8 +86,14 @@ impl ConversationRepository for SqliteConversationRepository {
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]
-    async fn get(&self, owner: UserId, id: ConversationId) -> Result<ConversationDetail, ConversationError> {
+    async fn get(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        recent: usize,
+    ) -> Result<ConversationDetail, ConversationError> {
         let (key, owner) = (id.to_string(), owner.to_string());
+        let fetch = i64::try_from(recent.saturating_add(1)).unwrap_or(i64::MAX);
         let found = self
             .store
             .run(move |conn| {
@@ -99,21 +105,68 @@ impl ConversationRepository for SqliteConversationRepository {
                     };
                     let messages: Vec<MessageRow> = messages::table
                         .filter(messages::conversation_id.eq(&key))
-                        .order((messages::created_at.asc(), messages::id.asc()))
+                        .order((messages::created_at.desc(), messages::id.desc()))
+                        .limit(fetch)
                         .select(MessageRow::as_select())
                         .load(conn)?;
                     Ok(Owned::Mine((row, messages)))
                 })
             })
             .await?;
-        let (row, messages) = found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
+        let (row, mut messages) = found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
+        let has_more_messages = messages.len() > recent;
+        messages.truncate(recent);
+        messages.reverse();
         let detail = (|| {
             Ok::<_, crate::rows::CorruptRow>(ConversationDetail {
                 conversation: row.into_conversation()?,
                 messages: messages.into_iter().map(MessageRow::into_message).collect::<Result<_, _>>()?,
+                has_more_messages,
             })
         })();
         Ok(detail.map_err(StoreError::from)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn messages(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, ConversationError> {
+        let (key, owner, cursor) = (id.to_string(), owner.to_string(), page.cursor());
+        let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
+        let found = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    let total: i64 = capped_count!(messages::table.filter(messages::conversation_id.eq(&key)), conn);
+                    let mut query = messages::table
+                        .filter(messages::conversation_id.eq(&key))
+                        .order((messages::created_at.asc(), messages::id.asc()))
+                        .limit(fetch)
+                        .select(MessageRow::as_select())
+                        .into_boxed();
+                    if let Some(Cursor { at, id }) = cursor {
+                        let (at, id) = (to_micros(at), id.to_string());
+                        query = query.filter(
+                            messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(id))),
+                        );
+                    }
+                    Ok(Owned::Mine((query.load::<MessageRow>(conn)?, total)))
+                })
+            })
+            .await?;
+        let (rows, total) = found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
+        let messages =
+            rows.into_iter().map(MessageRow::into_message).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
+        let total = u64::try_from(total).unwrap_or_default();
+        Ok(Page::from_overfetch(messages, page, total, |m| Cursor { at: m.created_at, id: m.id.as_uuid() }))
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id, message_id = %message.id))]

@@ -19,7 +19,7 @@ fn turn(events: Vec<ModelEvent>) -> ModelStream {
 fn conversations(owner: UserId, stored: Arc<Mutex<Vec<Message>>>) -> MockConversationRepository {
     let mut repo = MockConversationRepository::new();
     let seen = stored.clone();
-    repo.expect_get().returning(move |_, id| {
+    repo.expect_get().returning(move |_, id, _| {
         let now = chrono::Utc::now();
         Ok(ConversationDetail {
             conversation: Conversation {
@@ -30,6 +30,7 @@ fn conversations(owner: UserId, stored: Arc<Mutex<Vec<Message>>>) -> MockConvers
                 updated_at: now,
             },
             messages: seen.lock().map(|m| m.clone()).unwrap_or_default(),
+            has_more_messages: false,
         })
     });
     repo.expect_append().returning(move |_, _, message| {

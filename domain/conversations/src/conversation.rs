@@ -164,7 +164,10 @@ pub struct ConversationSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationDetail {
     pub conversation: Conversation,
+    /// The most recent messages asked for, oldest first among them.
     pub messages: Vec<Message>,
+    /// Whether older messages exist than those in `messages`.
+    pub has_more_messages: bool,
 }
 
 #[cfg(test)]

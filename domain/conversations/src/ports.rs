@@ -32,12 +32,29 @@ pub trait ConversationRepository: Send + Sync {
     /// `StoreError` if the store fails.
     async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<ConversationSummary>, StoreError>;
 
-    /// A conversation with its messages, oldest first.
+    /// A conversation with at most its `recent` most recent messages,
+    /// oldest first among them, reading no more than that.
     ///
     /// # Errors
     /// - `ConversationError::NotFound` if no conversation has this id;
     /// - `ConversationError::Forbidden` if it belongs to another user.
-    async fn get(&self, owner: UserId, id: ConversationId) -> Result<ConversationDetail, ConversationError>;
+    async fn get(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        recent: usize,
+    ) -> Result<ConversationDetail, ConversationError>;
+
+    /// A page of the conversation's whole history, oldest first.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`.
+    async fn messages(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, ConversationError>;
 
     /// Appends `message` and sets the conversation's `updated_at` to the
     /// message's `created_at`, in one transaction.

@@ -45,6 +45,13 @@ pub enum ChatResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum MessagePageResponse {
+    /// A page of the conversation's messages, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<PageEnvelope<MessageDto>>),
+}
+
+#[derive(ApiResponse)]
 pub enum ConversationListResponse {
     /// A page of conversations, most recently updated first.
     #[oai(status = 200)]
@@ -74,6 +81,8 @@ error_set! {
     ListErrors: VALIDATION, UNAUTHORIZED, INTERNAL, DATABASE;
     /// `GET` and `DELETE /chat/conversations/{id}`.
     ConversationErrors: UNAUTHORIZED, FORBIDDEN, CONVERSATION_NOT_FOUND, INTERNAL, DATABASE;
+    /// `GET /chat/conversations/{id}/messages`.
+    MessagePageErrors: VALIDATION, UNAUTHORIZED, FORBIDDEN, CONVERSATION_NOT_FOUND, INTERNAL, DATABASE;
 }
 
 #[OpenApi(prefix_path = "/api/v1/chat", tag = "ApiTags::Chat")]
@@ -114,7 +123,7 @@ impl ChatApi {
         Ok(ConversationListResponse::Ok(page(conversations, ConversationSummaryDto::from)))
     }
 
-    /// One conversation with its messages.
+    /// One conversation with its 100 most recent messages (oldest first among them).
     #[oai(path = "/conversations/:id", method = "get", operation_id = "get_conversation")]
     async fn get(
         &self,
@@ -123,6 +132,27 @@ impl ChatApi {
     ) -> Result<ConversationResponse, Failure<ConversationErrors>> {
         let detail = self.assistant.get(caller.0, CHAT.id(&id)?).await.map_err(|e| CHAT.conversation_error(e, &id))?;
         Ok(ConversationResponse::Ok(ok(detail.into())))
+    }
+
+    /// Page through a conversation's whole history, oldest first.
+    #[oai(path = "/conversations/:id/messages", method = "get", operation_id = "list_conversation_messages")]
+    async fn messages(
+        &self,
+        caller: BearerAuth,
+        id: Path<String>,
+        /// Page size, 1 to 100 (default 50).
+        limit: Query<Option<Limit>>,
+        /// `meta.next_cursor` of the previous page (an opaque token).
+        cursor: Query<Option<CursorText>>,
+    ) -> Result<MessagePageResponse, Failure<MessagePageErrors>> {
+        let conversation = CHAT.id(&id)?;
+        let request = page_request(&limit, &cursor)?;
+        let messages = self
+            .assistant
+            .messages(caller.0, conversation, &request)
+            .await
+            .map_err(|e| CHAT.conversation_error(e, &id))?;
+        Ok(MessagePageResponse::Ok(page(messages, MessageDto::from)))
     }
 
     /// Delete a conversation and its messages.

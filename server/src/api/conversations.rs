@@ -98,8 +98,10 @@ pub struct ConversationDto {
     pub title: String,
     pub created_at: Time,
     pub updated_at: Time,
-    /// Oldest first.
+    /// At most the 100 most recent messages, oldest first among them.
     pub messages: Vec<MessageDto>,
+    /// Whether older messages exist (page them with `GET /chat/conversations/{id}/messages`).
+    pub has_more_messages: bool,
 }
 
 impl From<ConversationDetail> for ConversationDto {
@@ -111,6 +113,7 @@ impl From<ConversationDetail> for ConversationDto {
             created_at: c.created_at.into(),
             updated_at: c.updated_at.into(),
             messages: detail.messages.into_iter().map(MessageDto::from).collect(),
+            has_more_messages: detail.has_more_messages,
         }
     }
 }

@@ -86,6 +86,9 @@ impl RoomBroker for LocalRoomBroker {
         if state.closed.contains(&session) {
             return Err(JoinRefusal::Closed);
         }
+        #[allow(clippy::cast_precision_loss)] // a count of rooms
+        metrics::gauge!("open_rooms")
+            .set((state.rooms.len() + usize::from(!state.rooms.contains_key(&session))) as f64);
         let room = state
             .rooms
             .entry(session)
@@ -130,6 +133,8 @@ impl RoomBroker for LocalRoomBroker {
         room.publish(RoomEvent::UserLeft(gone.clone()));
         if room.members.is_empty() {
             state.rooms.remove(&session);
+            #[allow(clippy::cast_precision_loss)] // a count of rooms
+            metrics::gauge!("open_rooms").set(state.rooms.len() as f64);
         }
         Ok(Some(gone))
     }

@@ -71,7 +71,9 @@ pub async fn serve(
         strikes: TokenBucket::new(STRIKES.0, STRIKES.1),
         last_seen: Instant::now(),
     };
+    metrics::gauge!("websocket_connections").increment(1.0);
     connection.run(&raw_id, header_token).await;
+    metrics::gauge!("websocket_connections").decrement(1.0);
 }
 
 struct Connection<'a, D> {
@@ -425,7 +427,10 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
         };
         // `message_received` reaches this client through the room, like everyone else.
         match self.rooms.sessions.say(session, me, text).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                metrics::counter!("room_messages_total").increment(1);
+                Ok(())
+            }
             Err(SessionError::Closed) => self.error("SESSION_CLOSED", "The session is closed").await,
             Err(SessionError::NotFound | SessionError::Forbidden) => {
                 self.error("SESSION_NOT_FOUND", "The session no longer exists").await

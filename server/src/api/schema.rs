@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn nullable_is_required_and_renders_null() {
-        assert!(Nullable::<String>::IS_REQUIRED);
+        const { assert!(Nullable::<String>::IS_REQUIRED) };
         let MetaSchemaRef::Inline(schema) = Nullable::<String>::schema_ref() else { panic!("inline") };
         assert!(schema.nullable);
         assert_eq!(Nullable::<String>(None).to_json(), Some(Value::Null));

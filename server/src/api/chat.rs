@@ -22,12 +22,19 @@ pub struct ChatApi {
 
 /// A message to the assistant.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ChatBody {
     /// 1 to 2000 characters after trimming.
     pub message: Text<1, 2000, true>,
     /// Continue this conversation; omitted or `null`: start a new one titled from the message.
     #[oai(nullable)]
     pub conversation_id: Option<uuid::Uuid>,
+}
+
+impl poem_openapi::types::Example for ChatBody {
+    fn example() -> Self {
+        Self { message: Text("add a task called buy milk".to_owned()), conversation_id: None }
+    }
 }
 
 #[derive(Debug, Object)]

@@ -56,9 +56,16 @@ pub struct ChatKitThread {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ChatKitMessageBody {
     /// 1 to 2000 characters after trimming.
     pub text: Text<1, 2000, true>,
+}
+
+impl poem_openapi::types::Example for ChatKitMessageBody {
+    fn example() -> Self {
+        Self { text: Text("list my pending tasks".to_owned()) }
+    }
 }
 
 /// One Server-Sent Event: `event:` is `event`, `data:` is `data` as JSON

@@ -48,7 +48,9 @@ impl From<ToolCall> for ToolCallDto {
     }
 }
 
+/// A stored message of a conversation.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct MessageDto {
     pub id: String,
     /// `user` or `assistant`.
@@ -56,6 +58,24 @@ pub struct MessageDto {
     pub content: String,
     pub tool_calls: Vec<ToolCallDto>,
     pub created_at: Time,
+}
+
+impl poem_openapi::types::Example for MessageDto {
+    fn example() -> Self {
+        Self {
+            id: "01936a50-2b3c-7d4e-8f5a-6b7c8d9e0f1a".to_owned(),
+            role: "assistant".to_owned(),
+            content: "Added \"buy milk\".".to_owned(),
+            tool_calls: vec![ToolCallDto {
+                id: "call_1".to_owned(),
+                kind: "function".to_owned(),
+                function: FunctionDto { name: "add_task".to_owned(), arguments: r#"{"title":"buy milk"}"#.to_owned() },
+                result: Nullable(Some(serde_json::json!({"status": "ok"}))),
+                status: "ok".to_owned(),
+            }],
+            created_at: Time(chrono::DateTime::UNIX_EPOCH),
+        }
+    }
 }
 
 impl From<Message> for MessageDto {

@@ -75,6 +75,7 @@ fn language_model(settings: &Settings, offline: Arc<dyn LanguageModel>) -> anyho
         api_key: llm.api_key.clone(),
         model: llm.model.clone(),
         timeout: llm.timeout,
+        max_tokens: settings.assistant_limits.max_tokens,
     };
     Ok(Arc::new(OpenAiLanguageModel::new(config).context("LLM_BASE_URL")?))
 }
@@ -101,7 +102,15 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     );
     let tasks = Arc::new(TaskService::new(store.tasks(), clock.clone()));
     let model = language_model(settings, Arc::new(OfflineAssistant::new()))?;
-    let assistant = AssistantService::new(store.conversations(), tasks.clone(), model, clock);
+    let limits = settings.assistant_limits.reply_limits();
+    let assistant = AssistantService::new(
+        store.conversations(),
+        tasks.clone(),
+        model,
+        clock,
+        limits,
+        Arc::new(rooms::TokioSpawner),
+    );
     let per_minute = std::num::NonZeroU32::new(settings.rate_limit_per_minute).context("RATE_LIMIT_PER_MINUTE")?;
     let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
     Ok(Services {

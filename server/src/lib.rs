@@ -130,13 +130,13 @@ fn health_api(services: &Services, settings: &Settings) -> HealthApi {
 
 type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi, SessionsApi);
 
-fn openapi(services: &Services, settings: &Settings) -> OpenApiService<Apis, ()> {
+fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> OpenApiService<Apis, ()> {
     let apis = (
         health_api(services, settings),
         AuthApi { auth: services.auth.clone() },
         TasksApi { tasks: services.tasks.clone() },
         ChatApi { assistant: services.assistant.clone() },
-        ChatKitApi { assistant: services.assistant.clone() },
+        ChatKitApi { assistant: services.assistant.clone(), draining: draining.clone() },
         SessionsApi { sessions: services.sessions.clone() },
     );
     OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION")).description(
@@ -152,7 +152,8 @@ pub fn openapi_yaml() -> anyhow::Result<String> {
     let settings = Settings::from_lookup(|_| None)?;
     // A lazy pool that is never used: the document needs the API types, not a database.
     let store = Store::connect("postgres://localhost/unused", 1)?;
-    Ok(openapi(&services(&settings, store)?, &settings).spec_yaml())
+    let (_drain, draining) = shutdown::Drain::new();
+    Ok(openapi(&services(&settings, store)?, &settings, &draining).spec_yaml())
 }
 
 /// Runs the migrations of the configured store.
@@ -202,7 +203,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let store = Store::connect(&settings.database_url, settings.database_max_connections).context("DATABASE_URL")?;
     store.migrate().await.context("running database migrations")?;
     let services = services(&settings, store)?;
-    let api = openapi(&services, &settings);
+    let api = openapi(&services, &settings, &draining);
     let spec_json = api.spec_endpoint();
     let spec_yaml = api.spec_endpoint_yaml();
     let docs = api.swagger_ui();
@@ -266,9 +267,18 @@ impl Application {
     /// # Errors
     /// If the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` resolves, then shuts down as on SIGTERM: the
+    /// draining signal is set and in-flight requests get the grace period.
+    ///
+    /// # Errors
+    /// If the server fails.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let drain = self.drain;
         let signal = async move {
-            shutdown_signal().await;
+            signal.await;
             drain.start();
         };
         Server::new_with_acceptor(self.acceptor)

@@ -4,9 +4,12 @@
 
 mod auth;
 mod chat;
+mod chat_faults;
 mod chatkit;
+mod chatkit_limits;
 mod health;
 mod openapi;
+mod provider;
 mod sessions;
 mod support;
 mod tasks;

@@ -167,8 +167,7 @@ impl AssistantService {
     ) -> Result<Message, AssistantError> {
         let mut cutoff = Cutoff::new(self.timer.sleep(self.limits.reply_timeout), stop);
         let detail = self.conversations.get(owner, id).await?;
-        let mut history = vec![ChatTurn::System(SYSTEM_PROMPT.to_owned())];
-        history.extend(detail.messages.iter().flat_map(turns_of));
+        let history = context(&detail.messages, self.limits.context_chars);
         let mut draft = Draft::default();
         let outcome = self.rounds(owner, history, &mut draft, &mut cutoff, on_event).await;
         let failure = match outcome {
@@ -281,6 +280,45 @@ impl AssistantService {
 
     fn message(&self, role: Role, content: String, tool_calls: Vec<ToolCall>) -> Message {
         Message { id: MessageId::new(), role, content, tool_calls, created_at: self.clock.now() }
+    }
+}
+
+/// Said to the model when older messages did not fit the context budget.
+const LEFT_OUT_NOTE: &str = "\n\nEarlier messages of this conversation were left out to save space; \
+if you need something from them, ask the user.";
+
+/// The system prompt and the most recent messages whose turns fit in
+/// `budget` characters (the prompt included). A message's tool calls stay
+/// with their results; the newest message is always sent.
+fn context(messages: &[Message], budget: usize) -> Vec<ChatTurn> {
+    let mut room = budget.saturating_sub(SYSTEM_PROMPT.chars().count() + LEFT_OUT_NOTE.chars().count());
+    let mut kept: Vec<Vec<ChatTurn>> = Vec::new();
+    for message in messages.iter().rev() {
+        let turns = turns_of(message);
+        let size: usize = turns.iter().map(turn_chars).sum();
+        if size > room && !kept.is_empty() {
+            break;
+        }
+        room = room.saturating_sub(size);
+        kept.push(turns);
+    }
+    let mut prompt = SYSTEM_PROMPT.to_owned();
+    if kept.len() < messages.len() {
+        prompt.push_str(LEFT_OUT_NOTE);
+    }
+    let mut history = vec![ChatTurn::System(prompt)];
+    history.extend(kept.into_iter().rev().flatten());
+    history
+}
+
+fn turn_chars(turn: &ChatTurn) -> usize {
+    match turn {
+        ChatTurn::System(text) | ChatTurn::User(text) => text.chars().count(),
+        ChatTurn::Assistant { content, tool_calls } => {
+            content.chars().count()
+                + tool_calls.iter().map(|call| call.name.len() + call.arguments.chars().count()).sum::<usize>()
+        }
+        ChatTurn::Tool { content, .. } => content.chars().count(),
     }
 }
 

@@ -227,3 +227,37 @@ async fn arguments_that_are_not_json_are_an_error_result_and_do_not_run() {
     assert_eq!(reply.tool_calls[0].status, ToolStatus::Error);
     assert_eq!(error_code(&reply.tool_calls[0]), Some(serde_json::json!("INVALID_ARGUMENTS")));
 }
+
+fn stored(role: Role, content: &str, tool_calls: Vec<ToolCall>) -> Message {
+    Message { id: MessageId::new(), role, content: content.into(), tool_calls, created_at: chrono::Utc::now() }
+}
+
+#[test]
+fn the_context_keeps_the_newest_messages_that_fit_with_their_tool_results_and_says_so() {
+    let call = ToolCall {
+        id: "c1".into(),
+        name: "list_tasks".into(),
+        arguments: "{}".into(),
+        result: Some(serde_json::json!({"tasks": []})),
+        status: ToolStatus::Ok,
+    };
+    let messages = vec![
+        stored(Role::User, &"old ".repeat(500), vec![]),
+        stored(Role::Assistant, &"older reply ".repeat(200), vec![]),
+        stored(Role::User, "list my tasks", vec![]),
+        stored(Role::Assistant, "You have none.", vec![call]),
+        stored(Role::User, "thanks", vec![]),
+    ];
+
+    let history = super::super::context(&messages, 1000);
+
+    assert!(matches!(&history[0], ChatTurn::System(prompt) if prompt.contains("left out")), "{history:?}");
+    assert_eq!(history[1], ChatTurn::User("list my tasks".into()));
+    assert!(matches!(&history[2], ChatTurn::Assistant { tool_calls, .. } if tool_calls[0].id == "c1"));
+    assert!(matches!(&history[3], ChatTurn::Tool { call_id, .. } if call_id == "c1"));
+    assert_eq!(history.last(), Some(&ChatTurn::User("thanks".into())));
+
+    let everything = super::super::context(&messages, 100_000);
+    assert!(matches!(&everything[0], ChatTurn::System(prompt) if !prompt.contains("left out")));
+    assert_eq!(everything[1], ChatTurn::User("old ".repeat(500)));
+}

@@ -1,19 +1,23 @@
 //! The assistant: stores the user's message, runs the model's tool loop as
 //! the caller, and stores the reply with the tool calls it made.
 
+mod limits;
 mod tools;
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
+use futures_util::future::{self, BoxFuture};
+use futures_util::{FutureExt, StreamExt};
 use parley_conversations::{
     ChatTurn, Conversation, ConversationDetail, ConversationError, ConversationRepository, ConversationSummary,
     ConversationTitle, LanguageModel, Message, MessageText, ModelError, ModelEvent, Role, ToolCall, ToolRequest,
 };
 use parley_kernel::{Clock, ConversationId, MessageId, Page, PageRequest, StoreError, UserId};
 
-use crate::TaskService;
+use crate::{TaskService, Timer};
 
+use limits::Cutoff;
+pub use limits::{ReplyCut, ReplyLimits};
 pub use tools::tool_specs;
 
 /// At most this many model turns per reply.
@@ -48,6 +52,8 @@ pub enum AssistantError {
     Conversation(#[from] ConversationError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Cut(#[from] ReplyCut),
 }
 
 impl From<StoreError> for AssistantError {
@@ -61,6 +67,9 @@ pub struct AssistantService {
     tasks: Arc<TaskService>,
     model: Arc<dyn LanguageModel>,
     clock: Arc<dyn Clock>,
+    limits: ReplyLimits,
+    /// Measures the reply deadline.
+    timer: Arc<dyn Timer>,
 }
 
 impl AssistantService {
@@ -69,8 +78,10 @@ impl AssistantService {
         tasks: Arc<TaskService>,
         model: Arc<dyn LanguageModel>,
         clock: Arc<dyn Clock>,
+        limits: ReplyLimits,
+        timer: Arc<dyn Timer>,
     ) -> Self {
-        Self { conversations, tasks, model, clock }
+        Self { conversations, tasks, model, clock, limits, timer }
     }
 
     /// Creates a conversation titled from its first message.
@@ -148,51 +159,141 @@ impl AssistantService {
     /// `owner`, reporting each step to `on_event`, and stores the reply.
     ///
     /// # Errors
-    /// A model failure (the user's message stays stored) or a store failure.
-    #[tracing::instrument(skip_all, fields(owner = %owner, conversation = %id))]
+    /// As [`Self::reply_until`].
     pub async fn reply(
         &self,
         owner: UserId,
         id: ConversationId,
         on_event: &mut (dyn FnMut(AssistantEvent) + Send),
     ) -> Result<Message, AssistantError> {
-        let detail = self.conversations.get(owner, id, HISTORY_MESSAGES).await?;
-        let mut history = vec![ChatTurn::System(SYSTEM_PROMPT.to_owned())];
-        history.extend(detail.messages.iter().flat_map(turns_of));
-        let mut content = String::new();
-        let mut calls = Vec::new();
-        for _ in 0..MAX_ROUNDS {
-            let (text, requests) = self.model_turn(history.clone(), on_event).await?;
-            content.push_str(&text);
-            if requests.is_empty() {
-                break;
-            }
-            history.push(ChatTurn::Assistant { content: text, tool_calls: requests.clone() });
-            for request in requests {
-                let call = tools::run(&self.tasks, owner, &request).await;
-                history.push(ChatTurn::Tool { call_id: call.id.clone(), content: result_text(&call) });
-                on_event(AssistantEvent::ToolCall(call.clone()));
-                calls.push(call);
-            }
-        }
-        let message = self.message(Role::Assistant, content, calls);
-        self.conversations.append(owner, id, &message).await?;
-        Ok(message)
+        self.reply_until(owner, id, on_event, future::pending().boxed()).await
     }
 
+    /// [`Self::reply`] that also ends when `stop` resolves (the server is
+    /// shutting down).
+    ///
+    /// The reply is bounded by the service's [`ReplyLimits`]. When it ends
+    /// early (the model failed, a cap was passed, the deadline or `stop`
+    /// came) whatever it produced so far, text and tool calls, is stored
+    /// before the error is returned; the user's message always stays.
+    ///
+    /// # Errors
+    /// `Model` when the model failed, `Cut` when the reply was cut short, or
+    /// a conversation/store failure.
+    #[tracing::instrument(skip_all, fields(owner = %owner, conversation = %id))]
+    pub async fn reply_until(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        on_event: &mut (dyn FnMut(AssistantEvent) + Send),
+        stop: BoxFuture<'static, ()>,
+    ) -> Result<Message, AssistantError> {
+        let mut cutoff = Cutoff::new(self.timer.sleep(self.limits.reply_timeout), stop);
+        let detail = self.conversations.get(owner, id, HISTORY_MESSAGES).await?;
+        let history = context(&detail.messages, self.limits.context_chars);
+        let mut draft = Draft::default();
+        let outcome = self.rounds(owner, history, &mut draft, &mut cutoff, on_event).await;
+        let failure = match outcome {
+            Ok(()) => None,
+            Err(error) if draft.content.is_empty() && draft.calls.is_empty() => return Err(error),
+            Err(error) => {
+                tracing::warn!(error = %error, "assistant reply ended early; storing what it produced");
+                Some(error)
+            }
+        };
+        let message = self.message(Role::Assistant, draft.content, draft.calls);
+        let stored = self.conversations.append(owner, id, &message).await;
+        match failure {
+            None => stored.map(|()| message).map_err(Into::into),
+            Some(error) => {
+                if let Err(store) = stored {
+                    tracing::error!(error = %store, "could not store the partial reply");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The tool loop; `draft` holds what the reply produced, even on error.
+    async fn rounds(
+        &self,
+        owner: UserId,
+        mut history: Vec<ChatTurn>,
+        draft: &mut Draft,
+        cutoff: &mut Cutoff,
+        on_event: &mut (dyn FnMut(AssistantEvent) + Send),
+    ) -> Result<(), AssistantError> {
+        let limits = &self.limits;
+        let mut refused = false;
+        for _ in 0..MAX_ROUNDS {
+            if let Some(cut) = cutoff.check() {
+                return Err(cut.into());
+            }
+            let (text, requests) = self.model_turn(history.clone(), draft, cutoff, on_event).await?;
+            if requests.is_empty() {
+                return Ok(());
+            }
+            // A model told its budget is spent that still asks for tools ends the reply.
+            let insisted = refused;
+            let mut too_long = false;
+            history.push(ChatTurn::Assistant { content: text, tool_calls: requests.clone() });
+            for request in requests {
+                let call = if request.arguments.len() > limits.max_argument_bytes {
+                    too_long = true;
+                    let message = format!("arguments over {} bytes; the call did not run", limits.max_argument_bytes);
+                    tools::refused(&request, "ARGUMENTS_TOO_LONG", &message, limits.max_argument_bytes)
+                } else if draft.ran >= limits.max_tool_calls {
+                    refused = true;
+                    let message = format!(
+                        "this reply already ran its {} tool calls; the call did not run. \
+                         Answer the user with what you have.",
+                        limits.max_tool_calls
+                    );
+                    tools::refused(&request, "TOOL_CALL_LIMIT", &message, limits.max_argument_bytes)
+                } else {
+                    draft.ran += 1;
+                    tools::run(&self.tasks, owner, &request).await
+                };
+                history.push(ChatTurn::Tool { call_id: call.id.clone(), content: result_text(&call) });
+                on_event(AssistantEvent::ToolCall(call.clone()));
+                draft.calls.push(call);
+            }
+            if too_long {
+                return Err(ReplyCut::Arguments.into());
+            }
+            if insisted {
+                return Err(ReplyCut::ToolCalls.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// One model turn: its text (also appended to `draft`, up to the cap) and tool requests.
     async fn model_turn(
         &self,
         history: Vec<ChatTurn>,
+        draft: &mut Draft,
+        cutoff: &mut Cutoff,
         on_event: &mut (dyn FnMut(AssistantEvent) + Send),
-    ) -> Result<(String, Vec<ToolRequest>), ModelError> {
-        let mut stream = self.model.stream(history, tool_specs()).await?;
+    ) -> Result<(String, Vec<ToolRequest>), AssistantError> {
+        let mut stream = cutoff.race(self.model.stream(history, tool_specs())).await??;
         let mut text = String::new();
         let mut requests = Vec::new();
-        while let Some(event) = stream.next().await {
+        while let Some(event) = cutoff.race(stream.next()).await? {
             match event? {
                 ModelEvent::TextDelta(delta) => {
-                    text.push_str(&delta);
-                    on_event(AssistantEvent::Delta(delta));
+                    let room = self.limits.max_reply_chars.saturating_sub(draft.chars);
+                    let length = delta.chars().count();
+                    let kept = if length > room { delta.chars().take(room).collect() } else { delta };
+                    draft.chars += length.min(room);
+                    text.push_str(&kept);
+                    draft.content.push_str(&kept);
+                    if !kept.is_empty() {
+                        on_event(AssistantEvent::Delta(kept));
+                    }
+                    if length > room {
+                        return Err(ReplyCut::Length.into());
+                    }
                 }
                 ModelEvent::ToolCall(request) => requests.push(request),
             }
@@ -202,6 +303,45 @@ impl AssistantService {
 
     fn message(&self, role: Role, content: String, tool_calls: Vec<ToolCall>) -> Message {
         Message { id: MessageId::new(), role, content, tool_calls, created_at: self.clock.now() }
+    }
+}
+
+/// Said to the model when older messages did not fit the context budget.
+const LEFT_OUT_NOTE: &str = "\n\nEarlier messages of this conversation were left out to save space; \
+if you need something from them, ask the user.";
+
+/// The system prompt and the most recent messages whose turns fit in
+/// `budget` characters (the prompt included). A message's tool calls stay
+/// with their results; the newest message is always sent.
+fn context(messages: &[Message], budget: usize) -> Vec<ChatTurn> {
+    let mut room = budget.saturating_sub(SYSTEM_PROMPT.chars().count() + LEFT_OUT_NOTE.chars().count());
+    let mut kept: Vec<Vec<ChatTurn>> = Vec::new();
+    for message in messages.iter().rev() {
+        let turns = turns_of(message);
+        let size: usize = turns.iter().map(turn_chars).sum();
+        if size > room && !kept.is_empty() {
+            break;
+        }
+        room = room.saturating_sub(size);
+        kept.push(turns);
+    }
+    let mut prompt = SYSTEM_PROMPT.to_owned();
+    if kept.len() < messages.len() {
+        prompt.push_str(LEFT_OUT_NOTE);
+    }
+    let mut history = vec![ChatTurn::System(prompt)];
+    history.extend(kept.into_iter().rev().flatten());
+    history
+}
+
+fn turn_chars(turn: &ChatTurn) -> usize {
+    match turn {
+        ChatTurn::System(text) | ChatTurn::User(text) => text.chars().count(),
+        ChatTurn::Assistant { content, tool_calls } => {
+            content.chars().count()
+                + tool_calls.iter().map(|call| call.name.len() + call.arguments.chars().count()).sum::<usize>()
+        }
+        ChatTurn::Tool { content, .. } => content.chars().count(),
     }
 }
 
@@ -235,6 +375,17 @@ fn turns_of(message: &Message) -> Vec<ChatTurn> {
             turns
         }
     }
+}
+
+/// What a reply has produced so far.
+#[derive(Debug, Default)]
+struct Draft {
+    content: String,
+    /// Characters in `content`.
+    chars: usize,
+    calls: Vec<ToolCall>,
+    /// Tool calls that ran (refused ones are not counted).
+    ran: usize,
 }
 
 fn result_text(call: &ToolCall) -> String {

@@ -58,6 +58,20 @@ pub struct AssistantLimits {
     pub context_chars: u32,
 }
 
+impl AssistantLimits {
+    /// The application's reply bounds (the fixed text and argument caps included).
+    #[must_use]
+    pub fn reply_limits(&self) -> parley_application::ReplyLimits {
+        let size = |value: u32| usize::try_from(value).unwrap_or(usize::MAX);
+        parley_application::ReplyLimits {
+            max_tool_calls: size(self.max_tool_calls),
+            reply_timeout: self.reply_timeout,
+            context_chars: size(self.context_chars),
+            ..parley_application::ReplyLimits::default()
+        }
+    }
+}
+
 /// Abuse limits on login and registration (per account, per client address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {

@@ -102,12 +102,13 @@ pub struct PageMeta {
     pub next_cursor: Nullable<String>,
     /// How many items match in all: exact up to 10,000, then 10,000.
     pub total: u64,
-    /// `eq` when `total` is exact, `gte` when at least `total` items match.
+    // No doc comment: poem-openapi would wrap the enum's `$ref` in `allOf`,
+    // which client generators drop (the enum's own doc says what it means).
     pub total_relation: TotalRelation,
 }
 
-/// Whether a list's `total` is exact (`eq`) or a lower bound (`gte`), as
-/// Elasticsearch's `track_total_hits` says it.
+/// Whether a list's `total` is exact (`eq`) or a lower bound (`gte`: more
+/// than 10,000 items match), as Elasticsearch's `track_total_hits` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
 #[oai(rename_all = "lowercase")]
 pub enum TotalRelation {

@@ -81,6 +81,7 @@ fn language_model(settings: &Settings, offline: Arc<dyn LanguageModel>) -> anyho
         api_key: llm.api_key.clone(),
         model: llm.model.clone(),
         timeout: llm.timeout,
+        max_tokens: settings.assistant_limits.max_tokens,
     };
     let model = Arc::new(OpenAiLanguageModel::new(config).context("LLM_BASE_URL")?);
     Ok(Arc::new(metrics::MeteredModel::new(model, "openai_compatible")))
@@ -111,7 +112,15 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     );
     let tasks = Arc::new(TaskService::new(store.tasks(), clock.clone()));
     let model = language_model(settings, Arc::new(OfflineAssistant::new()))?;
-    let assistant = AssistantService::new(store.conversations(), tasks.clone(), model, clock);
+    let limits = settings.assistant_limits.reply_limits();
+    let assistant = AssistantService::new(
+        store.conversations(),
+        tasks.clone(),
+        model,
+        clock,
+        limits,
+        Arc::new(rooms::TokioSpawner),
+    );
     let per_minute = std::num::NonZeroU32::new(settings.rate_limit_per_minute).context("RATE_LIMIT_PER_MINUTE")?;
     let rate_limiter: Arc<dyn RateLimiter> = Arc::new(rate_limit::GovernorRateLimiter::new(per_minute));
     let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
@@ -143,7 +152,7 @@ fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draini
         AuthApi { auth: services.auth.clone(), throttle: Arc::new(abuse::AuthThrottle::new(settings.login_limits)) },
         TasksApi { tasks: services.tasks.clone() },
         ChatApi { assistant: services.assistant.clone() },
-        ChatKitApi { assistant: services.assistant.clone() },
+        ChatKitApi { assistant: services.assistant.clone(), draining: draining.clone() },
         SessionsApi { sessions: services.sessions.clone() },
     );
     OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION")).description(

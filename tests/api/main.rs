@@ -4,11 +4,14 @@
 
 mod auth;
 mod chat;
+mod chat_faults;
 mod chatkit;
+mod chatkit_limits;
 mod hardening;
 mod health;
 mod metrics;
 mod openapi;
+mod provider;
 mod sessions;
 mod support;
 mod tasks;

@@ -70,6 +70,30 @@ impl TestApp {
 
     /// Starts a server with the test defaults plus `overrides`.
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> Self {
+        let (mut test_app, app) = Self::build(overrides).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            // Dropping the sender (the test ends) is not a stop.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }));
+        test_app.stop = Some(stop);
+        test_app
+    }
+
+    /// As [`Self::spawn_with`]; sending on (or dropping) the returned sender
+    /// runs the server's shutdown path, as SIGTERM does.
+    pub async fn spawn_stoppable(overrides: &[(&str, &str)]) -> (Self, tokio::sync::oneshot::Sender<()>) {
+        let (test_app, app) = Self::build(overrides).await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        (test_app, stop)
+    }
+
+    async fn build(overrides: &[(&str, &str)]) -> (Self, parley_server::Application) {
         let database = match std::env::var("PARLEY_TEST_STORE").as_deref() {
             Ok("sqlite") => Database::Sqlite(TestSqliteFile::create()),
             _ => Database::Postgres(TestDatabase::create().await),
@@ -96,14 +120,15 @@ impl TestApp {
             parley_server::Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid");
         let app = parley_server::build(settings).await.expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async move {
-            // Dropping the sender (the test ends) is not a stop.
-            if stopped.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }));
-        Self { address, client: reqwest::Client::new(), database, stop: Some(stop) }
+        (Self { address, client: reqwest::Client::new(), database, stop: None }, app)
+    }
+
+    /// The URL of the database under this server.
+    pub fn database_url(&self) -> &str {
+        match &self.database {
+            Database::Postgres(db) => &db.url,
+            Database::Sqlite(file) => &file.url,
+        }
     }
 
     /// Starts draining the server, as SIGTERM does.

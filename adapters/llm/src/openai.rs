@@ -20,6 +20,14 @@ use serde::{Deserialize, Serialize};
 /// How long to wait before the single retry.
 const RETRY_DELAY: Duration = Duration::from_millis(250);
 
+/// The longest `Retry-After` of a 429 still worth waiting for before the
+/// single retry; a longer one fails the turn at once.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// A bound on one streamed tool call's arguments, far above the assistant's
+/// own cap, so that a runaway provider cannot fill memory before the turn ends.
+const MAX_ASSEMBLED_ARGUMENTS: usize = 64 * 1024;
+
 /// Settings of an OpenAI-compatible provider.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
@@ -31,6 +39,8 @@ pub struct OpenAiConfig {
     pub model: String,
     /// Bounds the wait for the response headers and every gap between body chunks.
     pub timeout: Duration,
+    /// The `max_tokens` field of every request.
+    pub max_tokens: u32,
 }
 
 /// A [`LanguageModel`] speaking the OpenAI-compatible Chat Completions API
@@ -52,6 +62,7 @@ struct Inner {
     api_key: Option<SecretString>,
     model: String,
     timeout: Duration,
+    max_tokens: u32,
 }
 
 impl OpenAiLanguageModel {
@@ -67,7 +78,9 @@ impl OpenAiLanguageModel {
         if !matches!(endpoint.scheme(), "http" | "https") {
             return Err(ModelError::Unavailable("language model base URL must be http or https".to_owned()));
         }
+        // A redirect could carry the request, key included, to another host.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.timeout)
             .build()
             .map_err(|e| ModelError::Unavailable(format!("cannot build HTTP client: {}", e.without_url())))?;
@@ -78,6 +91,7 @@ impl OpenAiLanguageModel {
                 api_key: config.api_key,
                 model: config.model,
                 timeout: config.timeout,
+                max_tokens: config.max_tokens,
             }),
         })
     }
@@ -89,6 +103,7 @@ impl LanguageModel for OpenAiLanguageModel {
         let request = ChatRequest {
             model: &self.inner.model,
             stream: true,
+            max_tokens: self.inner.max_tokens,
             messages: history.iter().map(WireMessage::from).collect(),
             tools: tools.iter().map(WireTool::from).collect(),
         };
@@ -133,10 +148,10 @@ enum BodyError {
     Transport(String),
 }
 
-/// A failed attempt, and whether it may be retried.
+/// A failed attempt, and how long to wait before retrying it (`None`: do not).
 struct AttemptError {
     error: ModelError,
-    retryable: bool,
+    retry_after: Option<Duration>,
 }
 
 struct Turn {
@@ -160,11 +175,11 @@ impl Turn {
                     self.events = Some(events);
                     return Ok(());
                 }
-                Err(AttemptError { error, retryable }) => {
-                    if retryable && self.retry_left {
+                Err(AttemptError { error, retry_after }) => {
+                    if let Some(wait) = retry_after.filter(|_| self.retry_left) {
                         self.retry_left = false;
                         tracing::warn!(error = %error, "language model request failed; retrying once");
-                        tokio::time::sleep(RETRY_DELAY).await;
+                        tokio::time::sleep(wait).await;
                     } else {
                         tracing::warn!(error = %error, "language model request failed");
                         return Err(error);
@@ -188,7 +203,10 @@ impl Turn {
                 None => None,
             };
             match next {
-                None => self.finish(),
+                // A finish_reason or [DONE] ends the turn before the body does.
+                None => {
+                    self.fail(ModelError::BadResponse("the stream ended before the completion finished".to_owned()))
+                }
                 Some(Ok(event)) => self.on_event(&event),
                 Some(Err(error)) => {
                     let error = match error {
@@ -245,7 +263,10 @@ impl Turn {
                     self.pending.push_back(Ok(ModelEvent::TextDelta(text)));
                 }
                 for fragment in delta.tool_calls.unwrap_or_default() {
-                    self.tool_calls.push(fragment);
+                    if let Err(error) = self.tool_calls.push(fragment) {
+                        self.fail(error);
+                        return;
+                    }
                 }
             }
             if choice.finish_reason.is_some_and(|reason| !reason.is_empty()) {
@@ -292,28 +313,50 @@ async fn attempt(inner: &Inner, body: &[u8]) -> Result<SseStream, AttemptError> 
     }
     let response = match tokio::time::timeout(inner.timeout, request.send()).await {
         Err(_) => {
-            return Err(AttemptError { error: ModelError::Timeout, retryable: false });
+            return Err(AttemptError { error: ModelError::Timeout, retry_after: None });
         }
         Ok(Err(e)) if e.is_timeout() => {
-            return Err(AttemptError { error: ModelError::Timeout, retryable: false });
+            return Err(AttemptError { error: ModelError::Timeout, retry_after: None });
         }
         Ok(Err(e)) => {
             let retryable = e.is_connect() || e.is_request();
             return Err(AttemptError {
                 error: ModelError::Unavailable(format!("cannot reach the provider: {}", e.without_url())),
-                retryable,
+                retry_after: retryable.then_some(RETRY_DELAY),
             });
         }
         Ok(Ok(response)) => response,
     };
     let status = response.status();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = retry_after(response.headers());
+        tracing::warn!(
+            retry_after_seconds = retry_after.map(|wait| wait.as_secs()),
+            "language model provider rate limited the request (429)"
+        );
+        return Err(AttemptError {
+            error: ModelError::RateLimited { retry_after },
+            retry_after: match retry_after {
+                None => Some(RETRY_DELAY),
+                Some(wait) if wait <= MAX_RETRY_AFTER => Some(wait.max(RETRY_DELAY)),
+                Some(_) => None,
+            },
+        });
+    }
     if !status.is_success() {
         return Err(AttemptError {
             error: ModelError::Unavailable(format!("status {}", status.as_u16())),
-            retryable: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+            retry_after: status.is_server_error().then_some(RETRY_DELAY),
         });
     }
     Ok(timed_body(response, inner.timeout).eventsource().boxed())
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare from model providers
+/// and counts as absent).
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// The response body as a byte stream whose every gap is bounded by `timeout`.
@@ -350,7 +393,9 @@ struct ToolCallAssembler {
 }
 
 impl ToolCallAssembler {
-    fn push(&mut self, fragment: ToolCallDelta) {
+    /// # Errors
+    /// `BadResponse` once a call's arguments pass [`MAX_ASSEMBLED_ARGUMENTS`].
+    fn push(&mut self, fragment: ToolCallDelta) -> Result<(), ModelError> {
         // Servers that omit `index` start a new call with each new `id`.
         let index = fragment.index.unwrap_or_else(|| match (self.last_index, &fragment.id) {
             (Some(last), None) => last,
@@ -372,9 +417,13 @@ impl ToolCallAssembler {
                 call.name = name;
             }
             if let Some(arguments) = function.arguments {
+                if call.arguments.len() + arguments.len() > MAX_ASSEMBLED_ARGUMENTS {
+                    return Err(ModelError::BadResponse("tool call arguments too long".to_owned()));
+                }
                 call.arguments.push_str(&arguments);
             }
         }
+        Ok(())
     }
 
     fn finish(self) -> Result<Vec<ToolRequest>, ModelError> {
@@ -401,6 +450,7 @@ impl ToolCallAssembler {
 struct ChatRequest<'a> {
     model: &'a str,
     stream: bool,
+    max_tokens: u32,
     messages: Vec<WireMessage<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
@@ -439,13 +489,20 @@ impl<'a> From<&'a ChatTurn> for WireMessage<'a> {
                     .map(|call| WireToolCall {
                         id: &call.id,
                         kind: "function",
-                        function: WireFunctionCall { name: &call.name, arguments: &call.arguments },
+                        function: WireFunctionCall { name: &call.name, arguments: replayable(&call.arguments) },
                     })
                     .collect(),
             },
             ChatTurn::Tool { call_id, content } => Self::Tool { tool_call_id: call_id, content },
         }
     }
+}
+
+/// Arguments as sent back in the history. Some servers parse them and refuse
+/// the whole request when they are not JSON; the model already got an error
+/// result for such a call, so an empty object stands in for them.
+fn replayable(arguments: &str) -> &str {
+    if serde_json::from_str::<serde::de::IgnoredAny>(arguments).is_ok() { arguments } else { "{}" }
 }
 
 #[derive(Serialize)]
@@ -541,6 +598,33 @@ struct FunctionDelta {
 mod tests {
     use super::*;
 
+    impl ToolCallAssembler {
+        fn push_ok(&mut self, fragment: ToolCallDelta) {
+            self.push(fragment).unwrap();
+        }
+    }
+
+    #[test]
+    fn assembler_refuses_runaway_arguments() {
+        let mut assembler = ToolCallAssembler::default();
+        let chunk = "x".repeat(1024);
+        let mut outcome = Ok(());
+        for _ in 0..=MAX_ASSEMBLED_ARGUMENTS / 1024 {
+            outcome = assembler.push(fragment(Some(0), Some("a"), Some("add_task"), Some(&chunk)));
+        }
+        assert!(matches!(outcome, Err(ModelError::BadResponse(_))));
+    }
+
+    #[test]
+    fn arguments_that_are_not_json_are_replayed_as_an_empty_object() {
+        let turn = ChatTurn::Assistant {
+            content: String::new(),
+            tool_calls: vec![ToolRequest { id: "c1".into(), name: "add_task".into(), arguments: "{\"ti".into() }],
+        };
+        let json = serde_json::to_value(WireMessage::from(&turn)).unwrap();
+        assert_eq!(json["tool_calls"][0]["function"]["arguments"], serde_json::json!("{}"));
+    }
+
     fn fragment(index: Option<u32>, id: Option<&str>, name: Option<&str>, args: Option<&str>) -> ToolCallDelta {
         ToolCallDelta {
             index,
@@ -552,10 +636,10 @@ mod tests {
     #[test]
     fn assembler_joins_fragments_by_index_and_ignores_repeated_names() {
         let mut assembler = ToolCallAssembler::default();
-        assembler.push(fragment(Some(0), Some("a"), Some("add_task"), Some("{\"ti")));
-        assembler.push(fragment(Some(1), Some("b"), Some("list_tasks"), Some("")));
-        assembler.push(fragment(Some(0), None, Some("add_task"), Some("tle\":\"x\"}")));
-        assembler.push(fragment(Some(1), None, None, Some("{}")));
+        assembler.push_ok(fragment(Some(0), Some("a"), Some("add_task"), Some("{\"ti")));
+        assembler.push_ok(fragment(Some(1), Some("b"), Some("list_tasks"), Some("")));
+        assembler.push_ok(fragment(Some(0), None, Some("add_task"), Some("tle\":\"x\"}")));
+        assembler.push_ok(fragment(Some(1), None, None, Some("{}")));
         let calls = assembler.finish().unwrap();
         assert_eq!(
             calls,
@@ -569,9 +653,9 @@ mod tests {
     #[test]
     fn assembler_without_index_starts_a_call_per_id() {
         let mut assembler = ToolCallAssembler::default();
-        assembler.push(fragment(None, Some("a"), Some("x"), Some("1")));
-        assembler.push(fragment(None, None, None, Some("2")));
-        assembler.push(fragment(None, Some("b"), Some("y"), Some("3")));
+        assembler.push_ok(fragment(None, Some("a"), Some("x"), Some("1")));
+        assembler.push_ok(fragment(None, None, None, Some("2")));
+        assembler.push_ok(fragment(None, Some("b"), Some("y"), Some("3")));
         let calls = assembler.finish().unwrap();
         assert_eq!(calls.len(), 2);
         assert_eq!(calls[0].arguments, "12");
@@ -581,11 +665,11 @@ mod tests {
     #[test]
     fn assembler_rejects_a_nameless_call_and_invents_missing_ids() {
         let mut assembler = ToolCallAssembler::default();
-        assembler.push(fragment(Some(0), None, None, Some("{}")));
+        assembler.push_ok(fragment(Some(0), None, None, Some("{}")));
         assert!(matches!(assembler.finish(), Err(ModelError::BadResponse(_))));
 
         let mut assembler = ToolCallAssembler::default();
-        assembler.push(fragment(Some(0), None, Some("list_tasks"), Some("{}")));
+        assembler.push_ok(fragment(Some(0), None, Some("list_tasks"), Some("{}")));
         let calls = assembler.finish().unwrap();
         assert!(calls[0].id.starts_with("call_"));
     }
@@ -617,6 +701,7 @@ mod tests {
             api_key: None,
             model: "m".into(),
             timeout: Duration::from_secs(1),
+            max_tokens: 16,
         };
         assert!(matches!(OpenAiLanguageModel::new(config), Err(ModelError::Unavailable(_))));
     }

@@ -18,6 +18,7 @@ fn model(base_url: &str, api_key: Option<&str>, timeout: Duration) -> OpenAiLang
         api_key: api_key.map(|key| SecretString::from(key.to_owned())),
         model: "test-model".to_owned(),
         timeout,
+        max_tokens: 256,
     })
     .unwrap()
 }
@@ -145,17 +146,108 @@ async fn assembles_two_tool_calls_in_one_turn() {
 }
 
 #[tokio::test]
-async fn tool_calls_are_flushed_when_the_body_ends_without_done() {
+async fn a_finish_reason_completes_the_turn_without_done() {
     let server = MockServer::start().await;
     let body = format!(
-        "data: {}\n\ndata: {}\n\n",
+        "data: {}\n\ndata: {}\n\ndata: {}\n\n",
         tool_fragment(0, Some("call_1"), Some("list_tasks"), "{\"status\""),
-        tool_fragment(0, None, None, ":\"all\"}")
+        tool_fragment(0, None, None, ":\"all\"}"),
+        finish_chunk("tool_calls"),
     );
     mount_sse(&server, body).await;
 
     let events = collect(&default_model(&server), vec![]).await;
     assert_eq!(events, vec![call("call_1", "list_tasks", "{\"status\":\"all\"}")]);
+}
+
+/// A body that ends with neither a finish_reason nor `[DONE]` was cut off:
+/// its text is kept, its half-assembled tool calls are not run.
+#[tokio::test]
+async fn a_stream_that_ends_without_done_or_finish_reason_is_a_bad_response() {
+    let server = MockServer::start().await;
+    let body = format!(
+        "data: {}\n\ndata: {}\n\n",
+        text_chunk("Let me"),
+        tool_fragment(0, Some("call_1"), Some("list_tasks"), "{\"status\":\"all\"}"),
+    );
+    mount_sse(&server, body).await;
+
+    let events = collect(&default_model(&server), vec![]).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0], text("Let me"));
+    assert!(matches!(events[1], Err(ModelError::BadResponse(_))), "{events:?}");
+}
+
+#[tokio::test]
+async fn every_request_asks_for_at_most_max_tokens() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"max_tokens": 256})))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(sse(&[text_chunk("ok")]), "text/event-stream"))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let events = collect(&default_model(&server), vec![]).await;
+    assert_eq!(events, vec![text("ok")]);
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", "/elsewhere/chat/completions"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/elsewhere/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(sse(&[text_chunk("followed")]), "text/event-stream"))
+        .mount(&server)
+        .await;
+
+    let error = default_model(&server).stream(history(), vec![]).await.err();
+    assert_eq!(error, Some(ModelError::Unavailable("status 307".to_owned())));
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "the redirect target was never asked");
+}
+
+#[tokio::test]
+async fn a_429_with_a_long_retry_after_fails_at_once_as_rate_limited() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "30"))
+        .mount(&server)
+        .await;
+
+    let error = default_model(&server).stream(history(), vec![]).await.err();
+    assert_eq!(error, Some(ModelError::RateLimited { retry_after: Some(Duration::from_secs(30)) }));
+    assert_eq!(server.received_requests().await.unwrap().len(), 1, "not retried before its Retry-After");
+}
+
+#[tokio::test]
+async fn a_429_with_a_short_retry_after_is_retried_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_sse(&server, sse(&[text_chunk("ok"), finish_chunk("stop")])).await;
+
+    let events = collect(&default_model(&server), vec![]).await;
+    assert_eq!(events, vec![text("ok")]);
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn two_429s_are_rate_limited() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(429)).expect(2).mount(&server).await;
+
+    let error = default_model(&server).stream(history(), vec![]).await.err();
+    assert_eq!(error, Some(ModelError::RateLimited { retry_after: None }));
 }
 
 #[tokio::test]
@@ -237,7 +329,7 @@ async fn request_carries_model_stream_tools_messages_and_bearer_key() {
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .and(header("authorization", "Bearer sk-test"))
-        .and(body_partial_json(json!({"model": "test-model", "stream": true})))
+        .and(body_partial_json(json!({"model": "test-model", "stream": true, "max_tokens": 256})))
         .respond_with(ResponseTemplate::new(200).set_body_raw(sse(&[finish_chunk("stop")]), "text/event-stream"))
         .expect(1)
         .mount(&server)
@@ -359,4 +451,55 @@ async fn deltas_arrive_as_produced_and_a_stall_between_chunks_times_out() {
     assert_eq!(stream.next().await, None);
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     server.abort();
+}
+
+/// Reads one HTTP request (head and `Content-Length` body) from `socket`.
+async fn read_request(socket: &mut tokio::net::TcpStream) {
+    let mut buffer = vec![0_u8; 64 * 1024];
+    let mut received = Vec::new();
+    loop {
+        let n = socket.read(&mut buffer).await.unwrap();
+        assert!(n > 0, "the client closed before sending its request");
+        received.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&received).to_string();
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if received.len() >= head_end + 4 + length {
+                return;
+            }
+        }
+    }
+}
+
+/// The provider sends one chunk, then resets the connection (RST, not FIN).
+#[tokio::test]
+async fn a_connection_reset_mid_stream_is_unavailable_after_the_text_so_far() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        read_request(&mut socket).await;
+        let chunk = format!("data: {}\n\n", text_chunk("first"));
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes()).await.unwrap();
+        socket.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        socket.set_zero_linger().unwrap();
+        drop(socket);
+    });
+
+    let model = model(&format!("http://127.0.0.1:{port}/v1"), None, Duration::from_secs(5));
+    let events: Vec<_> = model.stream(history(), vec![]).await.unwrap().collect().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0], text("first"));
+    assert!(
+        matches!(&events[1], Err(ModelError::Unavailable(message)) if message.contains("connection lost")),
+        "{events:?}"
+    );
+    server.await.unwrap();
 }

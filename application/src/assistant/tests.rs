@@ -12,6 +12,8 @@ use parley_tasks::MockTaskRepository;
 
 use super::*;
 
+mod limits;
+
 fn turn(events: Vec<ModelEvent>) -> ModelStream {
     Box::pin(stream::iter(events.into_iter().map(Ok)))
 }
@@ -39,11 +41,29 @@ fn conversations(owner: UserId, stored: Arc<Mutex<Vec<Message>>>) -> MockConvers
     repo
 }
 
+/// Real waits on the tokio runtime, as the server's timer does.
+struct TokioTimer;
+
+impl Timer for TokioTimer {
+    fn sleep(&self, duration: std::time::Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
 fn service(model: MockLanguageModel, tasks: MockTaskRepository, repo: MockConversationRepository) -> AssistantService {
+    limited(model, tasks, repo, ReplyLimits::default())
+}
+
+fn limited(
+    model: MockLanguageModel,
+    tasks: MockTaskRepository,
+    repo: MockConversationRepository,
+    limits: ReplyLimits,
+) -> AssistantService {
     let mut clock = MockClock::new();
     clock.expect_now().returning(chrono::Utc::now);
     let tasks = Arc::new(TaskService::new(Arc::new(tasks), Arc::new(SystemClock)));
-    AssistantService::new(Arc::new(repo), tasks, Arc::new(model), Arc::new(clock))
+    AssistantService::new(Arc::new(repo), tasks, Arc::new(model), Arc::new(clock), limits, Arc::new(TokioTimer))
 }
 
 #[tokio::test]

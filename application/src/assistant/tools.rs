@@ -115,6 +115,22 @@ pub async fn run(tasks: &TaskService, owner: UserId, request: &ToolRequest) -> T
     }
 }
 
+/// `request` answered with an error result without running it; its
+/// arguments cut to at most `max_argument_bytes`.
+pub fn refused(request: &ToolRequest, code: &'static str, message: &str, max_argument_bytes: usize) -> ToolCall {
+    let mut end = request.arguments.len().min(max_argument_bytes);
+    while !request.arguments.is_char_boundary(end) {
+        end -= 1;
+    }
+    ToolCall {
+        id: request.id.clone(),
+        name: request.name.clone(),
+        arguments: request.arguments[..end].to_owned(),
+        result: Some(json!({"error": {"code": code, "message": message}})),
+        status: ToolStatus::Error,
+    }
+}
+
 fn args<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<T, Failure> {
     let raw = if raw.trim().is_empty() { "{}" } else { raw };
     serde_json::from_str(raw).map_err(|e| invalid(format!("arguments do not fit the tool: {e}")))

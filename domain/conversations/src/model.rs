@@ -51,6 +51,10 @@ pub enum ModelError {
     /// The provider refused or failed (connection, HTTP error status).
     #[error("language model unavailable: {0}")]
     Unavailable(String),
+    /// The provider refused the request with HTTP 429; `retry_after` is its
+    /// `Retry-After`, when it gave one.
+    #[error("language model provider rate limited the request")]
+    RateLimited { retry_after: Option<std::time::Duration> },
     /// No answer within the configured time.
     #[error("language model timed out")]
     Timeout,

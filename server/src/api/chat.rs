@@ -107,11 +107,15 @@ impl ChatApi {
         let shown = conversation.map(|c| c.to_string()).unwrap_or_default();
         let (id, _) =
             self.assistant.say(caller.0, conversation, text).await.map_err(|e| CHAT.assistant_error(e, &shown))?;
-        let reply = self
-            .assistant
-            .reply(caller.0, id, &mut |_| {})
-            .await
-            .map_err(|e| CHAT.assistant_error(e, &id.to_string()))?;
+        let reply = self.assistant.reply(caller.0, id, &mut |_| {}).await.map_err(|e| {
+            let error = CHAT.assistant_error(e, &id.to_string());
+            // The conversation may be new: say where the message (and any partial reply) is.
+            if error.details.is_none() {
+                error.with_details(serde_json::json!({ "conversation_id": id.to_string() }))
+            } else {
+                error
+            }
+        })?;
         Ok(ChatResponse::Ok(ok(ChatReply { conversation_id: id.to_string(), message: reply.into() })))
     }
 

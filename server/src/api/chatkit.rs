@@ -22,9 +22,12 @@ use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, PageEnvelope, Time, ok, page};
 use crate::error::{Failure, error_set};
 use crate::security::BearerAuth;
+use crate::shutdown::Draining;
 
 pub struct ChatKitApi {
     pub assistant: Arc<AssistantService>,
+    /// When it is set, a reply still streaming ends with `SERVER_SHUTTING_DOWN`.
+    pub draining: Draining,
 }
 
 const KIT: Surface = Surface::ChatKit;
@@ -160,7 +163,9 @@ impl ChatKitApi {
     }
 
     /// Send a message; the reply streams as Server-Sent Events. The reply is
-    /// completed and stored even if the client disconnects.
+    /// completed and stored even if the client disconnects. A reply cut short
+    /// (provider failure, a limit, its deadline, or the server shutting down)
+    /// ends with an `error` event; what it produced so far is stored.
     #[oai(path = "/:id/messages", method = "post", operation_id = "send_chatkit_message")]
     async fn message(
         &self,
@@ -176,6 +181,8 @@ impl ChatKitApi {
         let _ = tx.send(message_event("message.created", stored));
         let assistant = self.assistant.clone();
         let owner = caller.0;
+        let mut draining = self.draining.clone();
+        let stop = Box::pin(async move { draining.started().await });
         tokio::spawn(async move {
             let mut forward = |event: AssistantEvent| {
                 let event = match event {
@@ -186,7 +193,7 @@ impl ChatKitApi {
                 };
                 let _ = tx.send(event);
             };
-            match assistant.reply(owner, session, &mut forward).await {
+            match assistant.reply_until(owner, session, &mut forward, stop).await {
                 Ok(reply) => {
                     let _ = tx.send(message_event("message.completed", reply));
                     let _ = tx.send(StreamEvent::new("done", Value::Null));

@@ -1,7 +1,7 @@
 //! DTOs and error mapping shared by the chat and ChatKit areas: one stored
 //! conversation seen through two shapes.
 
-use parley_application::AssistantError;
+use parley_application::{AssistantError, ReplyCut};
 use parley_conversations::{
     ConversationDetail, ConversationError, ConversationSummary, Message, MessageText, MessageTextError, ModelError,
     ToolCall,
@@ -171,15 +171,47 @@ impl Surface {
         match error {
             AssistantError::Conversation(e) => self.conversation_error(e, id),
             AssistantError::Model(e) => model_error(&e),
+            AssistantError::Cut(cut) => cut_error(cut),
         }
     }
 }
 
 pub fn model_error(error: &ModelError) -> ApiError {
-    tracing::warn!(error = %error, "language model failed");
     let message = match error {
         ModelError::Timeout => "The language model did not answer in time",
         ModelError::Unavailable(_) | ModelError::BadResponse(_) => "The language model provider failed",
+        // The contract has no other code for it; the log tells it apart.
+        ModelError::RateLimited { retry_after } => {
+            tracing::warn!(
+                retry_after_seconds = retry_after.map(|wait| wait.as_secs()),
+                "language model provider rate limited the reply"
+            );
+            return ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "LLM_UNAVAILABLE",
+                "The language model provider is rate limiting requests; try again shortly",
+            );
+        }
+    };
+    tracing::warn!(error = %error, "language model failed");
+    ApiError::new(StatusCode::BAD_GATEWAY, "LLM_UNAVAILABLE", message)
+}
+
+/// A reply cut short; what it produced is stored.
+pub fn cut_error(cut: ReplyCut) -> ApiError {
+    tracing::warn!(cut = %cut, "assistant reply cut short");
+    let message = match cut {
+        ReplyCut::Stopped => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVER_SHUTTING_DOWN",
+                "The server is shutting down; the reply so far is stored",
+            );
+        }
+        ReplyCut::Deadline => "The reply took too long; what it produced so far is stored",
+        ReplyCut::Length => "The reply passed its length limit; what it produced so far is stored",
+        ReplyCut::Arguments => "The model sent oversized tool arguments; the reply so far is stored",
+        ReplyCut::ToolCalls => "The model kept calling tools past its limit; the reply so far is stored",
     };
     ApiError::new(StatusCode::BAD_GATEWAY, "LLM_UNAVAILABLE", message)
 }

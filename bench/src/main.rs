@@ -7,6 +7,7 @@ mod load;
 mod login;
 mod pg;
 mod scenarios;
+mod soak;
 mod ws;
 
 use std::path::PathBuf;

@@ -12,8 +12,8 @@ use crate::Options;
 use crate::load::{self, Stats};
 use crate::pg::{self, BenchDatabase};
 
-pub const NAMES: [&str; 8] =
-    ["health", "tasks-list", "tasks-create", "chatkit", "ws-broadcast", "ws-idle", "login-overload", "startup"];
+pub const NAMES: [&str; 9] =
+    ["health", "tasks-list", "tasks-create", "chatkit", "ws-broadcast", "ws-idle", "login-overload", "soak", "startup"];
 
 /// The runtime the servers under test and the baseline servers run on: two
 /// worker threads of their own, apart from the load client's runtime. When
@@ -80,6 +80,8 @@ pub fn server_vars(database_url: &str, port: u16) -> HashMap<String, String> {
         ("REGISTRATIONS_PER_ADDRESS".to_owned(), "1000000".to_owned()),
         // ws-broadcast opens 20 tabs per user; ws-idle makes 200 sessions with one host.
         ("WS_CONNECTIONS_PER_USER".to_owned(), "20".to_owned()),
+        // soak chats from a few users for a minute, and the spirit spends their budget too.
+        ("RATE_LIMIT_PER_MINUTE".to_owned(), "1000000".to_owned()),
         ("MAX_OPEN_SESSIONS_PER_USER".to_owned(), "1000".to_owned()),
     ])
 }
@@ -216,6 +218,9 @@ pub async fn run_all(options: &Options) -> anyhow::Result<()> {
     }
     if wanted("login-overload") {
         verdicts.extend(crate::login::overload(&bench, options).await.context("scenario login-overload")?);
+    }
+    if wanted("soak") {
+        verdicts.extend(crate::soak::soak(&bench, options).await.context("scenario soak")?);
     }
     if wanted("startup") {
         verdicts.extend(startup(&bench, options).await.context("scenario startup")?);

@@ -39,7 +39,7 @@ use crate::load;
 use crate::scenarios::{self, Bench, Verdict};
 
 /// A client connection.
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long one connect-and-join may take before the scenario fails.
 const JOIN_WAIT: Duration = Duration::from_secs(30);
@@ -73,12 +73,12 @@ const RSS_TARGET_MB: f64 = 200.0;
 // ---------------------------------------------------------------- clients --
 
 /// `ws://…/api/v1/sessions/{session}/ws` on the server at `address` (`http://host:port`).
-fn room_url(address: &str, session: &str) -> String {
+pub(crate) fn room_url(address: &str, session: &str) -> String {
     format!("ws://{}/api/v1/sessions/{session}/ws", address.trim_start_matches("http://"))
 }
 
 /// One client frame as text.
-fn frame(event: &str, data: &Value) -> String {
+pub(crate) fn frame(event: &str, data: &Value) -> String {
     json!({ "event": event, "data": data }).to_string()
 }
 
@@ -130,7 +130,7 @@ async fn join(socket: &mut Socket) -> anyhow::Result<()> {
 }
 
 /// Opens a connection to a séance room and joins it, within [`JOIN_WAIT`].
-async fn open_joined(url: &str, token: &str) -> anyhow::Result<Socket> {
+pub(crate) async fn open_joined(url: &str, token: &str) -> anyhow::Result<Socket> {
     let joining = async {
         let mut socket = open(url, Some(token)).await?;
         join(&mut socket).await?;
@@ -154,7 +154,7 @@ async fn register(bench: &Bench, name: String) -> anyhow::Result<String> {
 }
 
 /// Registers `count` users named `<prefix>-NN`, a few at a time; returns their tokens.
-async fn register_users(bench: &Bench, prefix: &str, count: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn register_users(bench: &Bench, prefix: &str, count: usize) -> anyhow::Result<Vec<String>> {
     futures_util::stream::iter(0..count)
         .map(|index| register(bench, format!("{prefix}-{index:02}")))
         .buffered(REGISTER_CONCURRENCY)
@@ -164,7 +164,7 @@ async fn register_users(bench: &Bench, prefix: &str, count: usize) -> anyhow::Re
 }
 
 /// Creates a séance session hosted by `token`'s user; returns its id.
-async fn create_session(bench: &Bench, token: &str, name: &str, max_users: usize) -> anyhow::Result<String> {
+pub(crate) async fn create_session(bench: &Bench, token: &str, name: &str, max_users: usize) -> anyhow::Result<String> {
     let response = bench
         .client
         .post(format!("{}/api/v1/sessions", bench.address))
@@ -705,7 +705,7 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("no VmRSS line")
 }
 
-fn mib(kib: u64) -> f64 {
+pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
@@ -716,14 +716,14 @@ fn mb(kib: u64) -> f64 {
 
 /// The release `parley` running as a child process, as `startup` spawns it:
 /// a clean environment, the bench database, a free port.
-struct Spawned {
+pub(crate) struct Spawned {
     child: tokio::process::Child,
-    pid: u32,
-    address: String,
+    pub(crate) pid: u32,
+    pub(crate) address: String,
 }
 
 impl Spawned {
-    async fn start(options: &Options, database_url: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn start(options: &Options, database_url: &str) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut command = scenarios::parley_command(options, database_url, port);
         let child = command.spawn().with_context(|| format!("spawning {}", options.parley_bin.display()))?;
@@ -753,7 +753,7 @@ impl Spawned {
         }
     }
 
-    fn rss(&self) -> anyhow::Result<u64> {
+    pub(crate) fn rss(&self) -> anyhow::Result<u64> {
         rss_kib(self.pid)
     }
 
@@ -770,7 +770,7 @@ impl Spawned {
         })
     }
 
-    async fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
         self.child.kill().await.context("stopping parley")
     }
 }

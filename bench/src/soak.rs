@@ -149,7 +149,12 @@ async fn http(
 /// # Errors
 /// If the server cannot start or a client cannot join.
 pub async fn soak(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
-    let (rooms, duration) = if options.smoke { (5, Duration::from_secs(6)) } else { (ROOMS, Duration::from_secs(60)) };
+    // 60 s, or longer with `--duration` (to see whether a growth levels off).
+    let (rooms, duration) = if options.smoke {
+        (5, Duration::from_secs(6))
+    } else {
+        (ROOMS, options.duration.max(Duration::from_secs(60)))
+    };
     let settled_at = if options.smoke { Duration::from_secs(2) } else { SETTLED_AT };
     println!(
         "\n== soak: {} WebSocket clients in {rooms} rooms (one message each every {} s) and {HTTP_CLIENTS} HTTP \
@@ -203,6 +208,12 @@ pub async fn soak(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdic
         tokio::time::sleep(Duration::from_secs(1)).await;
         readings.push((started.elapsed(), server.rss()?));
     }
+    let curve: Vec<String> = readings
+        .iter()
+        .filter(|(at, _)| at.as_secs() % 10 == 0)
+        .map(|(at, kib)| format!("{} s {:.1}", at.as_secs(), ws::mib(*kib)))
+        .collect();
+    println!("  {:<10} MiB every 10 s: {}", "rss curve", curve.join(", "));
     let _ = stop.send(true);
     for task in tasks {
         let _ = task.await;

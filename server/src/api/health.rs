@@ -132,13 +132,13 @@ impl HealthApi {
     }
 
     /// Liveness: the process serves requests. Checks no dependency.
-    #[oai(path = "/health/live", method = "get")]
+    #[oai(path = "/health/live", method = "get", operation_id = "health_live")]
     async fn live(&self) -> ProbeResponse {
         ProbeResponse::from_checks(&[("process", "up", true)])
     }
 
     /// Readiness: the database answers and the server is not draining.
-    #[oai(path = "/health/ready", method = "get")]
+    #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
     async fn ready(&self) -> ProbeResponse {
         let draining = self.draining.is_draining();
         let reachable = self.probe.reachable().await;

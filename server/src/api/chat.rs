@@ -40,7 +40,8 @@ impl poem_openapi::types::Example for ChatBody {
 #[derive(Debug, Object)]
 pub struct ChatReply {
     pub conversation_id: String,
-    /// The assistant's reply, with its tool calls.
+    // The assistant's reply, with its tool calls. (A doc comment here would
+    // wrap the `$ref` in `allOf`, which client generators handle badly.)
     pub message: MessageDto,
 }
 

@@ -32,8 +32,43 @@ pub struct ToolCallDto {
     pub function: FunctionDto,
     /// What the tool returned; `null` when it has none.
     pub result: Nullable<Value>,
-    /// `ok` or `error`.
-    pub status: String,
+    // No doc comments on enum fields: poem-openapi would wrap their `$ref`
+    // in `allOf`, which client generators drop.
+    pub status: ToolCallStatus,
+}
+
+/// How a tool call went: `ok`, or `error` (its `result` says why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ToolCallStatus {
+    Ok,
+    Error,
+}
+
+impl From<parley_conversations::ToolStatus> for ToolCallStatus {
+    fn from(status: parley_conversations::ToolStatus) -> Self {
+        match status {
+            parley_conversations::ToolStatus::Ok => Self::Ok,
+            parley_conversations::ToolStatus::Error => Self::Error,
+        }
+    }
+}
+
+/// Who wrote a message: `user` or `assistant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum MessageRole {
+    User,
+    Assistant,
+}
+
+impl From<parley_conversations::Role> for MessageRole {
+    fn from(role: parley_conversations::Role) -> Self {
+        match role {
+            parley_conversations::Role::User => Self::User,
+            parley_conversations::Role::Assistant => Self::Assistant,
+        }
+    }
 }
 
 impl From<ToolCall> for ToolCallDto {
@@ -43,7 +78,7 @@ impl From<ToolCall> for ToolCallDto {
             kind: "function".to_owned(),
             function: FunctionDto { name: call.name, arguments: call.arguments },
             result: Nullable(call.result),
-            status: call.status.as_str().to_owned(),
+            status: call.status.into(),
         }
     }
 }
@@ -53,8 +88,7 @@ impl From<ToolCall> for ToolCallDto {
 #[oai(example)]
 pub struct MessageDto {
     pub id: String,
-    /// `user` or `assistant`.
-    pub role: String,
+    pub role: MessageRole,
     pub content: String,
     pub tool_calls: Vec<ToolCallDto>,
     pub created_at: Time,
@@ -64,14 +98,14 @@ impl poem_openapi::types::Example for MessageDto {
     fn example() -> Self {
         Self {
             id: "01936a50-2b3c-7d4e-8f5a-6b7c8d9e0f1a".to_owned(),
-            role: "assistant".to_owned(),
+            role: MessageRole::Assistant,
             content: "Added \"buy milk\".".to_owned(),
             tool_calls: vec![ToolCallDto {
                 id: "call_1".to_owned(),
                 kind: "function".to_owned(),
                 function: FunctionDto { name: "add_task".to_owned(), arguments: r#"{"title":"buy milk"}"#.to_owned() },
                 result: Nullable(Some(serde_json::json!({"status": "ok"}))),
-                status: "ok".to_owned(),
+                status: ToolCallStatus::Ok,
             }],
             created_at: Time(chrono::DateTime::UNIX_EPOCH),
         }
@@ -82,7 +116,7 @@ impl From<Message> for MessageDto {
     fn from(message: Message) -> Self {
         Self {
             id: message.id.to_string(),
-            role: message.role.as_str().to_owned(),
+            role: message.role.into(),
             content: message.content,
             tool_calls: message.tool_calls.into_iter().map(ToolCallDto::from).collect(),
             created_at: message.created_at.into(),

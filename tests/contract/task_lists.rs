@@ -94,4 +94,13 @@ pub async fn task_list_title_search(stores: Stores) {
     let both = TaskFilter { completed: Some(false), title_contains: Some("MILK".to_owned()) };
     let pending_milk = stores.tasks.list(owner, &both, &page(10)).await.expect("list");
     assert!(pending_milk.items.is_empty() && pending_milk.total == 0, "filters combine");
+
+    for text in ["ÉCOLE", "milk", "0%", "e_c", r"k\s", "%", "e", "nothing like it"] {
+        for completed in [None, Some(true), Some(false)] {
+            let filter = TaskFilter { completed, title_contains: Some(text.to_owned()) };
+            let listed = stores.tasks.list(owner, &filter, &page(100)).await.expect("list");
+            let found = u64::try_from(listed.items.len()).expect("a count");
+            assert_eq!(listed.total, found, "the count and the page agree for {text:?}, {completed:?}");
+        }
+    }
 }

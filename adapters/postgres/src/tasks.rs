@@ -90,6 +90,39 @@ fn filtered(owner: UserId, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Pg
     query
 }
 
+/// The count behind a task list's `meta.total`, read in one scan of at most
+/// `TOTAL_CAP + 1` index entries: `count(*)` over a `LIMIT`ed subquery, which
+/// diesel cannot build from the boxed filter, so the filter is written once
+/// more here, with the same semantics as [`filtered`] (the contract suite
+/// checks both against the same rows).
+async fn capped_task_count(
+    conn: &mut diesel_async::AsyncPgConnection,
+    owner: UserId,
+    filter: &TaskFilter,
+) -> QueryResult<i64> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+
+    #[derive(QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let cap = i64::try_from(parley_kernel::TOTAL_CAP).unwrap_or(i64::MAX);
+    let pattern = filter.title_contains.as_ref().map(|text| format!("%{}%", escape_like(text)));
+    let counted: Counted = diesel::sql_query(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = $1 \
+         AND ($2::boolean IS NULL OR (completed_at IS NOT NULL) = $2) \
+         AND ($3::text IS NULL OR title ILIKE $3 ESCAPE '\\') LIMIT $4) AS matching",
+    )
+    .bind::<SqlUuid, _>(owner.as_uuid())
+    .bind::<Nullable<Bool>, _>(filter.completed)
+    .bind::<Nullable<Text>, _>(pattern)
+    .bind::<BigInt, _>(cap + 1)
+    .get_result(conn)
+    .await?;
+    Ok(counted.n)
+}
+
 /// Makes `%`, `_` and `\` match literally in a `LIKE … ESCAPE '\'` pattern.
 fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -143,7 +176,7 @@ impl TaskRepository for PgTaskRepository {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
-                let total: i64 = capped_count!(filtered(owner, filter), conn);
+                let total = capped_task_count(conn, owner, filter).await?;
                 let mut query = filtered(owner, filter);
                 if let Some(cursor) = page.cursor() {
                     query = query.filter(after(cursor));

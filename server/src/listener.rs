@@ -8,8 +8,8 @@
 //! - `accept` errors such as "too many open files" are logged and backed off;
 //! - an HTTP/1.1 request's head must arrive within [`HEADER_READ_TIMEOUT`] of
 //!   its first byte;
-//! - a connection with no request in flight and no traffic for
-//!   [`IDLE_TIMEOUT`] is closed;
+//! - a connection with no request in flight (a request is in flight until
+//!   its response body is sent) and no traffic for [`IDLE_TIMEOUT`] is closed;
 //! - HTTP/2 allows [`H2_MAX_STREAMS`] concurrent streams per connection;
 //! - on draining, no connection is accepted, each connection finishes the
 //!   requests it has, and [`serve`] returns when all are closed or the grace
@@ -162,8 +162,11 @@ impl<E: Endpoint + 'static> Connection<E> {
                         Ok(response) => response.into_response(),
                         Err(error) => error.into_response(),
                     };
-                    drop(in_flight);
-                    Ok::<_, Infallible>(hyper::Response::<BoxBody<Bytes, io::Error>>::from(response))
+                    // The request stays in flight until its body is sent: an SSE
+                    // reply waiting on a slow model is not an idle connection.
+                    let response = hyper::Response::<BoxBody<Bytes, io::Error>>::from(response)
+                        .map(|body| Sending { body, _in_flight: in_flight });
+                    Ok::<_, Infallible>(response)
                 }
             })
         };
@@ -281,6 +284,32 @@ impl Drop for InFlight {
     }
 }
 
+/// A response body that keeps its request [`InFlight`] until it is sent or dropped.
+struct Sending {
+    body: BoxBody<Bytes, io::Error>,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Sending {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A connection's stream that reports its traffic and holds its slot under
 /// the connection cap until it is dropped (after an upgrade, too).
 struct Watched {
@@ -350,6 +379,55 @@ mod tests {
         assert_eq!(activity.head_since.load(Ordering::Acquire), 0, "a body is not a head");
         drop(in_flight);
         assert_eq!(activity.in_flight.load(Ordering::Acquire), 0);
+    }
+
+    /// A listener on a free port with short timeouts, serving `endpoint`.
+    async fn serve_briefly<E: Endpoint + 'static>(endpoint: E) -> (String, crate::shutdown::Drain) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
+        let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let limits = Limits {
+            max_connections: 16,
+            header_read_timeout: Duration::from_millis(300),
+            idle_timeout: Duration::from_millis(300),
+        };
+        let (drain, draining) = crate::shutdown::Drain::new();
+        tokio::spawn(serve(listener, Arc::new(endpoint), limits, draining, Duration::from_secs(1)));
+        (address, drain)
+    }
+
+    #[tokio::test]
+    async fn a_slow_response_body_is_not_cut_as_idle() {
+        #[poem::handler]
+        fn slow() -> poem::Body {
+            let chunks = futures_util::stream::unfold(0, |n| async move {
+                if n == 2 {
+                    return None;
+                }
+                if n == 1 {
+                    tokio::time::sleep(Duration::from_millis(1200)).await;
+                }
+                Some((Ok::<_, io::Error>(Bytes::from(format!("part{n};"))), n + 1))
+            });
+            poem::Body::from_bytes_stream(chunks)
+        }
+        let (address, _drain) = serve_briefly(poem::get(slow)).await;
+        let body = async { reqwest::get(format!("http://{address}/")).await?.text().await };
+        assert_eq!(body.await.ok().as_deref(), Some("part0;part1;"), "a gap longer than the idle timeout");
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_closed() {
+        use tokio::io::AsyncReadExt;
+
+        #[poem::handler]
+        fn hello() -> &'static str {
+            "hello"
+        }
+        let (address, _drain) = serve_briefly(poem::get(hello)).await;
+        let mut stream = TcpStream::connect(&address).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut buffer = [0_u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "the server closes a connection that sends nothing: {read:?}");
     }
 
     #[test]

@@ -11,14 +11,16 @@ use futures_util::{FutureExt, StreamExt};
 use parley_conversations::{
     ChatTurn, Conversation, ConversationDetail, ConversationError, ConversationRepository, ConversationSummary,
     ConversationTitle, LanguageModel, Message, MessageText, ModelError, ModelEvent, Role, ToolCall, ToolRequest,
+    ToolStatus,
 };
 use parley_kernel::{Clock, ConversationId, MessageId, Page, PageRequest, StoreError, UserId};
+use parley_tasks::{Attribution, Origin};
 
 use crate::{TaskService, Timer};
 
 use limits::Cutoff;
 pub use limits::{ReplyCut, ReplyLimits};
-pub use tools::tool_specs;
+pub use tools::{WRITING_TOOLS, tool_specs};
 
 /// At most this many model turns per reply.
 pub const MAX_ROUNDS: usize = 5;
@@ -126,6 +128,24 @@ impl AssistantService {
         self.conversations.messages(owner, id, page).await
     }
 
+    /// Which of the tool calls in `messages` the owner already reverted.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn reverted_calls(
+        &self,
+        owner: UserId,
+        messages: &[Message],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let ids: Vec<String> = messages
+            .iter()
+            .flat_map(|m| &m.tool_calls)
+            .filter(|call| changed_tasks(call))
+            .map(|call| call.id.clone())
+            .collect();
+        Ok(self.tasks.reverted(owner, &ids).await?.into_iter().collect())
+    }
+
     /// Deletes the conversation with its messages; tasks it made stay.
     ///
     /// # Errors
@@ -156,7 +176,8 @@ impl AssistantService {
     }
 
     /// Runs the model over the conversation, executing its tool calls as
-    /// `owner`, reporting each step to `on_event`, and stores the reply.
+    /// `owner` (their changes attributed to the assistant, through `origin`),
+    /// reporting each step to `on_event`, and stores the reply.
     ///
     /// # Errors
     /// As [`Self::reply_until`].
@@ -164,9 +185,10 @@ impl AssistantService {
         &self,
         owner: UserId,
         id: ConversationId,
+        origin: Origin,
         on_event: &mut (dyn FnMut(AssistantEvent) + Send),
     ) -> Result<Message, AssistantError> {
-        self.reply_until(owner, id, on_event, future::pending().boxed()).await
+        self.reply_until(owner, id, origin, on_event, future::pending().boxed()).await
     }
 
     /// [`Self::reply`] that also ends when `stop` resolves (the server is
@@ -185,6 +207,7 @@ impl AssistantService {
         &self,
         owner: UserId,
         id: ConversationId,
+        origin: Origin,
         on_event: &mut (dyn FnMut(AssistantEvent) + Send),
         stop: BoxFuture<'static, ()>,
     ) -> Result<Message, AssistantError> {
@@ -192,7 +215,8 @@ impl AssistantService {
         let detail = self.conversations.get(owner, id, HISTORY_MESSAGES).await?;
         let history = context(&detail.messages, self.limits.context_chars);
         let mut draft = Draft::default();
-        let outcome = self.rounds(owner, history, &mut draft, &mut cutoff, on_event).await;
+        let door = Door { owner, conversation: id, origin };
+        let outcome = self.rounds(&door, history, &mut draft, &mut cutoff, on_event).await;
         let failure = match outcome {
             Ok(()) => None,
             Err(error) if draft.content.is_empty() && draft.calls.is_empty() => return Err(error),
@@ -217,7 +241,7 @@ impl AssistantService {
     /// The tool loop; `draft` holds what the reply produced, even on error.
     async fn rounds(
         &self,
-        owner: UserId,
+        door: &Door,
         mut history: Vec<ChatTurn>,
         draft: &mut Draft,
         cutoff: &mut Cutoff,
@@ -233,6 +257,12 @@ impl AssistantService {
             if requests.is_empty() {
                 return Ok(());
             }
+            // Parley's own ids: a model's may repeat across replies, and a
+            // tool call is addressed by its id (revert, revisions).
+            let requests: Vec<ToolRequest> = requests
+                .into_iter()
+                .map(|request| ToolRequest { id: format!("call_{}", uuid::Uuid::now_v7().simple()), ..request })
+                .collect();
             // A model told its budget is spent that still asks for tools ends the reply.
             let insisted = refused;
             let mut too_long = false;
@@ -252,7 +282,8 @@ impl AssistantService {
                     tools::refused(&request, "TOOL_CALL_LIMIT", &message, limits.max_argument_bytes)
                 } else {
                     draft.ran += 1;
-                    tools::run(&self.tasks, owner, &request).await
+                    let by = Attribution::assistant(door.owner, door.origin, door.conversation, request.id.clone());
+                    tools::run(&self.tasks, &by, &request).await
                 };
                 history.push(ChatTurn::Tool { call_id: call.id.clone(), content: result_text(&call) });
                 on_event(AssistantEvent::ToolCall(call.clone()));
@@ -304,6 +335,15 @@ impl AssistantService {
     fn message(&self, role: Role, content: String, tool_calls: Vec<ToolCall>) -> Message {
         Message { id: MessageId::new(), role, content, tool_calls, created_at: self.clock.now() }
     }
+}
+
+/// Whether `call` changed tasks (so that undoing it can mean something).
+#[must_use]
+pub fn changed_tasks(call: &ToolCall) -> bool {
+    call.status == ToolStatus::Ok
+        && WRITING_TOOLS.contains(&call.name.as_str())
+        && call.result.as_ref().and_then(|r| r.get("status")).and_then(serde_json::Value::as_str)
+            != Some("pending_approval")
 }
 
 /// Said to the model when older messages did not fit the context budget.
@@ -375,6 +415,13 @@ fn turns_of(message: &Message) -> Vec<ChatTurn> {
             turns
         }
     }
+}
+
+/// Whose reply this is, in which conversation, through which door.
+struct Door {
+    owner: UserId,
+    conversation: ConversationId,
+    origin: Origin,
 }
 
 /// What a reply has produced so far.

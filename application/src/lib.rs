@@ -7,7 +7,10 @@ mod rate_limit;
 mod sessions;
 mod tasks;
 
-pub use assistant::{AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, ReplyCut, ReplyLimits, tool_specs};
+pub use assistant::{
+    AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, ReplyCut, ReplyLimits, WRITING_TOOLS, changed_tasks,
+    tool_specs,
+};
 pub use auth::{AuthError, AuthService, Registration, Session};
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use sessions::{

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use parley_kernel::{Clock, Page, PageRequest, StoreError, TaskId, UserId};
-use parley_tasks::{NewTask, Task, TaskChange, TaskError, TaskFilter, TaskPatch, TaskRepository};
+use parley_tasks::{
+    Attribution, Edit, NewTask, Origin, RevertError, Revision, Task, TaskChange, TaskError, TaskFilter, TaskPatch,
+    TaskRepository,
+};
 
 pub struct TaskService {
     tasks: Arc<dyn TaskRepository>,
@@ -15,12 +18,16 @@ impl TaskService {
         Self { tasks, clock }
     }
 
+    fn edit(&self, by: &Attribution, if_version: Option<u32>) -> Edit {
+        Edit { by: by.clone(), at: self.clock.now(), if_version }
+    }
+
     /// # Errors
     /// A store failure.
-    #[tracing::instrument(skip_all, fields(owner = %owner))]
-    pub async fn create(&self, owner: UserId, new: NewTask) -> Result<Task, StoreError> {
-        let task = Task::create(owner, new, self.clock.now());
-        self.tasks.create(&task).await?;
+    #[tracing::instrument(skip_all, fields(owner = %by.user))]
+    pub async fn create(&self, by: &Attribution, new: NewTask) -> Result<Task, StoreError> {
+        let task = Task::create(by.user, new, self.clock.now());
+        self.tasks.create(&task, by).await?;
         Ok(task)
     }
 
@@ -36,29 +43,65 @@ impl TaskService {
         self.tasks.get(owner, id).await
     }
 
-    /// Replaces the fields the patch gives.
+    /// Replaces the fields the patch gives, if the task is still at `if_version` (when given).
     ///
     /// # Errors
-    /// `NotFound`, `Forbidden`, or a store failure.
-    #[tracing::instrument(skip_all, fields(owner = %owner, task = %id))]
-    pub async fn update(&self, owner: UserId, id: TaskId, patch: TaskPatch) -> Result<Task, TaskError> {
-        self.tasks.update(owner, id, TaskChange::Patch(patch), self.clock.now()).await
+    /// `NotFound`, `Forbidden`, `Stale`, or a store failure.
+    #[tracing::instrument(skip_all, fields(owner = %by.user, task = %id))]
+    pub async fn update(
+        &self,
+        by: &Attribution,
+        id: TaskId,
+        patch: TaskPatch,
+        if_version: Option<u32>,
+    ) -> Result<Task, TaskError> {
+        self.tasks.update(id, TaskChange::Patch(patch), &self.edit(by, if_version)).await
     }
 
     /// Flips completion, setting or clearing `completed_at`.
     ///
     /// # Errors
-    /// `NotFound`, `Forbidden`, or a store failure.
-    #[tracing::instrument(skip_all, fields(owner = %owner, task = %id))]
-    pub async fn toggle(&self, owner: UserId, id: TaskId) -> Result<Task, TaskError> {
-        self.tasks.update(owner, id, TaskChange::ToggleCompleted, self.clock.now()).await
+    /// `NotFound`, `Forbidden`, `Stale`, or a store failure.
+    #[tracing::instrument(skip_all, fields(owner = %by.user, task = %id))]
+    pub async fn toggle(&self, by: &Attribution, id: TaskId, if_version: Option<u32>) -> Result<Task, TaskError> {
+        self.tasks.update(id, TaskChange::ToggleCompleted, &self.edit(by, if_version)).await
     }
 
+    /// Deletes the task; returns it as it was.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, `Stale`, or a store failure.
+    #[tracing::instrument(skip_all, fields(owner = %by.user, task = %id))]
+    pub async fn delete(&self, by: &Attribution, id: TaskId, if_version: Option<u32>) -> Result<Task, TaskError> {
+        self.tasks.delete(id, &self.edit(by, if_version)).await
+    }
+
+    /// The task's history, newest first, also once it is deleted.
+    ///
     /// # Errors
     /// `NotFound`, `Forbidden`, or a store failure.
-    #[tracing::instrument(skip_all, fields(owner = %owner, task = %id))]
-    pub async fn delete(&self, owner: UserId, id: TaskId) -> Result<(), TaskError> {
-        self.tasks.delete(owner, id).await
+    pub async fn revisions(&self, owner: UserId, id: TaskId, page: &PageRequest) -> Result<Page<Revision>, TaskError> {
+        self.tasks.revisions(owner, id, page).await
+    }
+
+    /// Undoes everything the owner's assistant changed in `tool_call`, as the owner.
+    ///
+    /// # Errors
+    /// `NotFound`, `AlreadyReverted`, `Conflict`, or a store failure.
+    #[tracing::instrument(skip_all, fields(owner = %owner))]
+    pub async fn revert(&self, owner: UserId, tool_call: &str, origin: Origin) -> Result<Vec<TaskId>, RevertError> {
+        self.tasks.revert(tool_call, &self.edit(&Attribution::user(owner, origin), None)).await
+    }
+
+    /// Which of `tool_calls` the owner already reverted.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn reverted(&self, owner: UserId, tool_calls: &[String]) -> Result<Vec<String>, StoreError> {
+        if tool_calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.tasks.reverted(owner, tool_calls).await
     }
 }
 
@@ -81,8 +124,8 @@ mod tests {
         let owner = UserId::new();
         let mut repo = MockTaskRepository::new();
         repo.expect_create()
-            .withf(move |t| t.owner == owner && t.created_at.timestamp() == 1_700_000_000)
-            .returning(|_| Ok(()));
+            .withf(move |t, by| t.owner == owner && by.user == owner && t.created_at.timestamp() == 1_700_000_000)
+            .returning(|_, _| Ok(()));
         let service = TaskService::new(Arc::new(repo), fixed_clock());
         let new = NewTask {
             title: TaskTitle::parse("Buy milk").unwrap_or_else(|_| unreachable!()),
@@ -90,7 +133,7 @@ mod tests {
             priority: Priority::High,
             due_at: None,
         };
-        let task = service.create(owner, new).await;
+        let task = service.create(&Attribution::user(owner, Origin::Rest), new).await;
         assert!(task.is_ok_and(|t| t.owner == owner && !t.completed() && t.priority == Priority::High));
     }
 
@@ -100,10 +143,16 @@ mod tests {
         let id = TaskId::new();
         let mut repo = MockTaskRepository::new();
         repo.expect_update()
-            .withf(move |o, i, change, _| *o == owner && *i == id && *change == TaskChange::ToggleCompleted)
+            .withf(move |i, change, edit| {
+                edit.by.user == owner
+                    && *i == id
+                    && *change == TaskChange::ToggleCompleted
+                    && edit.if_version == Some(3)
+            })
             .times(1)
-            .returning(|_, _, _, _| Err(TaskError::Forbidden));
+            .returning(|_, _, _| Err(TaskError::Forbidden));
         let service = TaskService::new(Arc::new(repo), fixed_clock());
-        assert!(matches!(service.toggle(owner, id).await, Err(TaskError::Forbidden)));
+        let by = Attribution::user(owner, Origin::Rest);
+        assert!(matches!(service.toggle(&by, id, Some(3)).await, Err(TaskError::Forbidden)));
     }
 }

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod chat;
 pub mod chatkit;
 pub mod conversations;
+pub mod edits;
 pub mod health;
 pub mod schema;
 pub mod sessions;

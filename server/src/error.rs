@@ -187,6 +187,21 @@ pub mod statuses {
         "No session with this id; a malformed id is unknown too (`SESSION_NOT_FOUND`)",
         "SESSION_NOT_FOUND",
     );
+    pub const TOOL_CALL_NOT_FOUND: Documented = documented(
+        404,
+        "None of the caller's tasks was changed by a tool call with this id (`TOOL_CALL_NOT_FOUND`)",
+        "TOOL_CALL_NOT_FOUND",
+    );
+    pub const REVERT: Documented = documented(
+        409,
+        "A later change touched one of the tasks (`REVERT_CONFLICT`, `details.task_ids`), or the tool call was already reverted (`ALREADY_REVERTED`)",
+        "REVERT_CONFLICT",
+    );
+    pub const STALE: Documented = documented(
+        412,
+        "`If-Match` names a version that is no longer the task's (`PRECONDITION_FAILED`, `details.current`)",
+        "PRECONDITION_FAILED",
+    );
     pub const EMAIL_TAKEN: Documented = documented(
         409,
         "An account with this email exists, compared case-insensitively (`EMAIL_TAKEN`)",

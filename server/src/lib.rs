@@ -39,7 +39,8 @@ use crate::config::CorsOrigins;
 
 use crate::api::health::DatabaseProbe;
 use crate::api::{
-    auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, health::HealthApi, sessions::SessionsApi, tasks::TasksApi,
+    auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, edits::EditsApi, health::HealthApi, sessions::SessionsApi,
+    tasks::TasksApi,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -144,13 +145,14 @@ fn health_api(services: &Services, settings: &Settings, draining: &shutdown::Dra
     HealthApi { probe: services.probe.clone(), environment: settings.environment, draining: draining.clone() }
 }
 
-type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi, SessionsApi);
+type Apis = (HealthApi, AuthApi, TasksApi, EditsApi, ChatApi, ChatKitApi, SessionsApi);
 
 fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> OpenApiService<Apis, ()> {
     let apis = (
         health_api(services, settings, draining),
         AuthApi { auth: services.auth.clone(), throttle: Arc::new(abuse::AuthThrottle::new(settings.login_limits)) },
         TasksApi { tasks: services.tasks.clone() },
+        EditsApi { tasks: services.tasks.clone() },
         ChatApi { assistant: services.assistant.clone() },
         ChatKitApi { assistant: services.assistant.clone(), draining: draining.clone() },
         SessionsApi { sessions: services.sessions.clone() },

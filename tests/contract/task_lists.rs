@@ -4,14 +4,14 @@ use parley_kernel::PageRequest;
 use parley_tasks::TaskFilter;
 
 use crate::stores::{Stores, at, now, user};
-use crate::tasks::{page, search, stored, task_at, titles, toggle};
+use crate::tasks::{by, edit, page, search, stored, task_at, titles, toggle};
 
 pub async fn task_list_is_newest_first_and_scoped_to_owner(stores: Stores) {
     let (owner, other) = (user(&stores).await, user(&stores).await);
     for (title, second) in [("second", 2), ("first", 1), ("third", 3)] {
-        stores.tasks.create(&task_at(owner, title, at(second))).await.expect("create");
+        stores.tasks.create(&task_at(owner, title, at(second)), &by(owner)).await.expect("create");
     }
-    stores.tasks.create(&task_at(other, "not mine", at(4))).await.expect("create");
+    stores.tasks.create(&task_at(other, "not mine", at(4)), &by(other)).await.expect("create");
 
     let listed = stores.tasks.list(owner, &TaskFilter::default(), &page(10)).await.expect("list");
 
@@ -26,7 +26,7 @@ pub async fn task_list_pagination_walk(stores: Stores) {
     for i in 0..25 {
         // Three tasks share each instant: the id must break the tie.
         let task = task_at(owner, &format!("task {i}"), at(i / 3));
-        stores.tasks.create(&task).await.expect("create");
+        stores.tasks.create(&task, &by(task.owner)).await.expect("create");
         expected.push(task);
     }
     expected.sort_by_key(|t| std::cmp::Reverse((t.created_at, t.id)));
@@ -57,7 +57,7 @@ pub async fn task_list_completed_filter(stores: Stores) {
     for i in 0..5 {
         let task = stored(&stores, owner, &format!("task {i}")).await;
         if i % 2 == 0 {
-            stores.tasks.update(owner, task.id, toggle(), now()).await.expect("toggle");
+            stores.tasks.update(task.id, toggle(), &edit(owner, now())).await.expect("toggle");
             done.push(task.id);
         }
     }
@@ -90,7 +90,7 @@ pub async fn task_list_title_search(stores: Stores) {
     assert!(search(&stores, owner, query("nothing like it")).await.is_empty());
 
     let done = search(&stores, owner, query("milk")).await;
-    stores.tasks.update(owner, done[0].id, toggle(), now()).await.expect("toggle");
+    stores.tasks.update(done[0].id, toggle(), &edit(owner, now())).await.expect("toggle");
     let both = TaskFilter { completed: Some(false), title_contains: Some("MILK".to_owned()) };
     let pending_milk = stores.tasks.list(owner, &both, &page(10)).await.expect("list");
     assert!(pending_milk.items.is_empty() && pending_milk.total == 0, "filters combine");

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use parley_kernel::{PageRequest, TaskId, UserId};
-use parley_tasks::{NewTask, Priority, Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle};
+use parley_tasks::{
+    Attribution, Edit, NewTask, Origin, Priority, Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskPatch,
+    TaskTitle,
+};
 
 use crate::stores::{Stores, at, now, user};
 
@@ -19,7 +22,7 @@ pub(crate) fn task_at(owner: UserId, title: &str, created: parley_kernel::Timest
 
 pub(crate) async fn stored(stores: &Stores, owner: UserId, title: &str) -> Task {
     let task = task_at(owner, title, now());
-    stores.tasks.create(&task).await.expect("create task");
+    stores.tasks.create(&task, &by(task.owner)).await.expect("create task");
     task
 }
 
@@ -35,6 +38,14 @@ pub(crate) async fn search(stores: &Stores, owner: UserId, filter: TaskFilter) -
     stores.tasks.list(owner, &filter, &page(100)).await.expect("list").items
 }
 
+pub(crate) fn by(owner: UserId) -> Attribution {
+    Attribution::user(owner, Origin::Rest)
+}
+
+pub(crate) fn edit(owner: UserId, at: parley_kernel::Timestamp) -> Edit {
+    Edit { by: by(owner), at, if_version: None }
+}
+
 pub(crate) fn toggle() -> TaskChange {
     TaskChange::ToggleCompleted
 }
@@ -47,7 +58,7 @@ pub async fn task_create_then_get(stores: Stores) {
     let owner = user(&stores).await;
     let task = task_at(owner, "Write the contract", now());
 
-    stores.tasks.create(&task).await.expect("create");
+    stores.tasks.create(&task, &by(task.owner)).await.expect("create");
     let got = stores.tasks.get(owner, task.id).await.expect("get");
 
     assert_eq!(got, task);
@@ -68,8 +79,8 @@ pub async fn task_update_unknown_or_foreign(stores: Stores) {
     let (owner, other) = (user(&stores).await, user(&stores).await);
     let task = stored(&stores, owner, "Mine").await;
 
-    let unknown = stores.tasks.update(owner, TaskId::new(), toggle(), now()).await;
-    let foreign = stores.tasks.update(other, task.id, toggle(), now()).await;
+    let unknown = stores.tasks.update(TaskId::new(), toggle(), &edit(owner, now())).await;
+    let foreign = stores.tasks.update(task.id, toggle(), &edit(other, now())).await;
 
     assert!(matches!(unknown, Err(TaskError::NotFound)), "{unknown:?}");
     assert!(matches!(foreign, Err(TaskError::Forbidden)), "{foreign:?}");
@@ -80,8 +91,8 @@ pub async fn task_delete_unknown_or_foreign(stores: Stores) {
     let (owner, other) = (user(&stores).await, user(&stores).await);
     let task = stored(&stores, owner, "Mine").await;
 
-    let unknown = stores.tasks.delete(owner, TaskId::new()).await;
-    let foreign = stores.tasks.delete(other, task.id).await;
+    let unknown = stores.tasks.delete(TaskId::new(), &edit(owner, now())).await;
+    let foreign = stores.tasks.delete(task.id, &edit(other, now())).await;
 
     assert!(matches!(unknown, Err(TaskError::NotFound)), "{unknown:?}");
     assert!(matches!(foreign, Err(TaskError::Forbidden)), "{foreign:?}");
@@ -99,7 +110,8 @@ pub async fn task_update_patch(stores: Stores) {
         ..TaskPatch::default()
     };
 
-    let updated = stores.tasks.update(owner, task.id, TaskChange::Patch(patch.clone()), later).await.expect("update");
+    let updated =
+        stores.tasks.update(task.id, TaskChange::Patch(patch.clone()), &edit(owner, later)).await.expect("update");
 
     assert_eq!(updated, task.clone().apply(TaskChange::Patch(patch), later));
     assert_eq!(updated.description, task.description, "fields not given are kept");
@@ -115,9 +127,9 @@ pub async fn task_update_completed_keeps_completed_at_consistent(stores: Stores)
     let task = stored(&stores, owner, "Finish").await;
     let (first, second, third) = (at(10), at(20), at(30));
 
-    let done = stores.tasks.update(owner, task.id, complete(true), first).await.expect("complete");
-    let again = stores.tasks.update(owner, task.id, complete(true), second).await.expect("complete again");
-    let undone = stores.tasks.update(owner, task.id, complete(false), third).await.expect("reopen");
+    let done = stores.tasks.update(task.id, complete(true), &edit(owner, first)).await.expect("complete");
+    let again = stores.tasks.update(task.id, complete(true), &edit(owner, second)).await.expect("complete again");
+    let undone = stores.tasks.update(task.id, complete(false), &edit(owner, third)).await.expect("reopen");
 
     assert_eq!(done.completed_at, Some(first));
     assert_eq!(again.completed_at, Some(first), "completing twice keeps the first time");
@@ -130,9 +142,9 @@ pub async fn task_toggle_sets_and_clears_completed_at(stores: Stores) {
     let owner = user(&stores).await;
     let task = stored(&stores, owner, "Toggle me").await;
 
-    let done = stores.tasks.update(owner, task.id, toggle(), at(10)).await.expect("toggle");
+    let done = stores.tasks.update(task.id, toggle(), &edit(owner, at(10))).await.expect("toggle");
     let stored_done = stores.tasks.get(owner, task.id).await.expect("get");
-    let undone = stores.tasks.update(owner, task.id, toggle(), at(20)).await.expect("toggle back");
+    let undone = stores.tasks.update(task.id, toggle(), &edit(owner, at(20))).await.expect("toggle back");
     let stored_undone = stores.tasks.get(owner, task.id).await.expect("get");
 
     assert_eq!((done.completed(), done.completed_at, done.updated_at), (true, Some(at(10)), at(10)));
@@ -148,7 +160,7 @@ pub async fn task_concurrent_toggles_lose_no_update(stores: Stores) {
 
     let toggles = (0..10).map(|_| {
         let repository = Arc::clone(&repository);
-        tokio::spawn(async move { repository.update(owner, task.id, TaskChange::ToggleCompleted, now()).await })
+        tokio::spawn(async move { repository.update(task.id, TaskChange::ToggleCompleted, &edit(owner, now())).await })
     });
     let results = futures_util::future::join_all(toggles).await;
 
@@ -164,11 +176,11 @@ pub async fn task_delete_then_not_found(stores: Stores) {
     let task = stored(&stores, owner, "Short-lived").await;
     let kept = stored(&stores, owner, "Kept").await;
 
-    stores.tasks.delete(owner, task.id).await.expect("delete");
+    stores.tasks.delete(task.id, &edit(owner, now())).await.expect("delete");
 
     assert!(matches!(stores.tasks.get(owner, task.id).await, Err(TaskError::NotFound)));
-    assert!(matches!(stores.tasks.delete(owner, task.id).await, Err(TaskError::NotFound)));
-    assert!(matches!(stores.tasks.update(owner, task.id, toggle(), now()).await, Err(TaskError::NotFound)));
+    assert!(matches!(stores.tasks.delete(task.id, &edit(owner, now())).await, Err(TaskError::NotFound)));
+    assert!(matches!(stores.tasks.update(task.id, toggle(), &edit(owner, now())).await, Err(TaskError::NotFound)));
     let listed = stores.tasks.list(owner, &TaskFilter::default(), &page(10)).await.expect("list");
     assert_eq!((listed.items, listed.total), (vec![kept], 1));
 }

@@ -21,6 +21,46 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    task_revisions (id) {
+        id -> Uuid,
+        task_id -> Uuid,
+        user_id -> Uuid,
+        version -> Integer,
+        action -> Text,
+        changes -> Jsonb,
+        actor -> Text,
+        origin -> Text,
+        conversation_id -> Nullable<Uuid>,
+        tool_call_id -> Nullable<Text>,
+        before -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    reverted_tool_calls (user_id, tool_call_id) {
+        user_id -> Uuid,
+        tool_call_id -> Text,
+        reverted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    plans (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        conversation_id -> Uuid,
+        origin -> Text,
+        changes -> Jsonb,
+        status -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        decided_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -49,7 +89,7 @@ diesel::joinable!(tasks -> users (user_id));
 diesel::joinable!(conversations -> users (user_id));
 diesel::joinable!(messages -> conversations (conversation_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, tasks, conversations, messages);
+diesel::allow_tables_to_appear_in_same_query!(users, tasks, task_revisions, conversations, messages);
 
 diesel::table! {
     sessions (id) {

@@ -6,12 +6,15 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
-use parley_tasks::{Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskRepository, TaskTitle};
+use parley_tasks::{
+    Attribution, Edit, RevertError, Revision, Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskRepository,
+    TaskTitle, changes_from_json, changes_json, revert_steps, undo,
+};
 use uuid::Uuid;
 
-use crate::error::{AccessError, PgError};
+use crate::error::{AccessError, CallFailure, PgError};
 use crate::pool::{PgPool, read, write};
-use crate::schema::tasks;
+use crate::schema::{reverted_tool_calls, task_revisions, tasks};
 
 /// Stores tasks in the `tasks` table.
 #[derive(Clone)]
@@ -40,6 +43,7 @@ struct TaskRow {
     created_at: Timestamp,
     updated_at: Timestamp,
     completed_at: Option<Timestamp>,
+    version: i32,
 }
 
 impl From<&Task> for TaskRow {
@@ -54,6 +58,7 @@ impl From<&Task> for TaskRow {
             created_at: task.created_at,
             updated_at: task.updated_at,
             completed_at: task.completed_at,
+            version: i32::try_from(task.version).unwrap_or(i32::MAX),
         }
     }
 }
@@ -72,6 +77,7 @@ impl TryFrom<TaskRow> for Task {
             created_at: row.created_at,
             updated_at: row.updated_at,
             completed_at: row.completed_at,
+            version: u32::try_from(row.version).map_err(PgError::corrupt)?,
         })
     }
 }
@@ -147,13 +153,181 @@ fn after(cursor: Cursor) -> Box<dyn BoxableExpression<tasks::table, Pg, SqlType 
     )
 }
 
+/// Why a task write did not happen: a refusal the port names, or the store's failure.
+#[derive(Debug)]
+enum Refusal {
+    NotFound,
+    Forbidden,
+    Stale(u32, Box<Task>),
+    AlreadyReverted,
+    Conflict(Vec<TaskId>),
+    Pg(PgError),
+}
+
+impl Refusal {
+    /// `Stale` unless `task` is at the version `edit` asks for (if any).
+    fn check_version(edit: &Edit, task: &Task) -> Result<(), Self> {
+        match edit.if_version {
+            Some(expected) if expected != task.version => Err(Self::Stale(expected, Box::new(task.clone()))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl From<PgError> for Refusal {
+    fn from(error: PgError) -> Self {
+        Self::Pg(error)
+    }
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Pg(PgError::Query(error))
+    }
+}
+
+impl From<AccessError> for Refusal {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::Pg(error) => Self::Pg(error),
+        }
+    }
+}
+
+impl CallFailure for Refusal {
+    fn pg(&self) -> Option<&PgError> {
+        match self {
+            Self::Pg(error) => Some(error),
+            _ => None,
+        }
+    }
+
+    fn pg_mut(&mut self) -> Option<&mut PgError> {
+        match self {
+            Self::Pg(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<Refusal> for TaskError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound | Refusal::AlreadyReverted | Refusal::Conflict(_) => Self::NotFound,
+            Refusal::Forbidden => Self::Forbidden,
+            Refusal::Stale(expected, current) => Self::Stale { expected, current },
+            Refusal::Pg(error) => Self::Store(error.into()),
+        }
+    }
+}
+
+impl From<Refusal> for RevertError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) => Self::NotFound,
+            Refusal::AlreadyReverted => Self::AlreadyReverted,
+            Refusal::Conflict(ids) => Self::Conflict(ids),
+            Refusal::Pg(error) => Self::Store(error.into()),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = task_revisions, check_for_backend(Pg))]
+struct RevisionRow {
+    id: Uuid,
+    task_id: Uuid,
+    user_id: Uuid,
+    version: i32,
+    action: String,
+    changes: serde_json::Value,
+    actor: String,
+    origin: String,
+    conversation_id: Option<Uuid>,
+    tool_call_id: Option<String>,
+    before: Option<serde_json::Value>,
+    created_at: Timestamp,
+}
+
+impl From<&Revision> for RevisionRow {
+    fn from(revision: &Revision) -> Self {
+        Self {
+            id: revision.id,
+            task_id: revision.task_id.as_uuid(),
+            user_id: revision.by.user.as_uuid(),
+            version: i32::try_from(revision.version).unwrap_or(i32::MAX),
+            action: revision.action.as_str().to_owned(),
+            changes: changes_json(&revision.changes),
+            actor: revision.by.actor.as_str().to_owned(),
+            origin: revision.by.origin.as_str().to_owned(),
+            conversation_id: revision.by.conversation.map(|id| id.as_uuid()),
+            tool_call_id: revision.by.tool_call.clone(),
+            before: revision.before.clone(),
+            created_at: revision.created_at,
+        }
+    }
+}
+
+impl TryFrom<RevisionRow> for Revision {
+    type Error = PgError;
+
+    fn try_from(row: RevisionRow) -> Result<Self, PgError> {
+        Ok(Self {
+            id: row.id,
+            task_id: TaskId::from_uuid(row.task_id),
+            version: u32::try_from(row.version).map_err(PgError::corrupt)?,
+            action: row.action.parse().map_err(PgError::corrupt)?,
+            changes: changes_from_json(&row.changes).map_err(PgError::corrupt)?,
+            by: Attribution {
+                actor: row.actor.parse().map_err(PgError::corrupt)?,
+                user: UserId::from_uuid(row.user_id),
+                origin: row.origin.parse().map_err(PgError::corrupt)?,
+                conversation: row.conversation_id.map(parley_kernel::ConversationId::from_uuid),
+                tool_call: row.tool_call_id,
+            },
+            before: row.before,
+            created_at: row.created_at,
+        })
+    }
+}
+
+async fn record(conn: &mut diesel_async::AsyncPgConnection, revision: &Revision) -> QueryResult<()> {
+    diesel::insert_into(task_revisions::table).values(RevisionRow::from(revision)).execute(conn).await.map(drop)
+}
+
+/// The task with this id, locked for the rest of the transaction, if it is `owner`'s.
+async fn locked(conn: &mut diesel_async::AsyncPgConnection, owner: UserId, id: TaskId) -> Result<Task, Refusal> {
+    let row: Option<TaskRow> =
+        tasks::table.find(id.as_uuid()).select(TaskRow::as_select()).for_update().first(conn).await.optional()?;
+    AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
+    Ok(Task::try_from(row.ok_or(AccessError::NotFound)?)?)
+}
+
+/// Revisions strictly after `cursor` in (created_at desc, id desc) order.
+fn revision_after(cursor: Cursor) -> Box<dyn BoxableExpression<task_revisions::table, Pg, SqlType = Bool>> {
+    Box::new(
+        diesel::dsl::sql::<Bool>("(task_revisions.created_at, task_revisions.id) < (")
+            .bind::<Timestamptz, _>(cursor.at)
+            .sql(", ")
+            .bind::<SqlUuid, _>(cursor.id)
+            .sql(")"),
+    )
+}
+
 #[async_trait]
 impl TaskRepository for PgTaskRepository {
-    async fn create(&self, task: &Task) -> Result<(), StoreError> {
+    async fn create(&self, task: &Task, by: &Attribution) -> Result<(), StoreError> {
         let row = TaskRow::from(task);
+        let revision = Revision::record(None, None, Some(task), by, task.created_at);
         write(&self.pool, async |conn| {
-            diesel::insert_into(tasks::table).values(&row).execute(conn).await?;
-            Ok::<_, PgError>(())
+            conn.transaction(async move |conn| {
+                diesel::insert_into(tasks::table).values(&row).execute(conn).await?;
+                record(conn, &revision).await?;
+                Ok::<_, PgError>(())
+            })
+            .await
         })
         .await?;
         Ok(())
@@ -196,20 +370,15 @@ impl TaskRepository for PgTaskRepository {
         Ok(Page::from_overfetch(tasks, page, total, |task| Cursor { at: task.created_at, id: task.id.as_uuid() }))
     }
 
-    async fn update(&self, owner: UserId, id: TaskId, change: TaskChange, now: Timestamp) -> Result<Task, TaskError> {
+    async fn update(&self, id: TaskId, change: TaskChange, edit: &Edit) -> Result<Task, TaskError> {
         let task = write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
-                let row: Option<TaskRow> = tasks::table
-                    .find(id.as_uuid())
-                    .select(TaskRow::as_select())
-                    .for_update()
-                    .first(conn)
-                    .await
-                    .optional()?;
-                AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
-                let task = Task::try_from(row.ok_or(AccessError::NotFound)?)?.apply(change, now);
+                let current = locked(conn, edit.by.user, id).await?;
+                Refusal::check_version(edit, &current)?;
+                let task = current.clone().apply(change, edit.at);
                 diesel::update(tasks::table.find(id.as_uuid())).set(&TaskRow::from(&task)).execute(conn).await?;
-                Ok::<_, AccessError>(task)
+                record(conn, &Revision::record(None, Some(&current), Some(&task), &edit.by, edit.at)).await?;
+                Ok::<_, Refusal>(task)
             })
             .await
         })
@@ -217,23 +386,166 @@ impl TaskRepository for PgTaskRepository {
         Ok(task)
     }
 
-    async fn delete(&self, owner: UserId, id: TaskId) -> Result<(), TaskError> {
-        write(&self.pool, async |conn| {
-            let deleted = diesel::delete(
-                tasks::table.filter(tasks::id.eq(id.as_uuid())).filter(tasks::user_id.eq(owner.as_uuid())),
-            )
-            .execute(conn)
-            .await?;
-            if deleted == 0 {
-                // Nothing of the owner's was deleted: say whether it is missing or someone else's.
-                let found: Option<Uuid> =
-                    tasks::table.find(id.as_uuid()).select(tasks::user_id).first(conn).await.optional()?;
-                AccessError::check(found, owner.as_uuid())?;
-            }
-            Ok::<_, AccessError>(())
+    async fn delete(&self, id: TaskId, edit: &Edit) -> Result<Task, TaskError> {
+        let task = write(&self.pool, async |conn| {
+            conn.transaction(async move |conn| {
+                let current = locked(conn, edit.by.user, id).await?;
+                Refusal::check_version(edit, &current)?;
+                diesel::delete(tasks::table.find(id.as_uuid())).execute(conn).await?;
+                record(conn, &Revision::record(None, Some(&current), None, &edit.by, edit.at)).await?;
+                Ok::<_, Refusal>(current)
+            })
+            .await
         })
         .await?;
-        Ok(())
+        Ok(task)
+    }
+
+    async fn revisions(&self, owner: UserId, id: TaskId, page: &PageRequest) -> Result<Page<Revision>, TaskError> {
+        let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                let mut found: Option<Uuid> =
+                    tasks::table.find(id.as_uuid()).select(tasks::user_id).first(conn).await.optional()?;
+                if found.is_none() {
+                    found = task_revisions::table
+                        .filter(task_revisions::task_id.eq(id.as_uuid()))
+                        .select(task_revisions::user_id)
+                        .first(conn)
+                        .await
+                        .optional()?;
+                }
+                AccessError::check(found, owner.as_uuid())?;
+                let all = || {
+                    task_revisions::table
+                        .filter(task_revisions::task_id.eq(id.as_uuid()))
+                        .filter(task_revisions::user_id.eq(owner.as_uuid()))
+                        .into_boxed()
+                };
+                let total: i64 = capped_count!(all(), conn);
+                let mut query = all();
+                if let Some(cursor) = page.cursor() {
+                    query = query.filter(revision_after(cursor));
+                }
+                let rows: Vec<RevisionRow> = query
+                    .order((task_revisions::created_at.desc(), task_revisions::id.desc()))
+                    .limit(limit)
+                    .select(RevisionRow::as_select())
+                    .load(conn)
+                    .await?;
+                Ok::<_, AccessError>((rows, total))
+            }
+        })
+        .await?;
+        let revisions =
+            rows.into_iter().map(Revision::try_from).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
+        let total = u64::try_from(total).map_err(StoreError::unexpected)?;
+        Ok(Page::from_overfetch(revisions, page, total, |r| Cursor { at: r.created_at, id: r.id }))
+    }
+
+    async fn revert(&self, tool_call: &str, edit: &Edit) -> Result<Vec<TaskId>, RevertError> {
+        let owner = edit.by.user;
+        let touched = write(&self.pool, async |conn| {
+            conn.transaction(async move |conn| {
+                let rows: Vec<RevisionRow> = task_revisions::table
+                    .filter(task_revisions::user_id.eq(owner.as_uuid()))
+                    .filter(task_revisions::tool_call_id.eq(tool_call))
+                    .order((task_revisions::created_at.asc(), task_revisions::id.asc()))
+                    .select(RevisionRow::as_select())
+                    .load(conn)
+                    .await?;
+                if rows.is_empty() {
+                    return Err(Refusal::NotFound);
+                }
+                // First, so that a concurrent second revert waits on this row and then finds it.
+                let claimed = diesel::insert_into(reverted_tool_calls::table)
+                    .values((
+                        reverted_tool_calls::user_id.eq(owner.as_uuid()),
+                        reverted_tool_calls::tool_call_id.eq(tool_call),
+                        reverted_tool_calls::reverted_at.eq(edit.at),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await?;
+                if claimed == 0 {
+                    return Err(Refusal::AlreadyReverted);
+                }
+                let revisions = rows.into_iter().map(Revision::try_from).collect::<Result<Vec<_>, _>>()?;
+                let mut ids: Vec<Uuid> = revisions.iter().map(|r| r.task_id.as_uuid()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let current: Vec<TaskRow> = tasks::table
+                    .filter(tasks::id.eq_any(&ids))
+                    .order(tasks::id)
+                    .select(TaskRow::as_select())
+                    .for_update()
+                    .load(conn)
+                    .await?;
+                let mut current = current
+                    .into_iter()
+                    .map(|row| Task::try_from(row).map(|task| (task.id, task)))
+                    .collect::<Result<std::collections::HashMap<_, _>, _>>()?;
+                let latest: Vec<(Uuid, Option<i32>)> = task_revisions::table
+                    .filter(task_revisions::task_id.eq_any(&ids))
+                    .group_by(task_revisions::task_id)
+                    .select((task_revisions::task_id, diesel::dsl::max(task_revisions::version)))
+                    .load(conn)
+                    .await?;
+                let latest: std::collections::HashMap<TaskId, u32> = latest
+                    .into_iter()
+                    .filter_map(|(id, version)| Some((TaskId::from_uuid(id), u32::try_from(version?).ok()?)))
+                    .collect();
+                let steps = revert_steps(&revisions, |id| latest.get(&id).copied()).map_err(|e| match e {
+                    RevertError::Conflict(ids) => Refusal::Conflict(ids),
+                    other => Refusal::Pg(PgError::corrupt(other)),
+                })?;
+                let mut touched = Vec::new();
+                for step in steps {
+                    let now = current.remove(&step.task_id);
+                    let version = latest.get(&step.task_id).copied().unwrap_or_default();
+                    let (after, action) = undo(step.target, now.as_ref(), version, edit.at);
+                    match (&now, &after) {
+                        (None, None) => continue,
+                        (Some(_), None) => {
+                            diesel::delete(tasks::table.find(step.task_id.as_uuid())).execute(conn).await?;
+                        }
+                        (None, Some(task)) => {
+                            diesel::insert_into(tasks::table).values(TaskRow::from(task)).execute(conn).await?;
+                        }
+                        (Some(_), Some(task)) => {
+                            diesel::update(tasks::table.find(step.task_id.as_uuid()))
+                                .set(&TaskRow::from(task))
+                                .execute(conn)
+                                .await?;
+                        }
+                    }
+                    let mut revision = Revision::record(Some(action), now.as_ref(), after.as_ref(), &edit.by, edit.at);
+                    revision.version = version + 1;
+                    record(conn, &revision).await?;
+                    touched.push(step.task_id);
+                }
+                Ok::<_, Refusal>(touched)
+            })
+            .await
+        })
+        .await?;
+        Ok(touched)
+    }
+
+    async fn reverted(&self, owner: UserId, tool_calls: &[String]) -> Result<Vec<String>, StoreError> {
+        let reverted = read(&self.pool, move || {
+            async move |conn| {
+                reverted_tool_calls::table
+                    .filter(reverted_tool_calls::user_id.eq(owner.as_uuid()))
+                    .filter(reverted_tool_calls::tool_call_id.eq_any(tool_calls))
+                    .select(reverted_tool_calls::tool_call_id)
+                    .load::<String>(conn)
+                    .await
+                    .map_err(PgError::from)
+            }
+        })
+        .await?;
+        Ok(reverted)
     }
 }
 
@@ -259,6 +571,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             completed_at: None,
+            version: 1,
         };
         assert!(crate::statement_is_cached(&diesel::insert_into(tasks::table).values(&row)));
     }

@@ -23,6 +23,46 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         completed_at -> Nullable<BigInt>,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    task_revisions (id) {
+        id -> Text,
+        task_id -> Text,
+        user_id -> Text,
+        version -> Integer,
+        action -> Text,
+        changes -> Text,
+        actor -> Text,
+        origin -> Text,
+        conversation_id -> Nullable<Text>,
+        tool_call_id -> Nullable<Text>,
+        before -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    reverted_tool_calls (user_id, tool_call_id) {
+        user_id -> Text,
+        tool_call_id -> Text,
+        reverted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    plans (id) {
+        id -> Text,
+        user_id -> Text,
+        conversation_id -> Text,
+        origin -> Text,
+        changes -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        decided_at -> Nullable<BigInt>,
     }
 }
 
@@ -103,6 +143,33 @@ mod tests {
             String,
             String,
             Option<i64>,
+            i64,
+            i64,
+            Option<i64>,
+            i32,
+        )>(&mut conn)?;
+        task_revisions::table.select(task_revisions::all_columns).load::<(
+            String,
+            String,
+            String,
+            i32,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+        )>(&mut conn)?;
+        reverted_tool_calls::table.select(reverted_tool_calls::all_columns).load::<(String, String, i64)>(&mut conn)?;
+        plans::table.select(plans::all_columns).load::<(
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
             i64,
             i64,
             Option<i64>,

@@ -191,7 +191,7 @@ async fn open_pooled(path: String) -> ConnectionResult<PooledSqlite> {
 
 /// A lock still held after the busy timeout is a transient condition;
 /// anything else is unexpected.
-fn store_error(error: DieselError) -> StoreError {
+pub(crate) fn store_error(error: DieselError) -> StoreError {
     let busy = matches!(&error, DieselError::DatabaseError(_, info)
         if info.message().contains("database is locked") || info.message().contains("database is busy"));
     if busy { StoreError::unavailable(error) } else { StoreError::unexpected(error) }

@@ -1,16 +1,18 @@
 //! `TaskRepository` on SQLite.
 
 use async_trait::async_trait;
-use diesel::dsl::{exists, select};
 use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
-use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
-use parley_tasks::{Task, TaskChange, TaskError, TaskFilter, TaskRepository};
+use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, UserId};
+use parley_tasks::{
+    Attribution, Edit, RevertError, Revision, Task, TaskChange, TaskError, TaskFilter, TaskRepository, revert_steps,
+    undo,
+};
 
 use crate::SqliteStore;
-use crate::rows::{Owned, to_micros};
-use crate::schema::tasks;
-use crate::task_rows::TaskRow;
+use crate::rows::{Owned, corrupt, to_micros};
+use crate::schema::{reverted_tool_calls, task_revisions, tasks};
+use crate::task_rows::{RevisionRow, TaskRow};
 
 /// Each user's tasks in the `tasks` table.
 pub struct SqliteTaskRepository {
@@ -55,12 +57,95 @@ fn lookup(conn: &mut SqliteConnection, id: &str, owner: &str) -> QueryResult<Own
     Ok(Owned::check(row, owner, |row| &row.user_id))
 }
 
+/// Why a task write did not happen: a refusal the port names, or the store's failure.
+#[derive(Debug)]
+enum Refusal {
+    NotFound,
+    Forbidden,
+    Stale(u32, Box<Task>),
+    AlreadyReverted,
+    Conflict(Vec<TaskId>),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl From<crate::rows::CorruptRow> for Refusal {
+    fn from(error: crate::rows::CorruptRow) -> Self {
+        Self::Db(error.into())
+    }
+}
+
+impl From<Refusal> for TaskError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound | Refusal::AlreadyReverted | Refusal::Conflict(_) => Self::NotFound,
+            Refusal::Forbidden => Self::Forbidden,
+            Refusal::Stale(expected, current) => Self::Stale { expected, current },
+            Refusal::Db(error) => Self::Store(crate::store::store_error(error)),
+        }
+    }
+}
+
+impl From<Refusal> for RevertError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) => Self::NotFound,
+            Refusal::AlreadyReverted => Self::AlreadyReverted,
+            Refusal::Conflict(ids) => Self::Conflict(ids),
+            Refusal::Db(error) => Self::Store(crate::store::store_error(error)),
+        }
+    }
+}
+
+/// Runs `work` in an immediate transaction, rolled back on any refusal;
+/// store failures stay the outer error, refusals the inner one.
+fn refusing<T>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&mut SqliteConnection) -> Result<T, Refusal>,
+) -> QueryResult<Result<T, Refusal>> {
+    match conn.immediate_transaction(work) {
+        Ok(value) => Ok(Ok(value)),
+        Err(Refusal::Db(error)) => Err(error),
+        Err(refusal) => Ok(Err(refusal)),
+    }
+}
+
+/// The owner's task with this id, at the version `edit` asks for.
+fn current(conn: &mut SqliteConnection, id: &str, edit: &Edit) -> Result<Task, Refusal> {
+    let task = match lookup(conn, id, &edit.by.user.to_string())? {
+        Owned::Mine(row) => row.into_task()?,
+        Owned::NotFound => return Err(Refusal::NotFound),
+        Owned::Forbidden => return Err(Refusal::Forbidden),
+    };
+    match edit.if_version {
+        Some(expected) if expected != task.version => Err(Refusal::Stale(expected, Box::new(task))),
+        _ => Ok(task),
+    }
+}
+
+fn record(conn: &mut SqliteConnection, revision: &Revision) -> QueryResult<()> {
+    diesel::insert_into(task_revisions::table).values(RevisionRow::from_revision(revision)).execute(conn).map(drop)
+}
+
 #[async_trait]
 impl TaskRepository for SqliteTaskRepository {
     #[tracing::instrument(skip_all, fields(task_id = %task.id))]
-    async fn create(&self, task: &Task) -> Result<(), StoreError> {
+    async fn create(&self, task: &Task, by: &Attribution) -> Result<(), StoreError> {
         let row = TaskRow::from_task(task);
-        self.store.run(move |conn| diesel::insert_into(tasks::table).values(&row).execute(conn).map(drop)).await
+        let revision = Revision::record(None, None, Some(task), by, task.created_at);
+        self.store
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    diesel::insert_into(tasks::table).values(&row).execute(conn)?;
+                    record(conn, &revision)
+                })
+            })
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
@@ -97,42 +182,188 @@ impl TaskRepository for SqliteTaskRepository {
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
-    async fn update(&self, owner: UserId, id: TaskId, change: TaskChange, now: Timestamp) -> Result<Task, TaskError> {
-        let (key, owner) = (id.to_string(), owner.to_string());
+    async fn update(&self, id: TaskId, change: TaskChange, edit: &Edit) -> Result<Task, TaskError> {
+        let (key, edit) = (id.to_string(), edit.clone());
         let updated = self
             .store
             .run(move |conn| {
-                conn.immediate_transaction(|conn| {
-                    let row = match lookup(conn, &key, &owner)? {
-                        Owned::Mine(row) => row,
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    };
-                    let task = row.into_task()?.apply(change, now);
-                    let stored = TaskRow::from_task(&task);
-                    diesel::update(tasks::table.find(&key)).set(stored.changes()).execute(conn)?;
-                    Ok(Owned::Mine(task))
+                refusing(conn, |conn| {
+                    let before = current(conn, &key, &edit)?;
+                    let task = before.clone().apply(change, edit.at);
+                    diesel::update(tasks::table.find(&key)).set(TaskRow::from_task(&task).changes()).execute(conn)?;
+                    record(conn, &Revision::record(None, Some(&before), Some(&task), &edit.by, edit.at))?;
+                    Ok(task)
                 })
             })
             .await?;
-        updated.into_result(TaskError::NotFound, TaskError::Forbidden)
+        Ok(updated?)
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
-    async fn delete(&self, owner: UserId, id: TaskId) -> Result<(), TaskError> {
-        let (key, owner) = (id.to_string(), owner.to_string());
+    async fn delete(&self, id: TaskId, edit: &Edit) -> Result<Task, TaskError> {
+        let (key, edit) = (id.to_string(), edit.clone());
         let deleted = self
             .store
             .run(move |conn| {
-                let mine = tasks::table.filter(tasks::id.eq(&key)).filter(tasks::user_id.eq(&owner));
-                if diesel::delete(mine).execute(conn)? > 0 {
-                    return Ok(Owned::Mine(()));
-                }
-                let exists: bool = select(exists(tasks::table.find(&key))).get_result(conn)?;
-                Ok(if exists { Owned::Forbidden } else { Owned::NotFound })
+                refusing(conn, |conn| {
+                    let before = current(conn, &key, &edit)?;
+                    diesel::delete(tasks::table.find(&key)).execute(conn)?;
+                    record(conn, &Revision::record(None, Some(&before), None, &edit.by, edit.at))?;
+                    Ok(before)
+                })
             })
             .await?;
-        deleted.into_result(TaskError::NotFound, TaskError::Forbidden)
+        Ok(deleted?)
+    }
+
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    async fn revisions(&self, owner: UserId, id: TaskId, page: &PageRequest) -> Result<Page<Revision>, TaskError> {
+        let (key, owner, cursor) = (id.to_string(), owner.to_string(), page.cursor());
+        let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
+        let found = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let mut found: Option<String> =
+                        tasks::table.find(&key).select(tasks::user_id).first(conn).optional()?;
+                    if found.is_none() {
+                        found = task_revisions::table
+                            .filter(task_revisions::task_id.eq(&key))
+                            .select(task_revisions::user_id)
+                            .first(conn)
+                            .optional()?;
+                    }
+                    match found {
+                        None => return Ok(Owned::NotFound),
+                        Some(other) if other != owner => return Ok(Owned::Forbidden),
+                        Some(_) => {}
+                    }
+                    let all = || {
+                        task_revisions::table
+                            .filter(task_revisions::task_id.eq(key.clone()))
+                            .filter(task_revisions::user_id.eq(owner.clone()))
+                            .into_boxed()
+                    };
+                    let total: i64 = capped_count!(all(), conn);
+                    let mut query = all().select(RevisionRow::as_select());
+                    if let Some(Cursor { at, id }) = cursor {
+                        let (at, id) = (to_micros(at), id.to_string());
+                        query = query.filter(
+                            task_revisions::created_at
+                                .lt(at)
+                                .or(task_revisions::created_at.eq(at).and(task_revisions::id.lt(id))),
+                        );
+                    }
+                    let rows: Vec<RevisionRow> = query
+                        .order((task_revisions::created_at.desc(), task_revisions::id.desc()))
+                        .limit(fetch)
+                        .load(conn)?;
+                    Ok(Owned::Mine((rows, total)))
+                })
+            })
+            .await?;
+        let (rows, total) = found.into_result(TaskError::NotFound, TaskError::Forbidden)?;
+        let revisions = rows.into_iter().map(RevisionRow::into_revision).collect::<Result<Vec<_>, _>>();
+        let revisions = revisions.map_err(StoreError::from)?;
+        let total = u64::try_from(total).unwrap_or_default();
+        Ok(Page::from_overfetch(revisions, page, total, |r| Cursor { at: r.created_at, id: r.id }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn revert(&self, tool_call: &str, edit: &Edit) -> Result<Vec<TaskId>, RevertError> {
+        let (tool_call, edit) = (tool_call.to_owned(), edit.clone());
+        let reverted = self
+            .store
+            .run(move |conn| {
+                refusing(conn, |conn| {
+                    let owner = edit.by.user.to_string();
+                    let rows: Vec<RevisionRow> = task_revisions::table
+                        .filter(task_revisions::user_id.eq(&owner))
+                        .filter(task_revisions::tool_call_id.eq(&tool_call))
+                        .order((task_revisions::created_at.asc(), task_revisions::id.asc()))
+                        .select(RevisionRow::as_select())
+                        .load(conn)?;
+                    if rows.is_empty() {
+                        return Err(Refusal::NotFound);
+                    }
+                    let claimed = diesel::insert_or_ignore_into(reverted_tool_calls::table)
+                        .values((
+                            reverted_tool_calls::user_id.eq(&owner),
+                            reverted_tool_calls::tool_call_id.eq(&tool_call),
+                            reverted_tool_calls::reverted_at.eq(to_micros(edit.at)),
+                        ))
+                        .execute(conn)?;
+                    if claimed == 0 {
+                        return Err(Refusal::AlreadyReverted);
+                    }
+                    let revisions = rows.into_iter().map(RevisionRow::into_revision).collect::<Result<Vec<_>, _>>()?;
+                    let mut ids: Vec<String> = revisions.iter().map(|r| r.task_id.to_string()).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    let rows: Vec<TaskRow> =
+                        tasks::table.filter(tasks::id.eq_any(&ids)).select(TaskRow::as_select()).load(conn)?;
+                    let mut now = std::collections::HashMap::new();
+                    for row in rows {
+                        let task = row.into_task()?;
+                        now.insert(task.id, task);
+                    }
+                    let latest: Vec<(String, Option<i32>)> = task_revisions::table
+                        .filter(task_revisions::task_id.eq_any(&ids))
+                        .group_by(task_revisions::task_id)
+                        .select((task_revisions::task_id, diesel::dsl::max(task_revisions::version)))
+                        .load(conn)?;
+                    let latest: std::collections::HashMap<TaskId, u32> = latest
+                        .into_iter()
+                        .filter_map(|(id, version)| Some((id.parse().ok()?, u32::try_from(version?).ok()?)))
+                        .collect();
+                    let steps = revert_steps(&revisions, |id| latest.get(&id).copied()).map_err(|e| match e {
+                        RevertError::Conflict(ids) => Refusal::Conflict(ids),
+                        other => Refusal::Db(corrupt(other).into()),
+                    })?;
+                    let mut touched = Vec::new();
+                    for step in steps {
+                        let key = step.task_id.to_string();
+                        let before = now.remove(&step.task_id);
+                        let version = latest.get(&step.task_id).copied().unwrap_or_default();
+                        let (after, action) = undo(step.target, before.as_ref(), version, edit.at);
+                        match (&before, &after) {
+                            (None, None) => continue,
+                            (Some(_), None) => {
+                                diesel::delete(tasks::table.find(&key)).execute(conn)?;
+                            }
+                            (None, Some(task)) => {
+                                diesel::insert_into(tasks::table).values(TaskRow::from_task(task)).execute(conn)?;
+                            }
+                            (Some(_), Some(task)) => {
+                                diesel::update(tasks::table.find(&key))
+                                    .set(TaskRow::from_task(task).changes())
+                                    .execute(conn)?;
+                            }
+                        }
+                        let mut revision =
+                            Revision::record(Some(action), before.as_ref(), after.as_ref(), &edit.by, edit.at);
+                        revision.version = version + 1;
+                        record(conn, &revision)?;
+                        touched.push(step.task_id);
+                    }
+                    Ok(touched)
+                })
+            })
+            .await?;
+        Ok(reverted?)
+    }
+
+    async fn reverted(&self, owner: UserId, tool_calls: &[String]) -> Result<Vec<String>, StoreError> {
+        let (owner, tool_calls) = (owner.to_string(), tool_calls.to_vec());
+        self.store
+            .run(move |conn| {
+                reverted_tool_calls::table
+                    .filter(reverted_tool_calls::user_id.eq(owner))
+                    .filter(reverted_tool_calls::tool_call_id.eq_any(tool_calls))
+                    .select(reverted_tool_calls::tool_call_id)
+                    .load(conn)
+            })
+            .await
     }
 }
 

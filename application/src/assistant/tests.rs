@@ -82,16 +82,21 @@ async fn runs_requested_tools_as_the_caller_and_stores_the_reply() {
                 arguments: r#"{"title":"Buy milk"}"#.into(),
             })])
         } else {
-            assert!(matches!(history.last(), Some(ChatTurn::Tool { call_id, .. }) if call_id == "call_1"));
+            // The result answers the call under the id Parley gave it (its own, unique: not the model's "call_1").
+            assert!(matches!(
+                history.as_slice(),
+                [.., ChatTurn::Assistant { tool_calls, .. }, ChatTurn::Tool { call_id, .. }]
+                    if tool_calls[0].id == *call_id && call_id != "call_1"
+            ));
             turn(vec![ModelEvent::TextDelta("Added ".into()), ModelEvent::TextDelta("it.".into())])
         })
     });
     let mut tasks = MockTaskRepository::new();
     tasks
         .expect_create()
-        .withf(move |task| task.owner == owner && task.title.as_str() == "Buy milk")
+        .withf(move |task, by| task.owner == owner && by.user == owner && task.title.as_str() == "Buy milk")
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let service = service(model, tasks, conversations(owner, stored.clone()));
 
     let (id, _) = service
@@ -103,7 +108,7 @@ async fn runs_requested_tools_as_the_caller_and_stores_the_reply() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let mut events = Vec::new();
-    let reply = service.reply(owner, id, &mut |e| events.push(e)).await.unwrap_or_else(|e| panic!("{e}"));
+    let reply = service.reply(owner, id, Origin::Chat, &mut |e| events.push(e)).await.unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(reply.content, "Added it.");
     assert_eq!(reply.tool_calls.len(), 1);
@@ -135,7 +140,8 @@ async fn a_failing_tool_is_an_error_result_the_model_sees() {
     let mut tasks = MockTaskRepository::new();
     tasks.expect_delete().returning(|_, _| Err(parley_tasks::TaskError::Forbidden));
     let service = service(model, tasks, conversations(owner, Arc::default()));
-    let reply = service.reply(owner, ConversationId::new(), &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
+    let reply =
+        service.reply(owner, ConversationId::new(), Origin::Chat, &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reply.tool_calls[0].status, ToolStatus::Error);
     assert_eq!(
         reply.tool_calls[0].result.as_ref().map(|r| r["error"]["code"].clone()),
@@ -159,7 +165,8 @@ async fn stops_after_five_rounds_of_tool_calls() {
         .expect_list()
         .returning(|_, _, _| Ok(parley_kernel::Page { items: vec![], next_cursor: None, total: 0, total_exact: true }));
     let service = service(model, tasks, conversations(owner, Arc::default()));
-    let reply = service.reply(owner, ConversationId::new(), &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
+    let reply =
+        service.reply(owner, ConversationId::new(), Origin::Chat, &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(reply.tool_calls.len(), MAX_ROUNDS);
 }
 
@@ -174,7 +181,7 @@ async fn model_failure_keeps_the_user_message_and_stores_no_reply() {
         .say(owner, Some(ConversationId::new()), MessageText::parse("hello").unwrap_or_else(|_| unreachable!()))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let outcome = service.reply(owner, id, &mut |_| {}).await;
+    let outcome = service.reply(owner, id, Origin::Chat, &mut |_| {}).await;
     assert!(matches!(outcome, Err(AssistantError::Model(ModelError::Timeout))));
     assert_eq!(stored.lock().map(|m| m.len()).unwrap_or_default(), 1);
 }

@@ -2,7 +2,9 @@
 
 use parley_conversations::{ToolCall, ToolRequest, ToolSpec, ToolStatus};
 use parley_kernel::{PageRequest, TaskId, UserId};
-use parley_tasks::{NewTask, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle};
+use parley_tasks::{
+    Attribution, NewTask, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -38,7 +40,8 @@ pub fn tool_specs() -> Vec<ToolSpec> {
             parameters: json!({"type": "object", "properties": {
                 "task_id": {"type": "string", "format": "uuid"},
                 "title": {"type": "string"},
-                "description": {"type": "string"}
+                "description": {"type": "string"},
+                "version": version_spec()
             }, "required": ["task_id"], "additionalProperties": false}),
         },
         ToolSpec { name: "delete_task", description: "Delete one of the user's tasks.", parameters: id_only() },
@@ -46,9 +49,17 @@ pub fn tool_specs() -> Vec<ToolSpec> {
 }
 
 fn id_only() -> Value {
-    json!({"type": "object", "properties": {"task_id": {"type": "string", "format": "uuid"}},
+    json!({"type": "object", "properties": {"task_id": {"type": "string", "format": "uuid"}, "version": version_spec()},
            "required": ["task_id"], "additionalProperties": false})
 }
+
+fn version_spec() -> Value {
+    json!({"type": "integer", "minimum": 1,
+           "description": "the task's version as list_tasks showed it; if the task changed since, nothing is changed"})
+}
+
+/// The tools that change tasks (and so can be reverted or held for approval).
+pub const WRITING_TOOLS: [&str; 4] = ["add_task", "complete_task", "update_task", "delete_task"];
 
 #[derive(Deserialize)]
 struct AddTask {
@@ -65,6 +76,7 @@ struct ListTasks {
 #[derive(Deserialize)]
 struct TaskRef {
     task_id: String,
+    version: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -72,24 +84,46 @@ struct UpdateTask {
     task_id: String,
     title: Option<String>,
     description: Option<String>,
+    version: Option<u32>,
 }
 
 /// A tool failure the model sees as the tool's result.
 struct Failure {
     code: &'static str,
     message: String,
+    /// The task as it is now, when the call named a stale version.
+    current: Option<Box<Task>>,
+}
+
+impl Failure {
+    fn new(code: &'static str, message: impl ToString) -> Self {
+        Self { code, message: message.to_string(), current: None }
+    }
+
+    fn result(self) -> Value {
+        match self.current {
+            // API.md: a stale write is `{"status": "error", "error": "conflict", "current": Task}`.
+            Some(task) => json!({"status": "error", "error": "conflict", "message": self.message,
+                                 "current": task_json(&task)}),
+            None => json!({"error": {"code": self.code, "message": self.message}}),
+        }
+    }
 }
 
 fn invalid(message: impl ToString) -> Failure {
-    Failure { code: "INVALID_ARGUMENTS", message: message.to_string() }
+    Failure::new("INVALID_ARGUMENTS", message)
 }
 
 impl From<TaskError> for Failure {
     fn from(error: TaskError) -> Self {
         match error {
-            TaskError::NotFound => Self { code: "TASK_NOT_FOUND", message: "no task has this id".into() },
-            TaskError::Forbidden => Self { code: "FORBIDDEN", message: "this task belongs to someone else".into() },
-            TaskError::Store(_) => Self { code: "UNAVAILABLE", message: "the task store failed; try again".into() },
+            TaskError::NotFound => Self::new("TASK_NOT_FOUND", "no task has this id"),
+            TaskError::Forbidden => Self::new("FORBIDDEN", "this task belongs to someone else"),
+            TaskError::Stale { current, .. } => Self {
+                current: Some(current),
+                ..Self::new("CONFLICT", "the task changed since you read it; nothing was changed")
+            },
+            TaskError::Store(_) => Self::new("UNAVAILABLE", "the task store failed; try again"),
         }
     }
 }
@@ -100,11 +134,11 @@ impl From<parley_kernel::StoreError> for Failure {
     }
 }
 
-/// Runs `request` as `owner`; any failure becomes an `error` result, never an error of the reply.
-pub async fn run(tasks: &TaskService, owner: UserId, request: &ToolRequest) -> ToolCall {
-    let (result, status) = match dispatch(tasks, owner, request).await {
+/// Runs `request` for `by.user`; any failure becomes an `error` result, never an error of the reply.
+pub async fn run(tasks: &TaskService, by: &Attribution, request: &ToolRequest) -> ToolCall {
+    let (result, status) = match dispatch(tasks, by, request).await {
         Ok(result) => (result, ToolStatus::Ok),
-        Err(failure) => (json!({"error": {"code": failure.code, "message": failure.message}}), ToolStatus::Error),
+        Err(failure) => (failure.result(), ToolStatus::Error),
     };
     ToolCall {
         id: request.id.clone(),
@@ -137,10 +171,11 @@ fn args<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<T, Failure> {
 }
 
 fn task_id(raw: &str) -> Result<TaskId, Failure> {
-    raw.trim().parse().map_err(|_| Failure { code: "TASK_NOT_FOUND", message: format!("'{raw}' is not a task id") })
+    raw.trim().parse().map_err(|_| Failure::new("TASK_NOT_FOUND", format!("'{raw}' is not a task id")))
 }
 
-async fn dispatch(tasks: &TaskService, owner: UserId, request: &ToolRequest) -> Result<Value, Failure> {
+async fn dispatch(tasks: &TaskService, by: &Attribution, request: &ToolRequest) -> Result<Value, Failure> {
+    let owner: UserId = by.user;
     match request.name.as_str() {
         "add_task" => {
             let a: AddTask = args(&request.arguments)?;
@@ -151,7 +186,7 @@ async fn dispatch(tasks: &TaskService, owner: UserId, request: &ToolRequest) -> 
                 priority: Priority::default(),
                 due_at: None,
             };
-            Ok(json!({"task": task_json(&tasks.create(owner, new).await?)}))
+            Ok(json!({"task": task_json(&tasks.create(by, new).await?)}))
         }
         "list_tasks" => {
             let a: ListTasks = args(&request.arguments)?;
@@ -170,7 +205,7 @@ async fn dispatch(tasks: &TaskService, owner: UserId, request: &ToolRequest) -> 
         "complete_task" => {
             let a: TaskRef = args(&request.arguments)?;
             let patch = TaskPatch { completed: Some(true), ..TaskPatch::default() };
-            Ok(json!({"task": task_json(&tasks.update(owner, task_id(&a.task_id)?, patch).await?)}))
+            Ok(json!({"task": task_json(&tasks.update(by, task_id(&a.task_id)?, patch, a.version).await?)}))
         }
         "update_task" => {
             let a: UpdateTask = args(&request.arguments)?;
@@ -190,19 +225,19 @@ async fn dispatch(tasks: &TaskService, owner: UserId, request: &ToolRequest) -> 
                     .map_err(|e| invalid(format!("description {e}")))?,
                 ..TaskPatch::default()
             };
-            Ok(json!({"task": task_json(&tasks.update(owner, id, patch).await?)}))
+            Ok(json!({"task": task_json(&tasks.update(by, id, patch, a.version).await?)}))
         }
         "delete_task" => {
             let a: TaskRef = args(&request.arguments)?;
             let id = task_id(&a.task_id)?;
-            tasks.delete(owner, id).await?;
+            tasks.delete(by, id, a.version).await?;
             Ok(json!({"deleted": true, "id": id.to_string()}))
         }
-        other => Err(Failure { code: "UNKNOWN_TOOL", message: format!("there is no tool called '{other}'") }),
+        other => Err(Failure::new("UNKNOWN_TOOL", format!("there is no tool called '{other}'"))),
     }
 }
 
-fn task_json(task: &Task) -> Value {
+pub fn task_json(task: &Task) -> Value {
     let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     json!({
         "id": task.id.to_string(),
@@ -214,5 +249,6 @@ fn task_json(task: &Task) -> Value {
         "created_at": time(task.created_at),
         "updated_at": time(task.updated_at),
         "completed_at": task.completed_at.map(time),
+        "version": task.version,
     })
 }

@@ -2,10 +2,15 @@
 #![doc = include_str!("../README.md")]
 
 mod ports;
+mod revision;
 mod task;
 mod values;
 
-pub use ports::{TaskError, TaskFilter, TaskRepository};
+pub use ports::{Edit, TaskError, TaskFilter, TaskRepository};
+pub use revision::{
+    Action, ActorKind, Attribution, Origin, RevertError, RevertStep, Revision, SnapshotError, UnknownWord,
+    changes_from_json, changes_json, restore, revert_steps, snapshot, undo,
+};
 pub use task::{NewTask, Task, TaskChange, TaskPatch};
 pub use values::{Priority, PriorityError, TaskDescription, TaskDescriptionError, TaskTitle, TaskTitleError};
 

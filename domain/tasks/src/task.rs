@@ -17,6 +17,8 @@ pub struct Task {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
+    /// 1 when created, one more on every change.
+    pub version: u32,
 }
 
 /// What creating a task needs; the owner is always the caller.
@@ -59,6 +61,7 @@ impl Task {
             created_at: now,
             updated_at: now,
             completed_at: None,
+            version: 1,
         }
     }
 
@@ -95,6 +98,7 @@ impl Task {
             _ => {}
         }
         self.updated_at = now;
+        self.version += 1;
         self
     }
 }
@@ -121,7 +125,7 @@ mod tests {
     fn toggle_sets_then_clears_completed_at() {
         let done = task().apply(TaskChange::ToggleCompleted, at(2));
         assert_eq!(done.completed_at, Some(at(2)));
-        assert_eq!(done.updated_at, at(2));
+        assert_eq!((done.updated_at, done.version), (at(2), 2));
         let undone = done.apply(TaskChange::ToggleCompleted, at(3));
         assert_eq!(undone.completed_at, None);
         assert!(!undone.completed());

@@ -8,7 +8,9 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::api::ApiTags;
-use crate::api::conversations::{ConversationDto, ConversationSummaryDto, MessageDto, Surface, message_text};
+use crate::api::conversations::{
+    ConversationDto, ConversationSummaryDto, MessageDto, Surface, mark_reverted, message_text,
+};
 use crate::api::schema::{CursorText, Limit, Text};
 use crate::api::tasks::page_request;
 use crate::body::JsonBody;
@@ -108,7 +110,7 @@ impl ChatApi {
         let shown = conversation.map(|c| c.to_string()).unwrap_or_default();
         let (id, _) =
             self.assistant.say(caller.0, conversation, text).await.map_err(|e| CHAT.assistant_error(e, &shown))?;
-        let reply = self.assistant.reply(caller.0, id, &mut |_| {}).await.map_err(|e| {
+        let reply = self.assistant.reply(caller.0, id, parley_tasks::Origin::Chat, &mut |_| {}).await.map_err(|e| {
             let error = CHAT.assistant_error(e, &id.to_string());
             // The conversation may be new: say where the message (and any partial reply) is.
             if error.details.is_none() {
@@ -143,7 +145,11 @@ impl ChatApi {
         id: Path<String>,
     ) -> Result<ConversationResponse, Failure<ConversationErrors>> {
         let detail = self.assistant.get(caller.0, CHAT.id(&id)?).await.map_err(|e| CHAT.conversation_error(e, &id))?;
-        Ok(ConversationResponse::Ok(ok(detail.into())))
+        let reverted =
+            self.assistant.reverted_calls(caller.0, &detail.messages).await.map_err(|e| crate::store_error(&e))?;
+        let mut detail = ConversationDto::from(detail);
+        mark_reverted(&mut detail.messages, &reverted);
+        Ok(ConversationResponse::Ok(ok(detail)))
     }
 
     /// Page through a conversation's whole history, oldest first.
@@ -164,7 +170,11 @@ impl ChatApi {
             .messages(caller.0, conversation, &request)
             .await
             .map_err(|e| CHAT.conversation_error(e, &id))?;
-        Ok(MessagePageResponse::Ok(page(messages, MessageDto::from)))
+        let reverted =
+            self.assistant.reverted_calls(caller.0, &messages.items).await.map_err(|e| crate::store_error(&e))?;
+        let mut listed = page(messages, MessageDto::from);
+        mark_reverted(&mut listed.0.data, &reverted);
+        Ok(MessagePageResponse::Ok(listed))
     }
 
     /// Delete a conversation and its messages.

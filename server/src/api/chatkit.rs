@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::api::ApiTags;
 use crate::api::conversations::{
-    ConversationDto, ConversationSummaryDto, MessageDto, Surface, ToolCallDto, message_text,
+    ConversationDto, ConversationSummaryDto, MessageDto, Surface, ToolCallDto, mark_reverted, message_text,
 };
 use crate::api::schema::{CursorText, EventStreamOf, Limit, SseEventDoc, Text};
 use crate::api::tasks::page_request;
@@ -193,7 +193,7 @@ impl ChatKitApi {
                 };
                 let _ = tx.send(event);
             };
-            match assistant.reply_until(owner, session, &mut forward, stop).await {
+            match assistant.reply_until(owner, session, parley_tasks::Origin::Chatkit, &mut forward, stop).await {
                 Ok(reply) => {
                     let _ = tx.send(message_event("message.completed", reply));
                     let _ = tx.send(StreamEvent::new("done", Value::Null));
@@ -230,7 +230,11 @@ impl ChatKitApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_chatkit_session")]
     async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, Failure<SessionErrors>> {
         let detail = self.assistant.get(caller.0, KIT.id(&id)?).await.map_err(|e| KIT.conversation_error(e, &id))?;
-        Ok(SessionResponse::Ok(ok(detail.into())))
+        let reverted =
+            self.assistant.reverted_calls(caller.0, &detail.messages).await.map_err(|e| crate::store_error(&e))?;
+        let mut detail = ConversationDto::from(detail);
+        mark_reverted(&mut detail.messages, &reverted);
+        Ok(SessionResponse::Ok(ok(detail)))
     }
 
     /// Delete a session and its messages.

@@ -35,6 +35,10 @@ pub struct ToolCallDto {
     // No doc comments on enum fields: poem-openapi would wrap their `$ref`
     // in `allOf`, which client generators drop.
     pub status: ToolCallStatus,
+    /// Whether `POST /tool-calls/{id}/revert` can still undo it: it changed
+    /// tasks and was not reverted (a later change to one of them still makes
+    /// the revert a `409 REVERT_CONFLICT`).
+    pub revertible: bool,
 }
 
 /// How a tool call went: `ok`, or `error` (its `result` says why).
@@ -74,6 +78,7 @@ impl From<parley_conversations::Role> for MessageRole {
 impl From<ToolCall> for ToolCallDto {
     fn from(call: ToolCall) -> Self {
         Self {
+            revertible: parley_application::changed_tasks(&call),
             id: call.id,
             kind: "function".to_owned(),
             function: FunctionDto { name: call.name, arguments: call.arguments },
@@ -106,6 +111,7 @@ impl poem_openapi::types::Example for MessageDto {
                 function: FunctionDto { name: "add_task".to_owned(), arguments: r#"{"title":"buy milk"}"#.to_owned() },
                 result: Nullable(Some(serde_json::json!({"status": "ok"}))),
                 status: ToolCallStatus::Ok,
+                revertible: true,
             }],
             created_at: Time(chrono::DateTime::UNIX_EPOCH),
         }
@@ -263,4 +269,13 @@ pub fn message_text(raw: &str) -> Result<MessageText, ApiError> {
         }
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     })
+}
+
+/// Marks the tool calls in `reverted` as no longer revertible.
+pub fn mark_reverted(messages: &mut [MessageDto], reverted: &std::collections::HashSet<String>) {
+    for call in messages.iter_mut().flat_map(|m| m.tool_calls.iter_mut()) {
+        if reverted.contains(&call.id) {
+            call.revertible = false;
+        }
+    }
 }

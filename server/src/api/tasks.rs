@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use parley_application::TaskService;
 use parley_kernel::{Cursor, PageRequest, TaskId};
-use parley_tasks::{NewTask, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle};
-use poem_openapi::param::{Path, Query};
+use parley_tasks::{
+    Attribution, NewTask, Origin, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle,
+};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::types::Example;
 use poem_openapi::types::MaybeUndefined;
+use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
 use crate::api::ApiTags;
@@ -64,6 +67,8 @@ pub struct TaskDto {
     pub updated_at: Time,
     /// When it was completed; `null` while it is pending.
     pub completed_at: Nullable<Time>,
+    /// 1 when created, one more on every change; the `ETag` of task responses.
+    pub version: u32,
 }
 
 fn example_time(text: &str) -> Time {
@@ -84,6 +89,7 @@ impl Example for TaskDto {
             created_at: example_time("2026-11-21T09:30:28.097757Z"),
             updated_at: example_time("2026-11-21T09:30:28.097757Z"),
             completed_at: Nullable(None),
+            version: 1,
         }
     }
 }
@@ -100,6 +106,7 @@ impl From<Task> for TaskDto {
             created_at: task.created_at.into(),
             updated_at: task.updated_at.into(),
             completed_at: Nullable(task.completed_at.map(Time)),
+            version: task.version,
         }
     }
 }
@@ -158,16 +165,37 @@ impl Example for UpdateTaskBody {
 
 #[derive(ApiResponse)]
 pub enum TaskResponse {
-    /// The task.
+    /// The task; `ETag` is its version.
     #[oai(status = 200)]
-    Ok(Json<Envelope<TaskDto>>),
+    Ok(Json<Envelope<TaskDto>>, #[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
 pub enum CreateTaskResponse {
-    /// The task was created.
+    /// The task was created; `ETag` is its version.
     #[oai(status = 201)]
-    Created(Json<Envelope<TaskDto>>),
+    Created(Json<Envelope<TaskDto>>, #[oai(header = "ETag")] String),
+}
+
+/// `"<version>"`: a task's entity tag.
+pub fn etag(task: &Task) -> String {
+    format!("\"{}\"", task.version)
+}
+
+fn task_ok(task: Task) -> TaskResponse {
+    let tag = etag(&task);
+    TaskResponse::Ok(ok(task.into()), tag)
+}
+
+/// The version an `If-Match` header asks for: `None` without one or for
+/// `*`; a tag that is no version (or a list of several) never matches.
+fn if_match(header: Option<&str>) -> Option<u32> {
+    let value = header?.trim();
+    if value == "*" {
+        return None;
+    }
+    let tag = value.strip_prefix("W/").unwrap_or(value);
+    Some(tag.trim_matches('"').parse().unwrap_or(0))
 }
 
 #[derive(ApiResponse)]
@@ -244,7 +272,7 @@ impl TryFrom<UpdateTaskBody> for TaskPatch {
 }
 
 /// A malformed id in the path is simply a task that does not exist.
-fn task_id(raw: &str) -> Result<TaskId, ApiError> {
+pub(crate) fn task_id(raw: &str) -> Result<TaskId, ApiError> {
     raw.parse().map_err(|_| not_found(raw))
 }
 
@@ -252,10 +280,19 @@ fn not_found(id: &str) -> ApiError {
     ApiError::not_found("TASK_NOT_FOUND", "Task", "task_id", id)
 }
 
-fn task_error(error: TaskError, id: &str) -> ApiError {
+pub(crate) fn task_error(error: TaskError, id: &str) -> ApiError {
     match error {
         TaskError::NotFound => not_found(id),
         TaskError::Forbidden => ApiError::forbidden(),
+        TaskError::Stale { expected, current } => {
+            let current = TaskDto::from(*current);
+            ApiError::new(
+                poem::http::StatusCode::PRECONDITION_FAILED,
+                "PRECONDITION_FAILED",
+                format!("Task '{id}' is at version {}, not {expected}", current.version),
+            )
+            .with_details(serde_json::json!({ "current": current.to_json() }))
+        }
         TaskError::Store(store) => crate::store_error(&store),
     }
 }
@@ -291,10 +328,12 @@ error_set! {
     ListErrors: VALIDATION, UNAUTHORIZED, INTERNAL, DATABASE;
     /// `POST /tasks`.
     CreateErrors: VALIDATION, UNAUTHORIZED, TOO_LARGE, INTERNAL, DATABASE;
-    /// `GET`, `PATCH .../complete` and `DELETE /tasks/{id}`.
+    /// `GET /tasks/{id}`.
     TaskErrors: UNAUTHORIZED, FORBIDDEN, TASK_NOT_FOUND, INTERNAL, DATABASE;
+    /// `PATCH .../complete` and `DELETE /tasks/{id}`.
+    ChangeErrors: UNAUTHORIZED, FORBIDDEN, TASK_NOT_FOUND, STALE, INTERNAL, DATABASE;
     /// `PUT /tasks/{id}`.
-    UpdateErrors: VALIDATION, UNAUTHORIZED, FORBIDDEN, TASK_NOT_FOUND, TOO_LARGE, INTERNAL, DATABASE;
+    UpdateErrors: VALIDATION, UNAUTHORIZED, FORBIDDEN, TASK_NOT_FOUND, STALE, TOO_LARGE, INTERNAL, DATABASE;
 }
 
 #[OpenApi(prefix_path = "/api/v1/tasks", tag = "ApiTags::Tasks")]
@@ -328,15 +367,17 @@ impl TasksApi {
         body: JsonBody<CreateTaskBody>,
     ) -> Result<CreateTaskResponse, Failure<CreateErrors>> {
         let new = NewTask::try_from(body.0)?;
-        let task = self.tasks.create(caller.0, new).await.map_err(|e| crate::store_error(&e))?;
-        Ok(CreateTaskResponse::Created(ok(task.into())))
+        let by = Attribution::user(caller.0, Origin::Rest);
+        let task = self.tasks.create(&by, new).await.map_err(|e| crate::store_error(&e))?;
+        let tag = etag(&task);
+        Ok(CreateTaskResponse::Created(ok(task.into()), tag))
     }
 
     /// Get one task.
     #[oai(path = "/:id", method = "get", operation_id = "get_task")]
     async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<TaskResponse, Failure<TaskErrors>> {
         let task = self.tasks.get(caller.0, task_id(&id)?).await.map_err(|e| task_error(e, &id))?;
-        Ok(TaskResponse::Ok(ok(task.into())))
+        Ok(task_ok(task))
     }
 
     /// Replace the given fields of a task.
@@ -345,26 +386,49 @@ impl TasksApi {
         &self,
         caller: BearerAuth,
         id: Path<String>,
+        /// Only if the task is still at this version (its `ETag`); else `412`.
+        #[oai(name = "If-Match")]
+        version: Header<Option<String>>,
         body: JsonBody<UpdateTaskBody>,
     ) -> Result<TaskResponse, Failure<UpdateErrors>> {
         let task_id = task_id(&id)?;
         let patch = TaskPatch::try_from(body.0)?;
-        let task = self.tasks.update(caller.0, task_id, patch).await.map_err(|e| task_error(e, &id))?;
-        Ok(TaskResponse::Ok(ok(task.into())))
+        let by = Attribution::user(caller.0, Origin::Rest);
+        let expected = if_match(version.0.as_deref());
+        let task = self.tasks.update(&by, task_id, patch, expected).await.map_err(|e| task_error(e, &id))?;
+        Ok(task_ok(task))
     }
 
     /// Toggle completion (sets or clears `completed_at`).
     #[oai(path = "/:id/complete", method = "patch", operation_id = "complete_task")]
-    async fn toggle(&self, caller: BearerAuth, id: Path<String>) -> Result<TaskResponse, Failure<TaskErrors>> {
-        let task = self.tasks.toggle(caller.0, task_id(&id)?).await.map_err(|e| task_error(e, &id))?;
-        Ok(TaskResponse::Ok(ok(task.into())))
+    async fn toggle(
+        &self,
+        caller: BearerAuth,
+        id: Path<String>,
+        /// Only if the task is still at this version (its `ETag`); else `412`.
+        #[oai(name = "If-Match")]
+        version: Header<Option<String>>,
+    ) -> Result<TaskResponse, Failure<ChangeErrors>> {
+        let by = Attribution::user(caller.0, Origin::Rest);
+        let expected = if_match(version.0.as_deref());
+        let task = self.tasks.toggle(&by, task_id(&id)?, expected).await.map_err(|e| task_error(e, &id))?;
+        Ok(task_ok(task))
     }
 
     /// Delete a task.
     #[oai(path = "/:id", method = "delete", operation_id = "delete_task")]
-    async fn delete(&self, caller: BearerAuth, id: Path<String>) -> Result<DeleteTaskResponse, Failure<TaskErrors>> {
+    async fn delete(
+        &self,
+        caller: BearerAuth,
+        id: Path<String>,
+        /// Only if the task is still at this version (its `ETag`); else `412`.
+        #[oai(name = "If-Match")]
+        version: Header<Option<String>>,
+    ) -> Result<DeleteTaskResponse, Failure<ChangeErrors>> {
         let task_id = task_id(&id)?;
-        self.tasks.delete(caller.0, task_id).await.map_err(|e| task_error(e, &id))?;
+        let by = Attribution::user(caller.0, Origin::Rest);
+        let expected = if_match(version.0.as_deref());
+        self.tasks.delete(&by, task_id, expected).await.map_err(|e| task_error(e, &id))?;
         Ok(DeleteTaskResponse::Ok(ok(Deleted::new(task_id))))
     }
 }

@@ -14,7 +14,7 @@ use parley_conversations::{
     ToolStatus,
 };
 use parley_kernel::{Clock, ConversationId, MessageId, Page, PageRequest, StoreError, UserId};
-use parley_tasks::{Attribution, Origin};
+use parley_tasks::{Attribution, Decision, Origin, Plan, PlanError, PlannedChange};
 
 use crate::{TaskService, Timer};
 
@@ -44,8 +44,10 @@ when you need an id. Answer in one or two short sentences.";
 pub enum AssistantEvent {
     /// More reply text from the model.
     Delta(String),
-    /// A tool ran; its call and outcome.
+    /// A tool ran (or was held for approval); its call and outcome.
     ToolCall(ToolCall),
+    /// Changes wait for the user's approval; the reply ends after this.
+    Approval(Plan),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +269,10 @@ impl AssistantService {
             let insisted = refused;
             let mut too_long = false;
             history.push(ChatTurn::Assistant { content: text, tool_calls: requests.clone() });
+            let mut held = Vec::new();
             for request in requests {
+                let by = Attribution::assistant(door.owner, door.origin, door.conversation, request.id.clone());
+                let writes = WRITING_TOOLS.contains(&request.name.as_str());
                 let call = if request.arguments.len() > limits.max_argument_bytes {
                     too_long = true;
                     let message = format!("arguments over {} bytes; the call did not run", limits.max_argument_bytes);
@@ -280,14 +285,49 @@ impl AssistantService {
                         limits.max_tool_calls
                     );
                     tools::refused(&request, "TOOL_CALL_LIMIT", &message, limits.max_argument_bytes)
+                } else if writes && limits.approval.holds(&request.name, draft.changed + held.len()) {
+                    draft.ran += 1;
+                    match tools::preview(&self.tasks, &by, &request).await {
+                        Ok((before, after)) => {
+                            let plan = *draft.plan.get_or_insert_with(uuid::Uuid::now_v7);
+                            held.push(PlannedChange {
+                                tool_call_id: request.id.clone(),
+                                name: request.name.clone(),
+                                arguments: request.arguments.clone(),
+                                before,
+                                after,
+                            });
+                            ToolCall {
+                                id: request.id.clone(),
+                                name: request.name.clone(),
+                                arguments: request.arguments.clone(),
+                                result: Some(serde_json::json!({"status": "pending_approval", "plan_id": plan})),
+                                status: ToolStatus::Ok,
+                            }
+                        }
+                        Err(call) => call,
+                    }
                 } else {
                     draft.ran += 1;
-                    let by = Attribution::assistant(door.owner, door.origin, door.conversation, request.id.clone());
-                    tools::run(&self.tasks, &by, &request).await
+                    let call = tools::run(&self.tasks, &by, &request).await;
+                    if writes && call.status == ToolStatus::Ok {
+                        draft.changed += 1;
+                    }
+                    call
                 };
                 history.push(ChatTurn::Tool { call_id: call.id.clone(), content: result_text(&call) });
                 on_event(AssistantEvent::ToolCall(call.clone()));
                 draft.calls.push(call);
+            }
+            if !held.is_empty() {
+                let mut plan = Plan::new(door.owner, door.conversation, door.origin, held, self.clock.now());
+                plan.id = draft.plan.unwrap_or(plan.id);
+                self.tasks.propose(&plan).await?;
+                if draft.content.is_empty() {
+                    draft.content = waiting_note(&plan);
+                }
+                on_event(AssistantEvent::Approval(plan));
+                return Ok(());
             }
             if too_long {
                 return Err(ReplyCut::Arguments.into());
@@ -297,6 +337,26 @@ impl AssistantService {
             }
         }
         Ok(())
+    }
+
+    /// Approves or rejects the owner's plan and records the outcome in its
+    /// conversation, so the model sees it on the next turn.
+    ///
+    /// # Errors
+    /// `NotFound`, `Decided`, `Expired`, `Conflict`, or a store failure.
+    pub async fn decide(&self, owner: UserId, plan: uuid::Uuid, decision: Decision) -> Result<Plan, PlanError> {
+        let decided = self.tasks.decide(owner, plan, decision).await?;
+        let what = describe(&decided.changes);
+        let text = match decision {
+            Decision::Approve => format!("Approved and done: {what}."),
+            Decision::Reject => format!("Rejected, nothing was changed: {what}."),
+        };
+        let note = self.message(Role::Assistant, text, Vec::new());
+        if let Err(error) = self.conversations.append(owner, decided.conversation, &note).await {
+            // The decision stands; a deleted conversation just has no record of it.
+            tracing::warn!(error = %error, "could not record the plan's outcome in its conversation");
+        }
+        Ok(decided)
     }
 
     /// One model turn: its text (also appended to `draft`, up to the cap) and tool requests.
@@ -424,6 +484,27 @@ struct Door {
     origin: Origin,
 }
 
+/// `delete "Buy milk", add "Call Bob"`: the plan's changes in words.
+fn describe(changes: &[PlannedChange]) -> String {
+    let named = |change: &PlannedChange| {
+        let title = change.before.as_ref().or(change.after.as_ref()).map_or("?", |task| task.title.as_str());
+        let verb = match change.name.as_str() {
+            "add_task" => "add",
+            "complete_task" => "complete",
+            "update_task" => "update",
+            "delete_task" => "delete",
+            other => other,
+        };
+        format!("{verb} \"{title}\"")
+    };
+    changes.iter().map(named).collect::<Vec<_>>().join(", ")
+}
+
+/// The reply's text when the model said nothing before its changes were held.
+fn waiting_note(plan: &Plan) -> String {
+    format!("This needs your approval first: {}.", describe(&plan.changes))
+}
+
 /// What a reply has produced so far.
 #[derive(Debug, Default)]
 struct Draft {
@@ -431,8 +512,12 @@ struct Draft {
     /// Characters in `content`.
     chars: usize,
     calls: Vec<ToolCall>,
-    /// Tool calls that ran (refused ones are not counted).
+    /// Tool calls that ran or were held (refused ones are not counted).
     ran: usize,
+    /// Tasks changed by calls that ran.
+    changed: usize,
+    /// The id of the plan the held calls go into.
+    plan: Option<uuid::Uuid>,
 }
 
 fn result_text(call: &ToolCall) -> String {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use parley_kernel::{Clock, Page, PageRequest, StoreError, TaskId, UserId};
 use parley_tasks::{
-    Attribution, Edit, NewTask, Origin, RevertError, Revision, Task, TaskChange, TaskError, TaskFilter, TaskPatch,
-    TaskRepository,
+    Attribution, Decision, Edit, NewTask, Origin, Plan, PlanError, RevertError, Revision, Task, TaskChange, TaskError,
+    TaskFilter, TaskPatch, TaskRepository,
 };
 
 pub struct TaskService {
@@ -91,6 +91,29 @@ impl TaskService {
     #[tracing::instrument(skip_all, fields(owner = %owner))]
     pub async fn revert(&self, owner: UserId, tool_call: &str, origin: Origin) -> Result<Vec<TaskId>, RevertError> {
         self.tasks.revert(tool_call, &self.edit(&Attribution::user(owner, origin), None)).await
+    }
+
+    /// Stores a plan of changes waiting for the owner's approval.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn propose(&self, plan: &Plan) -> Result<(), StoreError> {
+        self.tasks.save_plan(plan).await
+    }
+
+    /// Approves (applies every change, or none) or rejects the owner's plan.
+    ///
+    /// # Errors
+    /// `NotFound`, `Decided`, `Expired`, `Conflict`, or a store failure.
+    #[tracing::instrument(skip_all, fields(owner = %owner, plan = %id))]
+    pub async fn decide(&self, owner: UserId, id: uuid::Uuid, decision: Decision) -> Result<Plan, PlanError> {
+        self.tasks.decide_plan(owner, id, decision, self.clock.now()).await
+    }
+
+    /// The time now, as the service sees it.
+    #[must_use]
+    pub fn now(&self) -> parley_kernel::Timestamp {
+        self.clock.now()
     }
 
     /// Which of `tool_calls` the owner already reverted.

@@ -56,6 +56,8 @@ pub struct AssistantLimits {
     pub reply_timeout: Duration,
     /// History sent to the model per turn, in characters.
     pub context_chars: u32,
+    /// Which assistant changes wait for the user's approval.
+    pub approval: parley_tasks::Approval,
 }
 
 impl AssistantLimits {
@@ -67,6 +69,7 @@ impl AssistantLimits {
             max_tool_calls: size(self.max_tool_calls),
             reply_timeout: self.reply_timeout,
             context_chars: size(self.context_chars),
+            approval: self.approval,
             ..parley_application::ReplyLimits::default()
         }
     }
@@ -217,6 +220,7 @@ impl Settings {
             ("LLM_MAX_TOKENS", limits.max_tokens.to_string()),
             ("LLM_REPLY_TIMEOUT_SECONDS", limits.reply_timeout.as_secs().to_string()),
             ("LLM_CONTEXT_CHARS", limits.context_chars.to_string()),
+            ("ASSISTANT_APPROVAL", limits.approval.to_string()),
             ("RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute.to_string()),
             ("REDIS_URL", self.redis_url.as_deref().map_or_else(|| "(unset)".to_owned(), redact_url)),
             ("MAX_OPEN_SESSIONS_PER_USER", self.max_open_sessions_per_user.to_string()),
@@ -306,6 +310,12 @@ impl Settings {
             max_tokens: small("LLM_MAX_TOKENS", 1024, 1..=1_000_000)?,
             reply_timeout: Duration::from_secs(number(&get, "LLM_REPLY_TIMEOUT_SECONDS", 120, 1..=3600)?),
             context_chars: small("LLM_CONTEXT_CHARS", 24_000, 1000..=10_000_000)?,
+            approval: match get("ASSISTANT_APPROVAL") {
+                None => parley_tasks::Approval::default(),
+                Some(raw) => raw.parse().map_err(|_| {
+                    bad("ASSISTANT_APPROVAL", format!("must be never, destructive or always, got {raw:?}"))
+                })?,
+            },
         };
         let login_limits = LoginLimits {
             failures_per_account: small("LOGIN_FAILURES_PER_ACCOUNT", 10, 1..=1_000_000)?,
@@ -471,7 +481,8 @@ mod tests {
                 max_tool_calls: 10,
                 max_tokens: 1024,
                 reply_timeout: Duration::from_secs(120),
-                context_chars: 24_000
+                context_chars: 24_000,
+                approval: parley_tasks::Approval::Destructive,
             }
         );
         assert_eq!(

@@ -197,6 +197,20 @@ pub mod statuses {
         "A later change touched one of the tasks (`REVERT_CONFLICT`, `details.task_ids`), or the tool call was already reverted (`ALREADY_REVERTED`)",
         "REVERT_CONFLICT",
     );
+    pub const PLAN_NOT_FOUND: Documented = documented(
+        404,
+        "No plan of the caller's has this id; a malformed id is unknown too (`PLAN_NOT_FOUND`)",
+        "PLAN_NOT_FOUND",
+    );
+    pub const PLAN_CONFLICT: Documented = documented(
+        409,
+        "A task changed since the plan was made, nothing was applied (`PLAN_CONFLICT`, `details.task_ids`), or the plan was already decided (`PLAN_DECIDED`)",
+        "PLAN_CONFLICT",
+    );
+    pub const PLAN_DECIDED: Documented =
+        documented(409, "The plan was already approved or rejected (`PLAN_DECIDED`)", "PLAN_DECIDED");
+    pub const PLAN_EXPIRED: Documented =
+        documented(410, "The plan expired, 10 minutes after it was made (`PLAN_EXPIRED`)", "PLAN_EXPIRED");
     pub const STALE: Documented = documented(
         412,
         "`If-Match` names a version that is no longer the task's (`PRECONDITION_FAILED`, `details.current`)",

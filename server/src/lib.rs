@@ -152,7 +152,7 @@ fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draini
         health_api(services, settings, draining),
         AuthApi { auth: services.auth.clone(), throttle: Arc::new(abuse::AuthThrottle::new(settings.login_limits)) },
         TasksApi { tasks: services.tasks.clone() },
-        EditsApi { tasks: services.tasks.clone() },
+        EditsApi { tasks: services.tasks.clone(), assistant: services.assistant.clone() },
         ChatApi { assistant: services.assistant.clone() },
         ChatKitApi { assistant: services.assistant.clone(), draining: draining.clone() },
         SessionsApi { sessions: services.sessions.clone() },

@@ -90,6 +90,10 @@ async fn deleting_a_task_by_chatting_only_touches_the_callers_tasks() {
     app.post("/api/v1/tasks", Some(&eve.token), json!({ "title": "Buy milk" })).await.data(StatusCode::CREATED);
     let reply = chat(&app, &ada, "delete buy milk", None).await;
     assert_eq!(tool_names(&reply), vec!["list_tasks", "delete_task"]);
+    // A deletion waits for approval (ASSISTANT_APPROVAL=destructive, the default).
+    assert_eq!(tasks(&app, &ada).await.len(), 1);
+    let plan = reply["plan"]["id"].as_str().unwrap_or_default().to_owned();
+    app.post(&format!("/api/v1/plans/{plan}/approve"), Some(&ada.token), json!({})).await.data(StatusCode::OK);
     assert!(tasks(&app, &ada).await.is_empty());
     assert_eq!(tasks(&app, &eve).await.len(), 1, "another user's task is never touched");
 }

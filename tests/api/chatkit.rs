@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, TestUser};
 
-async fn session(app: &TestApp, user: &TestUser) -> String {
+pub async fn session(app: &TestApp, user: &TestUser) -> String {
     let reply = app.post("/api/v1/chatkit/sessions", Some(&user.token), json!({})).await;
     reply.data(StatusCode::CREATED)["id"].as_str().unwrap_or_default().to_owned()
 }
 
 /// Posts a message and reads the whole event stream: `(event, data)` pairs.
-async fn stream(app: &TestApp, user: &TestUser, id: &str, text: &str) -> Vec<(String, String)> {
+pub async fn stream(app: &TestApp, user: &TestUser, id: &str, text: &str) -> Vec<(String, String)> {
     let response = app
         .client
         .post(format!("{}/api/v1/chatkit/sessions/{id}/messages", app.address))

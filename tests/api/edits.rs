@@ -242,3 +242,184 @@ async fn a_stale_version_from_the_model_keeps_the_users_newer_edit() {
     assert_eq!(call_of(&reply, "update_task")["status"], json!("ok"));
     assert_eq!(app.get(&path, Some(&ada.token)).await.data(StatusCode::OK)["title"], json!("Water the lawn"));
 }
+
+async fn tasks(app: &TestApp, user: &TestUser) -> Vec<Value> {
+    app.get("/api/v1/tasks", Some(&user.token)).await.data(StatusCode::OK).as_array().cloned().unwrap_or_default()
+}
+
+fn plan_path(reply: &Value, verb: &str) -> String {
+    let plan = reply["plan"]["id"].as_str().unwrap_or_else(|| panic!("no plan in {reply}"));
+    format!("/api/v1/plans/{plan}/{verb}")
+}
+
+#[tokio::test]
+async fn a_deletion_waits_for_approval_and_is_applied_once() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let task = create(&app, &ada, "Buy milk").await;
+    let reply = chat(&app, &ada, "delete Buy milk").await;
+    let call = call_of(&reply, "delete_task");
+    assert_eq!(call["result"]["status"], json!("pending_approval"));
+    assert_eq!(call["result"]["plan_id"], reply["plan"]["id"]);
+    assert_eq!(call["revertible"], json!(false));
+    let change = &reply["plan"]["changes"][0];
+    assert_eq!((&change["tool_call_id"], &change["name"]), (&call["id"], &json!("delete_task")));
+    assert_eq!((&change["task_before"]["id"], &change["task_after"]), (&task["id"], &Value::Null));
+    assert!(reply["plan"]["expires_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(reply["message"]["content"].as_str().is_some_and(|c| c.contains("approval")), "{reply}");
+    assert_eq!(tasks(&app, &ada).await.len(), 1, "nothing is deleted before approval");
+
+    let grace = app.register("Grace").await;
+    let foreign = app.post(&plan_path(&reply, "approve"), Some(&grace.token), json!({})).await;
+    foreign.assert_error(StatusCode::NOT_FOUND, "PLAN_NOT_FOUND");
+    let approved = app.post(&plan_path(&reply, "approve"), Some(&ada.token), json!({})).await;
+    let approved = approved.data(StatusCode::OK);
+    assert_eq!(approved, &json!({"id": reply["plan"]["id"], "status": "approved", "applied": [task["id"]]}));
+    assert!(tasks(&app, &ada).await.is_empty());
+    let again = app.post(&plan_path(&reply, "approve"), Some(&ada.token), json!({})).await;
+    again.assert_error(StatusCode::CONFLICT, "PLAN_DECIDED");
+
+    // The deletion is the assistant's, under its tool call: it can be undone.
+    let history = revisions(&app, &ada, &id(&task)).await;
+    assert_eq!((&history[0]["action"], &history[0]["actor"]["kind"]), (&json!("deleted"), &json!("assistant")));
+    assert_eq!(history[0]["tool_call_id"], call["id"]);
+    let revert = format!("/api/v1/tool-calls/{}/revert", id(&call));
+    app.post(&revert, Some(&ada.token), json!({})).await.data(StatusCode::OK);
+    let restored = app.get(&format!("/api/v1/tasks/{}", id(&task)), Some(&ada.token)).await;
+    assert_eq!(restored.data(StatusCode::OK)["title"], json!("Buy milk"));
+
+    // The outcome is in the conversation, for the model's next turn.
+    let conversation = format!("/api/v1/chat/conversations/{}", reply["conversation_id"].as_str().unwrap_or_default());
+    let stored = app.get(&conversation, Some(&ada.token)).await;
+    let messages = stored.data(StatusCode::OK)["messages"].as_array().cloned().unwrap_or_default();
+    let last = messages.last().cloned().unwrap_or_default();
+    assert!(last["content"].as_str().is_some_and(|c| c.starts_with("Approved")), "{last}");
+}
+
+#[tokio::test]
+async fn a_rejected_plan_changes_nothing_and_cannot_be_approved() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    create(&app, &ada, "Buy milk").await;
+    let reply = chat(&app, &ada, "delete Buy milk").await;
+    let rejected = app.post(&plan_path(&reply, "reject"), Some(&ada.token), json!({})).await;
+    assert_eq!(rejected.data(StatusCode::OK), &json!({"id": reply["plan"]["id"], "status": "rejected"}));
+    assert_eq!(tasks(&app, &ada).await.len(), 1);
+    let late = app.post(&plan_path(&reply, "approve"), Some(&ada.token), json!({})).await;
+    late.assert_error(StatusCode::CONFLICT, "PLAN_DECIDED");
+    let unknown = app.post("/api/v1/plans/not-a-uuid/approve", Some(&ada.token), json!({})).await;
+    unknown.assert_error(StatusCode::NOT_FOUND, "PLAN_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_plan_over_a_task_changed_since_is_a_conflict_and_applies_nothing() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let task = create(&app, &ada, "Buy milk").await;
+    let reply = chat(&app, &ada, "delete Buy milk").await;
+    let path = format!("/api/v1/tasks/{}", id(&task));
+    app.put(&path, Some(&ada.token), json!({"title": "Buy oat milk"})).await.data(StatusCode::OK);
+    let conflict = app.post(&plan_path(&reply, "approve"), Some(&ada.token), json!({})).await;
+    conflict.assert_error(StatusCode::CONFLICT, "PLAN_CONFLICT");
+    assert_eq!(conflict.body["error"]["details"]["task_ids"], json!([task["id"]]));
+    assert_eq!(app.get(&path, Some(&ada.token)).await.data(StatusCode::OK)["title"], json!("Buy oat milk"));
+}
+
+#[tokio::test]
+async fn an_expired_plan_is_410() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    create(&app, &ada, "Buy milk").await;
+    let reply = chat(&app, &ada, "delete Buy milk").await;
+    let plan = reply["plan"]["id"].as_str().unwrap_or_default();
+    let past = if app.is_postgres() { "now() - interval '1 minute'".to_owned() } else { "0".to_owned() };
+    app.execute_sql(&format!("UPDATE plans SET expires_at = {past} WHERE id = '{plan}'")).await;
+    let expired = app.post(&plan_path(&reply, "approve"), Some(&ada.token), json!({})).await;
+    expired.assert_error(StatusCode::GONE, "PLAN_EXPIRED");
+    assert_eq!(tasks(&app, &ada).await.len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_approvals_apply_the_plan_once() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    create(&app, &ada, "Buy milk").await;
+    let reply = chat(&app, &ada, "delete Buy milk").await;
+    let path = plan_path(&reply, "approve");
+    let answers = futures_util::future::join_all((0..6).map(|_| app.post(&path, Some(&ada.token), json!({})))).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 5, "{statuses:?}");
+    assert!(tasks(&app, &ada).await.is_empty());
+}
+
+#[tokio::test]
+async fn with_approval_never_a_deletion_runs_at_once() {
+    let app = TestApp::spawn_with(&[("ASSISTANT_APPROVAL", "never")]).await;
+    let ada = app.register("Ada").await;
+    create(&app, &ada, "Buy milk").await;
+    let reply = chat(&app, &ada, "delete Buy milk").await;
+    assert_eq!(reply["plan"], Value::Null);
+    assert_eq!(call_of(&reply, "delete_task")["revertible"], json!(true));
+    assert!(tasks(&app, &ada).await.is_empty());
+}
+
+#[tokio::test]
+async fn with_approval_always_an_addition_waits_too() {
+    let app = TestApp::spawn_with(&[("ASSISTANT_APPROVAL", "always")]).await;
+    let ada = app.register("Ada").await;
+    let reply = chat(&app, &ada, "add a task called Water the plants").await;
+    let change = &reply["plan"]["changes"][0];
+    assert_eq!((&change["task_before"], &change["task_after"]["title"]), (&Value::Null, &json!("Water the plants")));
+    assert!(tasks(&app, &ada).await.is_empty());
+    app.post(&plan_path(&reply, "approve"), Some(&ada.token), json!({})).await.data(StatusCode::OK);
+    let now = tasks(&app, &ada).await;
+    assert_eq!((now.len(), &now[0]["id"]), (1, &change["task_after"]["id"]));
+}
+
+#[tokio::test]
+async fn a_reply_changing_more_than_three_tasks_holds_the_rest() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let provider = MockServer::start().await;
+    let calls: Vec<Value> = (1..=5)
+        .map(|n| {
+            json!({"index": n - 1, "id": format!("call_{n}"), "type": "function",
+                   "function": {"name": "add_task", "arguments": format!("{{\"title\":\"Task {n}\"}}")}})
+        })
+        .collect();
+    let first = sse(&[json!({"choices": [{"index": 0, "delta": {"tool_calls": calls}}]})]);
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(first, "text/event-stream"))
+        .mount(&provider)
+        .await;
+    let base = format!("{}/v1", provider.uri());
+    let app = TestApp::spawn_with(&[("LLM_BASE_URL", &base)]).await;
+    let ada = app.register("Ada").await;
+    let reply = chat(&app, &ada, "add five tasks").await;
+    assert_eq!(tasks(&app, &ada).await.len(), 3, "three changes run at once");
+    let held: Vec<&Value> = reply["plan"]["changes"].as_array().map(|c| c.iter().collect()).unwrap_or_default();
+    assert_eq!(held.len(), 2, "{reply}");
+    assert_eq!(provider.received_requests().await.map(|r| r.len()), Some(1), "the reply ends at the plan");
+    app.post(&plan_path(&reply, "approve"), Some(&ada.token), json!({})).await.data(StatusCode::OK);
+    assert_eq!(tasks(&app, &ada).await.len(), 5);
+}
+
+#[tokio::test]
+async fn the_chatkit_stream_says_approval_required() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    create(&app, &ada, "Buy milk").await;
+    let session = crate::chatkit::session(&app, &ada).await;
+    let events = crate::chatkit::stream(&app, &ada, &session, "delete Buy milk").await;
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    let at = names.iter().position(|n| *n == "approval.required").unwrap_or_else(|| panic!("{names:?}"));
+    assert!(names[at + 1..].contains(&"message.completed"), "{names:?}");
+    let plan: Value = serde_json::from_str(&events[at].1).unwrap_or_default();
+    assert_eq!(plan["plan"]["changes"][0]["name"], json!("delete_task"));
+    let approve = format!("/api/v1/plans/{}/approve", plan["plan"]["id"].as_str().unwrap_or_default());
+    app.post(&approve, Some(&ada.token), json!({})).await.data(StatusCode::OK);
+    assert!(tasks(&app, &ada).await.is_empty());
+}

@@ -7,14 +7,15 @@ use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
 use parley_tasks::{
-    Attribution, Edit, RevertError, Revision, Task, TaskChange, TaskDescription, TaskError, TaskFilter, TaskRepository,
-    TaskTitle, changes_from_json, changes_json, revert_steps, undo,
+    Attribution, Decision, Edit, Plan, PlanError, PlanStatus, RevertError, Revision, Task, TaskChange, TaskDescription,
+    TaskError, TaskFilter, TaskRepository, TaskTitle, changes_from_json, changes_from_stored, changes_json,
+    changes_to_json, revert_steps, undo,
 };
 use uuid::Uuid;
 
 use crate::error::{AccessError, CallFailure, PgError};
 use crate::pool::{PgPool, read, write};
-use crate::schema::{reverted_tool_calls, task_revisions, tasks};
+use crate::schema::{plans, reverted_tool_calls, task_revisions, tasks};
 
 /// Stores tasks in the `tasks` table.
 #[derive(Clone)]
@@ -161,6 +162,8 @@ enum Refusal {
     Stale(u32, Box<Task>),
     AlreadyReverted,
     Conflict(Vec<TaskId>),
+    Decided,
+    Expired,
     Pg(PgError),
 }
 
@@ -215,7 +218,11 @@ impl CallFailure for Refusal {
 impl From<Refusal> for TaskError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
-            Refusal::NotFound | Refusal::AlreadyReverted | Refusal::Conflict(_) => Self::NotFound,
+            Refusal::NotFound
+            | Refusal::AlreadyReverted
+            | Refusal::Conflict(_)
+            | Refusal::Decided
+            | Refusal::Expired => Self::NotFound,
             Refusal::Forbidden => Self::Forbidden,
             Refusal::Stale(expected, current) => Self::Stale { expected, current },
             Refusal::Pg(error) => Self::Store(error.into()),
@@ -226,11 +233,72 @@ impl From<Refusal> for TaskError {
 impl From<Refusal> for RevertError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
-            Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) => Self::NotFound,
+            Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) | Refusal::Decided | Refusal::Expired => {
+                Self::NotFound
+            }
             Refusal::AlreadyReverted => Self::AlreadyReverted,
             Refusal::Conflict(ids) => Self::Conflict(ids),
             Refusal::Pg(error) => Self::Store(error.into()),
         }
+    }
+}
+
+impl From<Refusal> for PlanError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Decided | Refusal::AlreadyReverted => Self::Decided,
+            Refusal::Expired => Self::Expired,
+            Refusal::Conflict(ids) => Self::Conflict(ids),
+            Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) => Self::NotFound,
+            Refusal::Pg(error) => Self::Store(error.into()),
+        }
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = plans, check_for_backend(Pg))]
+struct PlanRow {
+    id: Uuid,
+    user_id: Uuid,
+    conversation_id: Uuid,
+    origin: String,
+    changes: serde_json::Value,
+    status: String,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+    decided_at: Option<Timestamp>,
+}
+
+impl From<&Plan> for PlanRow {
+    fn from(plan: &Plan) -> Self {
+        Self {
+            id: plan.id,
+            user_id: plan.owner.as_uuid(),
+            conversation_id: plan.conversation.as_uuid(),
+            origin: plan.origin.as_str().to_owned(),
+            changes: changes_to_json(&plan.changes),
+            status: plan.status.as_str().to_owned(),
+            created_at: plan.created_at,
+            expires_at: plan.expires_at,
+            decided_at: None,
+        }
+    }
+}
+
+impl TryFrom<PlanRow> for Plan {
+    type Error = PgError;
+
+    fn try_from(row: PlanRow) -> Result<Self, PgError> {
+        Ok(Self {
+            id: row.id,
+            owner: UserId::from_uuid(row.user_id),
+            conversation: parley_kernel::ConversationId::from_uuid(row.conversation_id),
+            origin: row.origin.parse().map_err(PgError::corrupt)?,
+            changes: changes_from_stored(&row.changes).map_err(PgError::corrupt)?,
+            status: row.status.parse().map_err(PgError::corrupt)?,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        })
     }
 }
 
@@ -314,6 +382,51 @@ fn revision_after(cursor: Cursor) -> Box<dyn BoxableExpression<task_revisions::t
             .bind::<SqlUuid, _>(cursor.id)
             .sql(")"),
     )
+}
+
+/// Applies every change of `plan`, or none: a task changed since the plan is a conflict.
+async fn apply_plan(conn: &mut diesel_async::AsyncPgConnection, plan: &Plan, now: Timestamp) -> Result<(), Refusal> {
+    let mut conflicts = Vec::new();
+    for change in &plan.changes {
+        let by = Attribution::assistant(plan.owner, plan.origin, plan.conversation, change.tool_call_id.clone());
+        let Some(before) = &change.before else {
+            if let Some(new) = &change.after {
+                let new = Task { created_at: now, updated_at: now, ..new.clone() };
+                diesel::insert_into(tasks::table).values(TaskRow::from(&new)).execute(conn).await?;
+                record(conn, &Revision::record(None, None, Some(&new), &by, now)).await?;
+            }
+            continue;
+        };
+        let row: Option<TaskRow> = tasks::table
+            .find(before.id.as_uuid())
+            .select(TaskRow::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let current = match row.map(Task::try_from).transpose()? {
+            Some(task) if task.owner == plan.owner && task.version == before.version => task,
+            _ => {
+                conflicts.push(before.id);
+                continue;
+            }
+        };
+        match &change.after {
+            None => {
+                diesel::delete(tasks::table.find(current.id.as_uuid())).execute(conn).await?;
+                record(conn, &Revision::record(None, Some(&current), None, &by, now)).await?;
+            }
+            Some(after) => {
+                let after = Task { version: current.version + 1, updated_at: now, ..after.clone() };
+                diesel::update(tasks::table.find(current.id.as_uuid()))
+                    .set(&TaskRow::from(&after))
+                    .execute(conn)
+                    .await?;
+                record(conn, &Revision::record(None, Some(&current), Some(&after), &by, now)).await?;
+            }
+        }
+    }
+    if conflicts.is_empty() { Ok(()) } else { Err(Refusal::Conflict(conflicts)) }
 }
 
 #[async_trait]
@@ -530,6 +643,55 @@ impl TaskRepository for PgTaskRepository {
         })
         .await?;
         Ok(touched)
+    }
+
+    async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
+        let row = PlanRow::from(plan);
+        write(&self.pool, async |conn| {
+            diesel::insert_into(plans::table).values(&row).execute(conn).await.map(drop).map_err(PgError::from)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn decide_plan(
+        &self,
+        owner: UserId,
+        id: Uuid,
+        decision: Decision,
+        now: Timestamp,
+    ) -> Result<Plan, PlanError> {
+        let plan = write(&self.pool, async |conn| {
+            conn.transaction(async move |conn| {
+                let row: Option<PlanRow> =
+                    plans::table.find(id).select(PlanRow::as_select()).for_update().first(conn).await.optional()?;
+                let mut plan = match row {
+                    Some(row) if row.user_id == owner.as_uuid() => Plan::try_from(row)?,
+                    _ => return Err(Refusal::NotFound),
+                };
+                if plan.status != PlanStatus::Pending {
+                    return Err(Refusal::Decided);
+                }
+                if now > plan.expires_at {
+                    return Err(Refusal::Expired);
+                }
+                plan.status = match decision {
+                    Decision::Reject => PlanStatus::Rejected,
+                    Decision::Approve => {
+                        apply_plan(conn, &plan, now).await?;
+                        PlanStatus::Approved
+                    }
+                };
+                diesel::update(plans::table.find(id))
+                    .set((plans::status.eq(plan.status.as_str()), plans::decided_at.eq(Some(now))))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, Refusal>(plan)
+            })
+            .await
+        })
+        .await?;
+        Ok(plan)
     }
 
     async fn reverted(&self, owner: UserId, tool_calls: &[String]) -> Result<Vec<String>, StoreError> {

@@ -5,13 +5,13 @@ use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, UserId};
 use parley_tasks::{
-    Attribution, Edit, RevertError, Revision, Task, TaskChange, TaskError, TaskFilter, TaskRepository, revert_steps,
-    undo,
+    Attribution, Decision, Edit, Plan, PlanError, PlanStatus, RevertError, Revision, Task, TaskChange, TaskError,
+    TaskFilter, TaskRepository, changes_from_stored, changes_to_json, revert_steps, undo,
 };
 
 use crate::SqliteStore;
 use crate::rows::{Owned, corrupt, to_micros};
-use crate::schema::{reverted_tool_calls, task_revisions, tasks};
+use crate::schema::{plans, reverted_tool_calls, task_revisions, tasks};
 use crate::task_rows::{RevisionRow, TaskRow};
 
 /// Each user's tasks in the `tasks` table.
@@ -65,6 +65,8 @@ enum Refusal {
     Stale(u32, Box<Task>),
     AlreadyReverted,
     Conflict(Vec<TaskId>),
+    Decided,
+    Expired,
     Db(diesel::result::Error),
 }
 
@@ -83,7 +85,11 @@ impl From<crate::rows::CorruptRow> for Refusal {
 impl From<Refusal> for TaskError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
-            Refusal::NotFound | Refusal::AlreadyReverted | Refusal::Conflict(_) => Self::NotFound,
+            Refusal::NotFound
+            | Refusal::AlreadyReverted
+            | Refusal::Conflict(_)
+            | Refusal::Decided
+            | Refusal::Expired => Self::NotFound,
             Refusal::Forbidden => Self::Forbidden,
             Refusal::Stale(expected, current) => Self::Stale { expected, current },
             Refusal::Db(error) => Self::Store(crate::store::store_error(error)),
@@ -94,12 +100,63 @@ impl From<Refusal> for TaskError {
 impl From<Refusal> for RevertError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
-            Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) => Self::NotFound,
+            Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) | Refusal::Decided | Refusal::Expired => {
+                Self::NotFound
+            }
             Refusal::AlreadyReverted => Self::AlreadyReverted,
             Refusal::Conflict(ids) => Self::Conflict(ids),
             Refusal::Db(error) => Self::Store(crate::store::store_error(error)),
         }
     }
+}
+
+impl From<Refusal> for PlanError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Decided | Refusal::AlreadyReverted => Self::Decided,
+            Refusal::Expired => Self::Expired,
+            Refusal::Conflict(ids) => Self::Conflict(ids),
+            Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) => Self::NotFound,
+            Refusal::Db(error) => Self::Store(crate::store::store_error(error)),
+        }
+    }
+}
+
+/// Applies every change of `plan`, or none: a task changed since the plan is a conflict.
+fn apply_plan(conn: &mut SqliteConnection, plan: &Plan, now: parley_kernel::Timestamp) -> Result<(), Refusal> {
+    let mut conflicts = Vec::new();
+    for change in &plan.changes {
+        let by = Attribution::assistant(plan.owner, plan.origin, plan.conversation, change.tool_call_id.clone());
+        let Some(before) = &change.before else {
+            if let Some(new) = &change.after {
+                let new = Task { created_at: now, updated_at: now, ..new.clone() };
+                diesel::insert_into(tasks::table).values(TaskRow::from_task(&new)).execute(conn)?;
+                record(conn, &Revision::record(None, None, Some(&new), &by, now))?;
+            }
+            continue;
+        };
+        let key = before.id.to_string();
+        let row: Option<TaskRow> = tasks::table.find(&key).select(TaskRow::as_select()).first(conn).optional()?;
+        let current = match row.map(TaskRow::into_task).transpose()? {
+            Some(task) if task.owner == plan.owner && task.version == before.version => task,
+            _ => {
+                conflicts.push(before.id);
+                continue;
+            }
+        };
+        match &change.after {
+            None => {
+                diesel::delete(tasks::table.find(&key)).execute(conn)?;
+                record(conn, &Revision::record(None, Some(&current), None, &by, now))?;
+            }
+            Some(after) => {
+                let after = Task { version: current.version + 1, updated_at: now, ..after.clone() };
+                diesel::update(tasks::table.find(&key)).set(TaskRow::from_task(&after).changes()).execute(conn)?;
+                record(conn, &Revision::record(None, Some(&current), Some(&after), &by, now))?;
+            }
+        }
+    }
+    if conflicts.is_empty() { Ok(()) } else { Err(Refusal::Conflict(conflicts)) }
 }
 
 /// Runs `work` in an immediate transaction, rolled back on any refusal;
@@ -351,6 +408,84 @@ impl TaskRepository for SqliteTaskRepository {
             })
             .await?;
         Ok(reverted?)
+    }
+
+    async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
+        let row = (
+            plans::id.eq(plan.id.to_string()),
+            plans::user_id.eq(plan.owner.to_string()),
+            plans::conversation_id.eq(plan.conversation.to_string()),
+            plans::origin.eq(plan.origin.as_str()),
+            plans::changes.eq(changes_to_json(&plan.changes).to_string()),
+            plans::status.eq(plan.status.as_str()),
+            plans::created_at.eq(to_micros(plan.created_at)),
+            plans::expires_at.eq(to_micros(plan.expires_at)),
+        );
+        self.store.run(move |conn| diesel::insert_into(plans::table).values(row).execute(conn).map(drop)).await
+    }
+
+    async fn decide_plan(
+        &self,
+        owner: UserId,
+        id: uuid::Uuid,
+        decision: Decision,
+        now: parley_kernel::Timestamp,
+    ) -> Result<Plan, PlanError> {
+        let decided = self
+            .store
+            .run(move |conn| {
+                refusing(conn, |conn| {
+                    type Stored = (String, String, String, String, String, i64, i64);
+                    let row: Option<Stored> = plans::table
+                        .find(id.to_string())
+                        .select((
+                            plans::user_id,
+                            plans::conversation_id,
+                            plans::origin,
+                            plans::changes,
+                            plans::status,
+                            plans::created_at,
+                            plans::expires_at,
+                        ))
+                        .first(conn)
+                        .optional()?;
+                    let Some((user, conversation, origin, changes, status, created_at, expires_at)) =
+                        row.filter(|row| row.0 == owner.to_string())
+                    else {
+                        return Err(Refusal::NotFound);
+                    };
+                    let changes = serde_json::from_str(&changes).map_err(corrupt)?;
+                    let mut plan = Plan {
+                        id,
+                        owner: UserId::from_uuid(crate::rows::parse_uuid(&user)?),
+                        conversation: parley_kernel::ConversationId::from_uuid(crate::rows::parse_uuid(&conversation)?),
+                        origin: origin.parse().map_err(corrupt)?,
+                        changes: changes_from_stored(&changes).map_err(corrupt)?,
+                        status: status.parse().map_err(corrupt)?,
+                        created_at: crate::rows::from_micros(created_at)?,
+                        expires_at: crate::rows::from_micros(expires_at)?,
+                    };
+                    if plan.status != PlanStatus::Pending {
+                        return Err(Refusal::Decided);
+                    }
+                    if now > plan.expires_at {
+                        return Err(Refusal::Expired);
+                    }
+                    plan.status = match decision {
+                        Decision::Reject => PlanStatus::Rejected,
+                        Decision::Approve => {
+                            apply_plan(conn, &plan, now)?;
+                            PlanStatus::Approved
+                        }
+                    };
+                    diesel::update(plans::table.find(id.to_string()))
+                        .set((plans::status.eq(plan.status.as_str()), plans::decided_at.eq(Some(to_micros(now)))))
+                        .execute(conn)?;
+                    Ok(plan)
+                })
+            })
+            .await?;
+        Ok(decided?)
     }
 
     async fn reverted(&self, owner: UserId, tool_calls: &[String]) -> Result<Vec<String>, StoreError> {

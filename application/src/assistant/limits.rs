@@ -20,6 +20,8 @@ pub struct ReplyLimits {
     pub reply_timeout: Duration,
     /// Characters of history (system prompt included) sent per model turn.
     pub context_chars: usize,
+    /// Which changes wait for the user's approval (`ASSISTANT_APPROVAL`).
+    pub approval: parley_tasks::Approval,
 }
 
 impl ReplyLimits {
@@ -36,6 +38,7 @@ impl Default for ReplyLimits {
             max_argument_bytes: Self::ARGUMENT_BYTES,
             reply_timeout: Duration::from_secs(120),
             context_chars: 24_000,
+            approval: parley_tasks::Approval::default(),
         }
     }
 }

@@ -138,7 +138,9 @@ async fn a_failing_tool_is_an_error_result_the_model_sees() {
         })
     });
     let mut tasks = MockTaskRepository::new();
-    tasks.expect_delete().returning(|_, _| Err(parley_tasks::TaskError::Forbidden));
+    // A deletion waits for approval: its preview reads the task, and finds it is not the caller's.
+    tasks.expect_get().returning(|_, _| Err(parley_tasks::TaskError::Forbidden));
+    tasks.expect_delete().never();
     let service = service(model, tasks, conversations(owner, Arc::default()));
     let reply =
         service.reply(owner, ConversationId::new(), Origin::Chat, &mut |_| {}).await.unwrap_or_else(|e| panic!("{e}"));

@@ -165,6 +165,82 @@ pub fn refused(request: &ToolRequest, code: &'static str, message: &str, max_arg
     }
 }
 
+/// What `request` would change if it ran now, without running it: the task
+/// before and after (for a plan awaiting approval). A failure is the call's
+/// error result, as if it had run.
+pub async fn preview(
+    tasks: &TaskService,
+    by: &Attribution,
+    request: &ToolRequest,
+) -> Result<(Option<Task>, Option<Task>), ToolCall> {
+    let fail = |failure: Failure| ToolCall {
+        id: request.id.clone(),
+        name: request.name.clone(),
+        arguments: request.arguments.clone(),
+        result: Some(failure.result()),
+        status: ToolStatus::Error,
+    };
+    let now = tasks.now();
+    let current = async |id: &str, version: Option<u32>| -> Result<Task, Failure> {
+        let task = tasks.get(by.user, task_id(id)?).await?;
+        match version {
+            Some(expected) if expected != task.version => {
+                Err(TaskError::Stale { expected, current: Box::new(task) }.into())
+            }
+            _ => Ok(task),
+        }
+    };
+    let planned = async {
+        match request.name.as_str() {
+            "add_task" => {
+                let a: AddTask = args(&request.arguments)?;
+                let new = NewTask {
+                    title: TaskTitle::parse(&a.title).map_err(|e| invalid(format!("title {e}")))?,
+                    description: TaskDescription::parse(a.description.as_deref().unwrap_or_default())
+                        .map_err(|e| invalid(format!("description {e}")))?,
+                    priority: Priority::default(),
+                    due_at: None,
+                };
+                Ok((None, Some(Task::create(by.user, new, now))))
+            }
+            "complete_task" => {
+                let a: TaskRef = args(&request.arguments)?;
+                let before = current(&a.task_id, a.version).await?;
+                let patch = TaskPatch { completed: Some(true), ..TaskPatch::default() };
+                let after = before.clone().apply(parley_tasks::TaskChange::Patch(patch), now);
+                Ok((Some(before), Some(after)))
+            }
+            "update_task" => {
+                let a: UpdateTask = args(&request.arguments)?;
+                let before = current(&a.task_id, a.version).await?;
+                let patch = TaskPatch {
+                    title: a
+                        .title
+                        .as_deref()
+                        .map(TaskTitle::parse)
+                        .transpose()
+                        .map_err(|e| invalid(format!("title {e}")))?,
+                    description: a
+                        .description
+                        .as_deref()
+                        .map(TaskDescription::parse)
+                        .transpose()
+                        .map_err(|e| invalid(format!("description {e}")))?,
+                    ..TaskPatch::default()
+                };
+                let after = before.clone().apply(parley_tasks::TaskChange::Patch(patch), now);
+                Ok((Some(before), Some(after)))
+            }
+            "delete_task" => {
+                let a: TaskRef = args(&request.arguments)?;
+                Ok((Some(current(&a.task_id, a.version).await?), None))
+            }
+            other => Err(Failure::new("UNKNOWN_TOOL", format!("there is no tool called '{other}'"))),
+        }
+    };
+    planned.await.map_err(fail)
+}
+
 fn args<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<T, Failure> {
     let raw = if raw.trim().is_empty() { "{}" } else { raw };
     serde_json::from_str(raw).map_err(|e| invalid(format!("arguments do not fit the tool: {e}")))

@@ -1,11 +1,15 @@
 //! Tasks domain: a user's to-do items, their rules, and the repository port.
 #![doc = include_str!("../README.md")]
 
+mod plan;
 mod ports;
 mod revision;
 mod task;
 mod values;
 
+pub use plan::{
+    Approval, Decision, PLAN_LIFETIME, Plan, PlanError, PlanStatus, PlannedChange, changes_from_stored, changes_to_json,
+};
 pub use ports::{Edit, TaskError, TaskFilter, TaskRepository};
 pub use revision::{
     Action, ActorKind, Attribution, Origin, RevertError, RevertStep, Revision, SnapshotError, UnknownWord,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use parley_kernel::{Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
 
-use crate::{Attribution, RevertError, Revision, Task, TaskChange};
+use crate::{Attribution, Decision, Plan, PlanError, RevertError, Revision, Task, TaskChange};
 
 /// Why a task operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +85,26 @@ pub trait TaskRepository: Send + Sync {
     /// # Errors
     /// `NotFound`, `AlreadyReverted`, or `Conflict` naming tasks changed since (nothing changed).
     async fn revert(&self, tool_call: &str, edit: &Edit) -> Result<Vec<TaskId>, RevertError>;
+
+    /// Stores a pending plan.
+    ///
+    /// # Errors
+    /// `StoreError` if the store fails.
+    async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError>;
+
+    /// Decides the owner's pending plan at `now`: approving applies every
+    /// change in one transaction (each recorded as its tool call's, by the
+    /// assistant), or none; rejecting drops it. Returns the plan as decided.
+    ///
+    /// # Errors
+    /// `NotFound`, `Decided`, `Expired`, or `Conflict` naming tasks changed since the plan.
+    async fn decide_plan(
+        &self,
+        owner: UserId,
+        id: uuid::Uuid,
+        decision: Decision,
+        now: Timestamp,
+    ) -> Result<Plan, PlanError>;
 
     /// Which of `tool_calls` the owner already reverted.
     ///

@@ -43,7 +43,7 @@ macro_rules! words {
 /// A stored word that names no variant (a corrupt row).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown value '{0}'")]
-pub struct UnknownWord(String);
+pub struct UnknownWord(pub(crate) String);
 
 words!(
     /// What a change did to a task.
@@ -205,7 +205,7 @@ pub fn snapshot(task: &Task) -> Value {
 /// A snapshot that does not read back as a task (a corrupt row).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("task snapshot unreadable: {0}")]
-pub struct SnapshotError(String);
+pub struct SnapshotError(pub(crate) String);
 
 /// The task a [`snapshot`] was taken of.
 ///
@@ -284,9 +284,9 @@ pub fn revert_steps(
     let mut first_before: BTreeMap<TaskId, Option<Value>> = BTreeMap::new();
     let mut last_version: BTreeMap<TaskId, u32> = BTreeMap::new();
     for revision in revisions {
-        if !first_before.contains_key(&revision.task_id) {
+        if let std::collections::btree_map::Entry::Vacant(entry) = first_before.entry(revision.task_id) {
             order.push(revision.task_id);
-            first_before.insert(revision.task_id, revision.before.clone());
+            entry.insert(revision.before.clone());
         }
         let last = last_version.entry(revision.task_id).or_insert(revision.version);
         *last = (*last).max(revision.version);

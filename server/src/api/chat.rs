@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use parley_application::AssistantService;
+use parley_application::{AssistantEvent, AssistantService};
 use parley_kernel::ConversationId;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -11,7 +11,8 @@ use crate::api::ApiTags;
 use crate::api::conversations::{
     ConversationDto, ConversationSummaryDto, MessageDto, Surface, mark_reverted, message_text,
 };
-use crate::api::schema::{CursorText, Limit, Text};
+use crate::api::edits::PlanDto;
+use crate::api::schema::{CursorText, Limit, Nullable, Text};
 use crate::api::tasks::page_request;
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, PageEnvelope, ok, page};
@@ -45,6 +46,8 @@ pub struct ChatReply {
     // The assistant's reply, with its tool calls. (A doc comment here would
     // wrap the `$ref` in `allOf`, which client generators handle badly.)
     pub message: MessageDto,
+    // Changes waiting for approval (`POST /plans/{id}/approve`); `null` when none.
+    pub plan: Nullable<PlanDto>,
 }
 
 #[derive(ApiResponse)]
@@ -110,16 +113,24 @@ impl ChatApi {
         let shown = conversation.map(|c| c.to_string()).unwrap_or_default();
         let (id, _) =
             self.assistant.say(caller.0, conversation, text).await.map_err(|e| CHAT.assistant_error(e, &shown))?;
-        let reply = self.assistant.reply(caller.0, id, parley_tasks::Origin::Chat, &mut |_| {}).await.map_err(|e| {
-            let error = CHAT.assistant_error(e, &id.to_string());
-            // The conversation may be new: say where the message (and any partial reply) is.
-            if error.details.is_none() {
-                error.with_details(serde_json::json!({ "conversation_id": id.to_string() }))
-            } else {
-                error
+        let mut plan = None;
+        let mut on_event = |event| {
+            if let AssistantEvent::Approval(held) = event {
+                plan = Some(PlanDto::from(held));
             }
-        })?;
-        Ok(ChatResponse::Ok(ok(ChatReply { conversation_id: id.to_string(), message: reply.into() })))
+        };
+        let reply =
+            self.assistant.reply(caller.0, id, parley_tasks::Origin::Chat, &mut on_event).await.map_err(|e| {
+                let error = CHAT.assistant_error(e, &id.to_string());
+                // The conversation may be new: say where the message (and any partial reply) is.
+                if error.details.is_none() {
+                    error.with_details(serde_json::json!({ "conversation_id": id.to_string() }))
+                } else {
+                    error
+                }
+            })?;
+        let reply = ChatReply { conversation_id: id.to_string(), message: reply.into(), plan: Nullable(plan) };
+        Ok(ChatResponse::Ok(ok(reply)))
     }
 
     /// List the caller's conversations, most recently updated first.

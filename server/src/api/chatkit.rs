@@ -190,6 +190,10 @@ impl ChatKitApi {
                     AssistantEvent::ToolCall(call) => {
                         StreamEvent::new("tool.call", json!({ "tool_call": ToolCallDto::from(call).to_json() }))
                     }
+                    AssistantEvent::Approval(plan) => StreamEvent::new(
+                        "approval.required",
+                        json!({ "plan": crate::api::edits::PlanDto::from(plan).to_json() }),
+                    ),
                 };
                 let _ = tx.send(event);
             };

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use parley_application::TaskService;
-use parley_tasks::{ActorKind, Origin, RevertError, Revision};
+use parley_application::{AssistantService, TaskService};
+use parley_tasks::{ActorKind, Decision, Origin, Plan, PlanError, PlannedChange, RevertError, Revision};
 use poem::http::StatusCode;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 
 use crate::api::ApiTags;
 use crate::api::schema::{CursorText, Limit, Nullable};
-use crate::api::tasks::{page_request, task_error, task_id};
+use crate::api::tasks::{TaskDto, page_request, task_error, task_id};
 use crate::envelope::{Envelope, PageEnvelope, Time, ok, page};
 use crate::error::{ApiError, Failure, error_set};
 use crate::security::BearerAuth;
 
 pub struct EditsApi {
     pub tasks: Arc<TaskService>,
+    pub assistant: Arc<AssistantService>,
 }
 
 /// What a change did: `created`, `updated`, `completed`, `reopened`, `deleted` or `restored`.
@@ -135,6 +136,73 @@ pub struct RevertedDto {
     pub reverted: Vec<String>,
 }
 
+/// One held tool call of a plan: what it would change.
+#[derive(Debug, Clone, Object)]
+pub struct PlannedChangeDto {
+    pub tool_call_id: String,
+    pub name: String,
+    /// The arguments as JSON text, as the model produced them.
+    pub arguments: String,
+    /// The task as the plan saw it; `null` for a task the call would create.
+    pub task_before: Nullable<TaskDto>,
+    /// The task once changed; `null` for a deletion.
+    pub task_after: Nullable<TaskDto>,
+}
+
+/// Changes the assistant proposed, waiting for approval: all are applied, or none.
+#[derive(Debug, Clone, Object)]
+pub struct PlanDto {
+    pub id: String,
+    /// After this, approving is `410 PLAN_EXPIRED`.
+    pub expires_at: Time,
+    pub changes: Vec<PlannedChangeDto>,
+}
+
+impl From<Plan> for PlanDto {
+    fn from(plan: Plan) -> Self {
+        Self {
+            id: plan.id.to_string(),
+            expires_at: plan.expires_at.into(),
+            changes: plan
+                .changes
+                .into_iter()
+                .map(|change| PlannedChangeDto {
+                    tool_call_id: change.tool_call_id,
+                    name: change.name,
+                    arguments: change.arguments,
+                    task_before: Nullable(change.before.map(TaskDto::from)),
+                    task_after: Nullable(change.after.map(TaskDto::from)),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `approved` or `rejected`.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum PlanOutcome {
+    Approved,
+    Rejected,
+}
+
+/// A plan once decided.
+#[derive(Debug, Object)]
+pub struct DecidedPlanDto {
+    pub id: String,
+    pub status: PlanOutcome,
+    /// The tasks the approved changes touched (absent when rejected).
+    #[oai(skip_serializing_if_is_none)]
+    pub applied: Option<Vec<String>>,
+}
+
+#[derive(ApiResponse)]
+pub enum DecideResponse {
+    /// The plan is decided.
+    #[oai(status = 200)]
+    Ok(Json<Envelope<DecidedPlanDto>>),
+}
+
 #[derive(ApiResponse)]
 pub enum RevisionsResponse {
     /// A page of the task's revisions, newest first.
@@ -154,6 +222,37 @@ error_set! {
     RevisionErrors: VALIDATION, UNAUTHORIZED, FORBIDDEN, TASK_NOT_FOUND, INTERNAL, DATABASE;
     /// `POST /tool-calls/{id}/revert`.
     RevertErrors: UNAUTHORIZED, TOOL_CALL_NOT_FOUND, REVERT, INTERNAL, DATABASE;
+    /// `POST /plans/{id}/approve`.
+    ApproveErrors: UNAUTHORIZED, PLAN_NOT_FOUND, PLAN_CONFLICT, PLAN_EXPIRED, INTERNAL, DATABASE;
+    /// `POST /plans/{id}/reject`.
+    RejectErrors: UNAUTHORIZED, PLAN_NOT_FOUND, PLAN_DECIDED, PLAN_EXPIRED, INTERNAL, DATABASE;
+}
+
+fn plan_error(error: PlanError, id: &str) -> ApiError {
+    match error {
+        PlanError::NotFound => ApiError::not_found("PLAN_NOT_FOUND", "Plan", "plan_id", id),
+        PlanError::Decided => {
+            ApiError::new(StatusCode::CONFLICT, "PLAN_DECIDED", format!("Plan '{id}' was already decided"))
+                .with_details(json!({ "plan_id": id }))
+        }
+        PlanError::Expired => ApiError::new(StatusCode::GONE, "PLAN_EXPIRED", format!("Plan '{id}' expired"))
+            .with_details(json!({ "plan_id": id })),
+        PlanError::Conflict(tasks) => {
+            let ids: Vec<String> = tasks.iter().map(ToString::to_string).collect();
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "PLAN_CONFLICT",
+                format!("Tasks changed since plan '{id}' was made: {}; nothing was changed", ids.join(", ")),
+            )
+            .with_details(json!({ "plan_id": id, "task_ids": ids }))
+        }
+        PlanError::Store(store) => crate::store_error(&store),
+    }
+}
+
+/// A malformed plan id is a plan that does not exist.
+fn plan_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| plan_error(PlanError::NotFound, raw))
 }
 
 fn revert_error(error: RevertError, id: &str) -> ApiError {
@@ -201,5 +300,21 @@ impl EditsApi {
         let reverted = self.tasks.revert(caller.0, &id, Origin::Rest).await.map_err(|e| revert_error(e, &id))?;
         let reverted = reverted.iter().map(ToString::to_string).collect();
         Ok(RevertResponse::Ok(ok(RevertedDto { tool_call_id: id.0, reverted })))
+    }
+
+    /// Apply every change of a plan the assistant proposed, in one transaction, or none.
+    #[oai(path = "/api/v1/plans/:id/approve", method = "post", operation_id = "approve_plan", tag = "ApiTags::Chat")]
+    async fn approve(&self, caller: BearerAuth, id: Path<String>) -> Result<DecideResponse, Failure<ApproveErrors>> {
+        let plan =
+            self.assistant.decide(caller.0, plan_id(&id)?, Decision::Approve).await.map_err(|e| plan_error(e, &id))?;
+        let applied = plan.changes.iter().filter_map(PlannedChange::task_id).map(|t| t.to_string()).collect();
+        Ok(DecideResponse::Ok(ok(DecidedPlanDto { id: id.0, status: PlanOutcome::Approved, applied: Some(applied) })))
+    }
+
+    /// Drop a plan the assistant proposed; nothing is changed.
+    #[oai(path = "/api/v1/plans/:id/reject", method = "post", operation_id = "reject_plan", tag = "ApiTags::Chat")]
+    async fn reject(&self, caller: BearerAuth, id: Path<String>) -> Result<DecideResponse, Failure<RejectErrors>> {
+        self.assistant.decide(caller.0, plan_id(&id)?, Decision::Reject).await.map_err(|e| plan_error(e, &id))?;
+        Ok(DecideResponse::Ok(ok(DecidedPlanDto { id: id.0, status: PlanOutcome::Rejected, applied: None })))
     }
 }

@@ -53,7 +53,7 @@ impl From<Priority> for PriorityDto {
 }
 
 /// A task on the caller's to-do list.
-#[derive(Debug, Object)]
+#[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct TaskDto {
     pub id: String,

@@ -39,7 +39,8 @@ use crate::config::CorsOrigins;
 
 use crate::api::health::DatabaseProbe;
 use crate::api::{
-    auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, health::HealthApi, sessions::SessionsApi, tasks::TasksApi,
+    auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, chatkit_protocol::ChatKitProtocolApi, health::HealthApi,
+    sessions::SessionsApi, tasks::TasksApi,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -144,7 +145,7 @@ fn health_api(services: &Services, settings: &Settings, draining: &shutdown::Dra
     HealthApi { probe: services.probe.clone(), environment: settings.environment, draining: draining.clone() }
 }
 
-type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi, SessionsApi);
+type Apis = (HealthApi, AuthApi, TasksApi, ChatApi, ChatKitApi, ChatKitProtocolApi, SessionsApi);
 
 fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> OpenApiService<Apis, ()> {
     let apis = (
@@ -153,6 +154,7 @@ fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draini
         TasksApi { tasks: services.tasks.clone() },
         ChatApi { assistant: services.assistant.clone() },
         ChatKitApi { assistant: services.assistant.clone(), draining: draining.clone() },
+        ChatKitProtocolApi { assistant: services.assistant.clone(), draining: draining.clone() },
         SessionsApi { sessions: services.sessions.clone() },
     );
     OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION")).description(

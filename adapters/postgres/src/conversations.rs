@@ -302,6 +302,24 @@ impl ConversationRepository for PgConversationRepository {
         Ok(())
     }
 
+    async fn rename(&self, owner: UserId, id: ConversationId, title: &ConversationTitle) -> Result<(), ConversationError> {
+        let title = title.as_str().to_owned();
+        write(&self.pool, async |conn| {
+            let title = title.clone();
+            conn.transaction(async move |conn| {
+                check_owner(conn, owner, id).await?;
+                diesel::update(conversations::table.find(id.as_uuid()))
+                    .set(conversations::title.eq(title))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, AccessError>(())
+            })
+            .await
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError> {
         write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use diesel::dsl::count;
 use diesel::prelude::*;
-use parley_conversations::Conversation;
+use parley_conversations::{Conversation, ConversationTitle};
 use parley_conversations::{
     ConversationDetail, ConversationError, ConversationRepository, ConversationSummary, Message,
 };
@@ -192,6 +192,26 @@ impl ConversationRepository for SqliteConversationRepository {
             })
             .await?;
         appended.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn rename(&self, owner: UserId, id: ConversationId, title: &ConversationTitle) -> Result<(), ConversationError> {
+        let (key, owner, title) = (id.to_string(), owner.to_string(), title.as_str().to_owned());
+        let renamed = self
+            .store
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    diesel::update(conversations::table.find(&key)).set(conversations::title.eq(&title)).execute(conn)?;
+                    Ok(Owned::Mine(()))
+                })
+            })
+            .await?;
+        renamed.into_result(ConversationError::NotFound, ConversationError::Forbidden)
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use parley_kernel::{ConversationId, Page, PageRequest, StoreError, UserId};
 
-use crate::{Conversation, ConversationDetail, ConversationSummary, Message};
+use crate::{Conversation, ConversationDetail, ConversationSummary, ConversationTitle, Message};
 
 /// Why a conversation operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,12 @@ pub trait ConversationRepository: Send + Sync {
     /// # Errors
     /// `NotFound` / `Forbidden` as for `get`.
     async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError>;
+
+    /// Gives the conversation a new title (its `updated_at` stays).
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`.
+    async fn rename(&self, owner: UserId, id: ConversationId, title: &ConversationTitle) -> Result<(), ConversationError>;
 
     /// Deletes the conversation and all its messages, in one transaction.
     ///

@@ -1,0 +1,36 @@
+//! What the ChatKit server protocol needs beyond the other doors: a longer
+//! read of a conversation's recent history and a rename.
+
+use parley_conversations::{ConversationDetail, ConversationError, ConversationTitle};
+use parley_kernel::{ConversationId, UserId};
+
+use super::AssistantService;
+
+impl AssistantService {
+    /// A conversation with at most its `recent` most recent messages, oldest first.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, or a store failure.
+    pub async fn recent(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        recent: usize,
+    ) -> Result<ConversationDetail, ConversationError> {
+        self.conversations.get(owner, id, recent).await
+    }
+
+    /// Gives the conversation a new title; answers it with no messages.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, or a store failure.
+    pub async fn rename(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: ConversationTitle,
+    ) -> Result<ConversationDetail, ConversationError> {
+        self.conversations.rename(owner, id, &title).await?;
+        self.conversations.get(owner, id, 0).await
+    }
+}

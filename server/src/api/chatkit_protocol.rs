@@ -147,12 +147,6 @@ impl ApiResponse for ProtocolAnswer {
              `threads.update`: a Thread; `threads.list`: a Page of Thread; `items.list`: a Page of ThreadItem; \
              `items.feedback`, `threads.delete`: `{}`.",
         );
-        let mut events = MetaSchema::new("string");
-        events.description = Some(
-            "Streaming types (`threads.create`, `threads.add_user_message`, `threads.retry_after_item`, \
-             `threads.custom_action`, `threads.add_client_tool_output`): one `data: <ThreadStreamEvent JSON>` \
-             line per event.",
-        );
         MetaResponses {
             responses: vec![MetaResponse {
                 description: "The answer: JSON, or Server-Sent Events for the streaming types",
@@ -165,7 +159,7 @@ impl ApiResponse for ProtocolAnswer {
                     },
                     MetaMediaType {
                         content_type: "text/event-stream",
-                        schema: MetaSchemaRef::Inline(Box::new(events)),
+                        schema: ProtocolEvent::schema_ref(),
                     },
                 ],
                 headers: vec![],
@@ -173,7 +167,21 @@ impl ApiResponse for ProtocolAnswer {
         }
     }
 
-    fn register(_registry: &mut Registry) {}
+    fn register(registry: &mut Registry) {
+        ProtocolEvent::register(registry);
+    }
+}
+
+/// One Server-Sent Event of a streaming type (`threads.create`,
+/// `threads.add_user_message`, `threads.retry_after_item`,
+/// `threads.custom_action`, `threads.add_client_tool_output`): a single
+/// `data:` line, no `event:` name.
+#[derive(Debug, poem_openapi::Object)]
+#[oai(rename = "ChatKitStreamEvent")]
+pub struct ProtocolEvent {
+    /// A `ThreadStreamEvent` as JSON text: `thread.created`, `thread.item.added`,
+    /// `thread.item.updated`, `thread.item.done`, `stream_options`, `error`.
+    pub data: String,
 }
 
 fn thread_not_found(id: &str) -> ApiError {

@@ -66,6 +66,7 @@ pub struct UserMessageInput {
     pub inference_options: InferenceOptions,
 }
 
+/// `desc` (the default): newest first (threads: most recently updated first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Default)]
 #[oai(rename = "ChatKitOrder")]
 pub enum Order {
@@ -149,7 +150,6 @@ pub struct ThreadIdParams {
 pub struct ThreadListParams {
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<ParamsLimit>,
-    /// `desc` (default): most recently updated first.
     pub order: Option<Order>,
     /// `after` of the previous page.
     pub after: Option<CursorText>,
@@ -161,7 +161,6 @@ pub struct ItemsListParams {
     pub thread_id: Uuid,
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<ParamsLimit>,
-    /// `desc` (default): newest first.
     pub order: Option<Order>,
     /// An item id: the page starts after it.
     pub after: Option<Text<0, 0>>,

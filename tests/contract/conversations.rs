@@ -160,6 +160,23 @@ pub async fn conversation_delete_unknown_or_foreign(stores: Stores) {
     assert!(stores.conversations.get(owner, chat.id, 100).await.is_ok(), "a refused delete deletes nothing");
 }
 
+pub async fn conversation_rename_keeps_updated_at_and_refuses_others(stores: Stores) {
+    let (owner, other) = (user(&stores).await, user(&stores).await);
+    let chat = stored(&stores, owner, "mine", at(1)).await;
+
+    let title = ConversationTitle::from_stored("Groceries".to_owned());
+    stores.conversations.rename(owner, chat.id, &title).await.expect("rename");
+    let unknown = stores.conversations.rename(owner, ConversationId::new(), &title).await;
+    let foreign =
+        stores.conversations.rename(other, chat.id, &ConversationTitle::from_stored("theirs".to_owned())).await;
+
+    assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
+    assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
+    let detail = stores.conversations.get(owner, chat.id, 100).await.expect("get");
+    assert_eq!(detail.conversation.title.as_str(), "Groceries");
+    assert_eq!(detail.conversation.updated_at, chat.updated_at, "a rename is not activity");
+}
+
 pub async fn conversation_delete_takes_its_messages(stores: Stores) {
     let owner = user(&stores).await;
     let doomed = stored(&stores, owner, "doomed", at(1)).await;

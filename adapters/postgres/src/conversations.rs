@@ -302,7 +302,12 @@ impl ConversationRepository for PgConversationRepository {
         Ok(())
     }
 
-    async fn rename(&self, owner: UserId, id: ConversationId, title: &ConversationTitle) -> Result<(), ConversationError> {
+    async fn rename(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: &ConversationTitle,
+    ) -> Result<(), ConversationError> {
         let title = title.as_str().to_owned();
         write(&self.pool, async |conn| {
             let title = title.clone();

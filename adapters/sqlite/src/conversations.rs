@@ -195,7 +195,12 @@ impl ConversationRepository for SqliteConversationRepository {
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]
-    async fn rename(&self, owner: UserId, id: ConversationId, title: &ConversationTitle) -> Result<(), ConversationError> {
+    async fn rename(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: &ConversationTitle,
+    ) -> Result<(), ConversationError> {
         let (key, owner, title) = (id.to_string(), owner.to_string(), title.as_str().to_owned());
         let renamed = self
             .store
@@ -206,7 +211,9 @@ impl ConversationRepository for SqliteConversationRepository {
                         Owned::NotFound => return Ok(Owned::NotFound),
                         Owned::Forbidden => return Ok(Owned::Forbidden),
                     }
-                    diesel::update(conversations::table.find(&key)).set(conversations::title.eq(&title)).execute(conn)?;
+                    diesel::update(conversations::table.find(&key))
+                        .set(conversations::title.eq(&title))
+                        .execute(conn)?;
                     Ok(Owned::Mine(()))
                 })
             })

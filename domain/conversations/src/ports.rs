@@ -67,7 +67,12 @@ pub trait ConversationRepository: Send + Sync {
     ///
     /// # Errors
     /// `NotFound` / `Forbidden` as for `get`.
-    async fn rename(&self, owner: UserId, id: ConversationId, title: &ConversationTitle) -> Result<(), ConversationError>;
+    async fn rename(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: &ConversationTitle,
+    ) -> Result<(), ConversationError>;
 
     /// Deletes the conversation and all its messages, in one transaction.
     ///

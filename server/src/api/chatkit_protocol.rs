@@ -20,8 +20,8 @@ use parley_kernel::{ConversationId, Cursor, MessageId, PageRequest, UserId};
 use poem::http::StatusCode;
 use poem::web::sse::{Event, SSE};
 use poem::{FromRequest, IntoResponse, Request, RequestBody, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, OpenApi, impl_apirequest_for_payload};
 use serde_json::{Value, json};
@@ -157,10 +157,7 @@ impl ApiResponse for ProtocolAnswer {
                         content_type: "application/json; charset=utf-8",
                         schema: MetaSchemaRef::Inline(Box::new(json)),
                     },
-                    MetaMediaType {
-                        content_type: "text/event-stream",
-                        schema: ProtocolEvent::schema_ref(),
-                    },
+                    MetaMediaType { content_type: "text/event-stream", schema: ProtocolEvent::schema_ref() },
                 ],
                 headers: vec![],
             }],
@@ -231,9 +228,8 @@ impl ChatKitProtocolApi {
         let answer = match body.0 {
             ChatKitRequest::Create(request) => {
                 let text = input_text(&request.params.input)?;
-                let (id, stored) = self.assistant.say(owner, None, text).await.map_err(|e| {
-                    Surface::Chat.assistant_error(e, "")
-                })?;
+                let (id, stored) =
+                    self.assistant.say(owner, None, text).await.map_err(|e| Surface::Chat.assistant_error(e, ""))?;
                 let header = self.header(owner, id).await?;
                 let created = json!({"type": "thread.created", "thread": items::thread(&header.conversation, items::empty_page())});
                 ProtocolAnswer::Stream(self.reply(owner, id, Some(created), &stored))
@@ -264,7 +260,8 @@ impl ChatKitProtocolApi {
             }
             ChatKitRequest::GetById(request) => {
                 let id = ConversationId::from_uuid(request.params.thread_id);
-                let detail = self.assistant.recent(owner, id, ITEMS_WINDOW).await.map_err(|e| conversation_error(e, id))?;
+                let detail =
+                    self.assistant.recent(owner, id, ITEMS_WINDOW).await.map_err(|e| conversation_error(e, id))?;
                 let all = thread_items(&detail);
                 let items = paginate(all, Order::Asc, None, DEFAULT_LIMIT);
                 ProtocolAnswer::Json(items::thread(&detail.conversation, items))
@@ -274,7 +271,8 @@ impl ChatKitProtocolApi {
                 let limit = limit_of(request.params.limit);
                 let after = match &request.params.after {
                     Some(after) => Some(
-                        Cursor::decode(after.as_str()).map_err(|_| ApiError::field("params.after", "malformed cursor"))?,
+                        Cursor::decode(after.as_str())
+                            .map_err(|_| ApiError::field("params.after", "malformed cursor"))?,
                     ),
                     None => None,
                 };
@@ -283,10 +281,16 @@ impl ChatKitProtocolApi {
             ChatKitRequest::ItemsList(request) => {
                 check_limit(request.params.limit)?;
                 let id = ConversationId::from_uuid(request.params.thread_id);
-                let detail = self.assistant.recent(owner, id, ITEMS_WINDOW).await.map_err(|e| conversation_error(e, id))?;
+                let detail =
+                    self.assistant.recent(owner, id, ITEMS_WINDOW).await.map_err(|e| conversation_error(e, id))?;
                 let after = request.params.after.as_ref().map(|a| a.as_str().to_owned());
                 let order = request.params.order.unwrap_or_default();
-                ProtocolAnswer::Json(paginate(thread_items(&detail), order, after.as_deref(), limit_of(request.params.limit)))
+                ProtocolAnswer::Json(paginate(
+                    thread_items(&detail),
+                    order,
+                    after.as_deref(),
+                    limit_of(request.params.limit),
+                ))
             }
             ChatKitRequest::Feedback(request) => {
                 let id = ConversationId::from_uuid(request.params.thread_id);
@@ -326,7 +330,13 @@ impl ChatKitProtocolApi {
 
     /// `threads.list`: newest first from the store's pages; oldest first
     /// over the most recent [`THREADS_WINDOW`] threads.
-    async fn threads(&self, owner: UserId, order: Order, after: Option<Cursor>, limit: usize) -> Result<Value, ApiError> {
+    async fn threads(
+        &self,
+        owner: UserId,
+        order: Order,
+        after: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Value, ApiError> {
         let thread = |summary: &parley_conversations::ConversationSummary| {
             items::thread(&summary.conversation, items::empty_page())
         };
@@ -368,7 +378,13 @@ impl ChatKitProtocolApi {
 
     /// Streams the reply to the user message `stored` of `id`, after
     /// `created` (a new thread) and the stored message.
-    fn reply(&self, owner: UserId, id: ConversationId, created: Option<Value>, stored: &Message) -> BoxStream<'static, Value> {
+    fn reply(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        created: Option<Value>,
+        stored: &Message,
+    ) -> BoxStream<'static, Value> {
         let thread_id = id.to_string();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
         if let Some(created) = created {

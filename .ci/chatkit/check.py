@@ -62,6 +62,8 @@ from chatkit.types import (
     ThreadsListReq,
     ThreadStreamEvent,
     ThreadsUpdateReq,
+    ThreadsRetryAfterItemReq,
+    ThreadRetryAfterItemParams,
     ThreadUpdateParams,
     UserMessageInput,
     UserMessageTextContent,
@@ -197,6 +199,17 @@ def protocol(token: str, other: str) -> tuple[str, list[dict]]:
     # threads.update renames; the other doors see it.
     status, _, data = chatkit(ThreadsUpdateReq(params=ThreadUpdateParams(thread_id=thread_id, title="Groceries")), token)
     check(status == 200 and Thread.model_validate_json(data).title == "Groceries", f"update: {data!r}")
+
+    # threads.retry_after_item: a new reply to the last user message replaces the old one.
+    status, content_type, data = chatkit(
+        ThreadsRetryAfterItemReq(params=ThreadRetryAfterItemParams(thread_id=thread_id, item_id=thread.items.data[3].id)),
+        token,
+    )
+    events = events_of(status, content_type, data)
+    check(events[0].type == "stream_options" and events[-1].type == "thread.item.done", f"retry: {[e.type for e in events]}")
+    status, _, data = chatkit(ItemsListReq(params=ItemsListParams(thread_id=thread_id, order="asc")), token)
+    after_retry = ITEMS.validate_json(data)
+    check(len(after_retry.data) == 6 and after_retry.data[5].id != thread.items.data[5].id, "the old reply is replaced")
 
     # items.feedback answers {}.
     status, _, data = chatkit(

@@ -345,6 +345,41 @@ async fn what_parley_does_not_offer_is_a_protocol_error_never_a_500() {
     }
 }
 
+#[tokio::test]
+async fn retry_after_item_replaces_the_reply_to_that_message() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let first = stream(&app, &ada, create("list my tasks")).await;
+    let id = first[0]["thread"]["id"].as_str().unwrap_or_default().to_owned();
+    let question = first[1]["item"]["id"].clone();
+    let old_reply = done_items(&first, "assistant_message")[0]["id"].clone();
+
+    let retried =
+        stream(&app, &ada, request("threads.retry_after_item", json!({"thread_id": id, "item_id": question}))).await;
+    let names = kinds(&retried);
+    assert_eq!(names.first(), Some(&"stream_options"), "{names:?}");
+    let new_reply = done_items(&retried, "assistant_message")[0]["id"].clone();
+    assert_ne!(new_reply, old_reply);
+
+    let read = call(&app, &ada, request("items.list", json!({"thread_id": id, "order": "asc"}))).await;
+    let items = read.body["data"].as_array().cloned().unwrap_or_default();
+    let ids: Vec<&Value> = items.iter().map(|i| &i["id"]).collect();
+    assert_eq!(items.len(), 3, "{}", read.body);
+    assert_eq!(ids[0], &question);
+    assert_eq!(ids[2], &new_reply, "the old reply is gone");
+    let session = app.get(&format!("/api/v1/chatkit/sessions/{id}"), Some(&ada.token)).await;
+    assert_eq!(session.data(StatusCode::OK)["messages"].as_array().map(Vec::len), Some(2));
+
+    // Not one of this thread's user messages: an error event, nothing removed.
+    for item in [new_reply.clone(), json!("nope")] {
+        let events =
+            stream(&app, &ada, request("threads.retry_after_item", json!({"thread_id": id, "item_id": item}))).await;
+        assert_eq!(kinds(&events), ["error"]);
+    }
+    let read = call(&app, &ada, request("items.list", json!({"thread_id": id}))).await;
+    assert_eq!(read.body["data"].as_array().map(Vec::len), Some(3));
+}
+
 /// A provider asking for add_task first, then answering text.
 async fn fake_provider() -> MockServer {
     crate::chat::fake_provider().await

@@ -177,6 +177,31 @@ pub async fn conversation_rename_keeps_updated_at_and_refuses_others(stores: Sto
     assert_eq!(detail.conversation.updated_at, chat.updated_at, "a rename is not activity");
 }
 
+pub async fn conversation_delete_after_keeps_up_to_the_message(stores: Stores) {
+    let (owner, other) = (user(&stores).await, user(&stores).await);
+    let chat = stored(&stores, owner, "mine", at(1)).await;
+    let question = message(Role::User, "first", at(2));
+    let answer = message(Role::Assistant, "reply", at(3));
+    // Same instant as `again`'s predecessor: the id breaks the tie, as reads order them.
+    let again = message(Role::User, "second", at(3));
+    let late = message(Role::Assistant, "late reply", at(4));
+    for m in [&question, &answer, &again, &late] {
+        stores.conversations.append(owner, chat.id, m).await.expect("append");
+    }
+
+    let foreign = stores.conversations.delete_after(other, chat.id, question.id).await;
+    let unknown = stores.conversations.delete_after(owner, chat.id, MessageId::new()).await;
+    assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
+    assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
+    assert_eq!(stores.conversations.get(owner, chat.id, 100).await.expect("get").messages.len(), 4);
+
+    stores.conversations.delete_after(owner, chat.id, answer.id).await.expect("delete after the answer");
+    let kept = stores.conversations.get(owner, chat.id, 100).await.expect("get").messages;
+    assert_eq!(kept, [question.clone(), answer]);
+    stores.conversations.delete_after(owner, chat.id, question.id).await.expect("delete after the question");
+    assert_eq!(stores.conversations.get(owner, chat.id, 100).await.expect("get").messages, [question]);
+}
+
 pub async fn conversation_delete_takes_its_messages(stores: Stores) {
     let owner = user(&stores).await;
     let doomed = stored(&stores, owner, "doomed", at(1)).await;

@@ -325,6 +325,31 @@ impl ConversationRepository for PgConversationRepository {
         Ok(())
     }
 
+    async fn delete_after(&self, owner: UserId, id: ConversationId, after: MessageId) -> Result<(), ConversationError> {
+        let found = write(&self.pool, async |conn| {
+            conn.transaction(async move |conn| {
+                check_owner(conn, owner, id).await?;
+                let at: Option<Timestamp> = messages::table
+                    .find(after.as_uuid())
+                    .filter(messages::conversation_id.eq(id.as_uuid()))
+                    .select(messages::created_at)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(at) = at else { return Ok::<_, AccessError>(false) };
+                let later =
+                    messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(after.as_uuid())));
+                diesel::delete(messages::table.filter(messages::conversation_id.eq(id.as_uuid())).filter(later))
+                    .execute(conn)
+                    .await?;
+                Ok(true)
+            })
+            .await
+        })
+        .await?;
+        if found { Ok(()) } else { Err(ConversationError::NotFound) }
+    }
+
     async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError> {
         write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {

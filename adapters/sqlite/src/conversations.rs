@@ -7,7 +7,7 @@ use parley_conversations::{Conversation, ConversationTitle};
 use parley_conversations::{
     ConversationDetail, ConversationError, ConversationRepository, ConversationSummary, Message,
 };
-use parley_kernel::{ConversationId, Cursor, Page, PageRequest, StoreError, UserId};
+use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, UserId};
 
 use crate::SqliteStore;
 use crate::conversation_rows::{ConversationRow, MessageRow};
@@ -219,6 +219,36 @@ impl ConversationRepository for SqliteConversationRepository {
             })
             .await?;
         renamed.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn delete_after(&self, owner: UserId, id: ConversationId, after: MessageId) -> Result<(), ConversationError> {
+        let (key, owner, after) = (id.to_string(), owner.to_string(), after.to_string());
+        let deleted = self
+            .store
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    let at: Option<i64> = messages::table
+                        .find(&after)
+                        .filter(messages::conversation_id.eq(&key))
+                        .select(messages::created_at)
+                        .first(conn)
+                        .optional()?;
+                    let Some(at) = at else { return Ok(Owned::NotFound) };
+                    let later =
+                        messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(&after)));
+                    diesel::delete(messages::table.filter(messages::conversation_id.eq(&key)).filter(later))
+                        .execute(conn)?;
+                    Ok(Owned::Mine(()))
+                })
+            })
+            .await?;
+        deleted.into_result(ConversationError::NotFound, ConversationError::Forbidden)
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]

@@ -2,7 +2,7 @@
 //! read of a conversation's recent history and a rename.
 
 use parley_conversations::{ConversationDetail, ConversationError, ConversationTitle};
-use parley_kernel::{ConversationId, UserId};
+use parley_kernel::{ConversationId, MessageId, UserId};
 
 use super::AssistantService;
 
@@ -32,5 +32,19 @@ impl AssistantService {
     ) -> Result<ConversationDetail, ConversationError> {
         self.conversations.rename(owner, id, &title).await?;
         self.conversations.get(owner, id, 0).await
+    }
+
+    /// Deletes what came after the message `after`, so the reply to it can
+    /// be made again (`threads.retry_after_item`).
+    ///
+    /// # Errors
+    /// `NotFound` (the conversation, or `after` in it), `Forbidden`, or a store failure.
+    pub async fn forget_after(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        after: MessageId,
+    ) -> Result<(), ConversationError> {
+        self.conversations.delete_after(owner, id, after).await
     }
 }

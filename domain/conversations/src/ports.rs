@@ -1,7 +1,7 @@
 //! The conversation repository port.
 
 use async_trait::async_trait;
-use parley_kernel::{ConversationId, Page, PageRequest, StoreError, UserId};
+use parley_kernel::{ConversationId, MessageId, Page, PageRequest, StoreError, UserId};
 
 use crate::{Conversation, ConversationDetail, ConversationSummary, ConversationTitle, Message};
 
@@ -73,6 +73,14 @@ pub trait ConversationRepository: Send + Sync {
         id: ConversationId,
         title: &ConversationTitle,
     ) -> Result<(), ConversationError>;
+
+    /// Deletes the messages that come after the message `after` (in
+    /// `created_at`, id order), in one transaction: a reply to be made again.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`; `NotFound` too when `after` is
+    /// not a message of this conversation.
+    async fn delete_after(&self, owner: UserId, id: ConversationId, after: MessageId) -> Result<(), ConversationError>;
 
     /// Deletes the conversation and all its messages, in one transaction.
     ///

@@ -232,7 +232,7 @@ impl ChatKitProtocolApi {
                     self.assistant.say(owner, None, text).await.map_err(|e| Surface::Chat.assistant_error(e, ""))?;
                 let header = self.header(owner, id).await?;
                 let created = json!({"type": "thread.created", "thread": items::thread(&header.conversation, items::empty_page())});
-                ProtocolAnswer::Stream(self.reply(owner, id, Some(created), &stored))
+                ProtocolAnswer::Stream(self.reply(owner, id, Some(created), Some(&stored)))
             }
             ChatKitRequest::AddUserMessage(request) => {
                 let id = ConversationId::from_uuid(request.params.thread_id);
@@ -241,14 +241,28 @@ impl ChatKitProtocolApi {
                     parley_application::AssistantError::Conversation(e) => conversation_error(e, id),
                     other => Surface::Chat.assistant_error(other, &id.to_string()),
                 })?;
-                ProtocolAnswer::Stream(self.reply(owner, id, None, &stored))
+                ProtocolAnswer::Stream(self.reply(owner, id, None, Some(&stored)))
             }
             ChatKitRequest::RetryAfterItem(request) => {
-                self.header(owner, ConversationId::from_uuid(request.params.thread_id)).await?;
-                ProtocolAnswer::Stream(single(items::error_event(
-                    "Retrying a reply is not offered here yet; send the message again",
-                    false,
-                )))
+                let id = ConversationId::from_uuid(request.params.thread_id);
+                let detail =
+                    self.assistant.recent(owner, id, ITEMS_WINDOW).await.map_err(|e| conversation_error(e, id))?;
+                let item = request.params.item_id.as_str();
+                let user_message = detail
+                    .messages
+                    .iter()
+                    .find(|m| m.role == parley_conversations::Role::User && m.id.to_string() == item)
+                    .map(|m| m.id);
+                match user_message {
+                    Some(message) => {
+                        self.assistant.forget_after(owner, id, message).await.map_err(|e| conversation_error(e, id))?;
+                        ProtocolAnswer::Stream(self.reply(owner, id, None, None))
+                    }
+                    None => ProtocolAnswer::Stream(single(items::error_event(
+                        "Only the reply to one of this thread's user messages can be retried",
+                        false,
+                    ))),
+                }
             }
             ChatKitRequest::CustomAction(request) => {
                 self.header(owner, ConversationId::from_uuid(request.params.thread_id)).await?;
@@ -383,14 +397,14 @@ impl ChatKitProtocolApi {
         owner: UserId,
         id: ConversationId,
         created: Option<Value>,
-        stored: &Message,
+        stored: Option<&Message>,
     ) -> BoxStream<'static, Value> {
         let thread_id = id.to_string();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
         if let Some(created) = created {
             let _ = tx.send(created);
         }
-        for item in items::items_of(&thread_id, stored) {
+        for item in stored.iter().flat_map(|stored| items::items_of(&thread_id, stored)) {
             let _ = tx.send(json!({"type": "thread.item.done", "item": item}));
         }
         let _ = tx.send(items::stream_options());

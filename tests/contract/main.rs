@@ -57,6 +57,7 @@ macro_rules! suite {
             conversations::conversation_delete_unknown_or_foreign,
             conversations::conversation_rename_keeps_updated_at_and_refuses_others,
             conversations::conversation_delete_after_keeps_up_to_the_message,
+            conversations::conversation_feedback_is_stored_latest_wins_and_goes_with_it,
             conversations::conversation_delete_takes_its_messages,
             conversations::conversation_concurrent_appends_are_all_kept,
             conversations::conversation_get_returns_the_most_recent_messages_and_pages_the_rest,

@@ -1,7 +1,7 @@
 //! What the ChatKit server protocol needs beyond the other doors: a longer
 //! read of a conversation's recent history and a rename.
 
-use parley_conversations::{ConversationDetail, ConversationError, ConversationTitle};
+use parley_conversations::{ConversationDetail, ConversationError, ConversationTitle, FeedbackKind};
 use parley_kernel::{ConversationId, MessageId, UserId};
 
 use super::AssistantService;
@@ -46,5 +46,19 @@ impl AssistantService {
         after: MessageId,
     ) -> Result<(), ConversationError> {
         self.conversations.delete_after(owner, id, after).await
+    }
+
+    /// Stores the owner's feedback on items of the conversation.
+    ///
+    /// # Errors
+    /// `NotFound`, `Forbidden`, or a store failure.
+    pub async fn give_feedback(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        items: &[String],
+        kind: FeedbackKind,
+    ) -> Result<(), ConversationError> {
+        self.conversations.set_feedback(owner, id, items, kind, self.clock.now()).await
     }
 }

@@ -308,9 +308,12 @@ impl ChatKitProtocolApi {
             }
             ChatKitRequest::Feedback(request) => {
                 let id = ConversationId::from_uuid(request.params.thread_id);
-                self.header(owner, id).await?;
-                let kind: FeedbackKind = request.params.kind;
-                tracing::info!(conversation = %id, items = request.params.item_ids.len(), kind = kind.as_str(), "chatkit feedback");
+                let kind = match request.params.kind {
+                    FeedbackKind::Positive => parley_conversations::FeedbackKind::Positive,
+                    FeedbackKind::Negative => parley_conversations::FeedbackKind::Negative,
+                };
+                let items: Vec<String> = request.params.item_ids.into_iter().map(|item| item.0).collect();
+                self.assistant.give_feedback(owner, id, &items, kind).await.map_err(|e| conversation_error(e, id))?;
                 ProtocolAnswer::Json(json!({}))
             }
             ChatKitRequest::Update(request) => {

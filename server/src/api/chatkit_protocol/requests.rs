@@ -86,15 +86,6 @@ pub enum FeedbackKind {
     Negative,
 }
 
-impl FeedbackKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Positive => "positive",
-            Self::Negative => "negative",
-        }
-    }
-}
-
 #[derive(Debug, Object)]
 #[oai(rename = "ChatKitThreadCreateParams")]
 pub struct CreateParams {

@@ -418,3 +418,43 @@ async fn through_a_model_provider_tool_calls_become_a_workflow_and_failures_an_e
     let list = app.get("/api/v1/chat/conversations", Some(&ada.token)).await;
     assert_eq!(list.data(StatusCode::OK)[0]["message_count"], json!(1), "the user's message is kept");
 }
+
+#[tokio::test]
+async fn a_reply_whose_client_went_away_is_still_stored() {
+    let provider = MockServer::start().await;
+    let body = crate::chat::sse(&[crate::chat::text_chunk("Still "), crate::chat::text_chunk("here.")]);
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(body, "text/event-stream").set_delay(Duration::from_millis(500)),
+        )
+        .mount(&provider)
+        .await;
+    let base = format!("{}/v1", provider.uri());
+    let app = TestApp::spawn_with(&[("LLM_BASE_URL", &base)]).await;
+    let ada = app.register("Ada").await;
+    let response = app
+        .client
+        .post(format!("{}/api/v1/chatkit", app.address))
+        .bearer_auth(&ada.token)
+        .json(&create("hello there"))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response); // the client goes away while the model is still thinking
+
+    let mut count = json!(0);
+    for _ in 0..100 {
+        let list = app.get("/api/v1/chat/conversations", Some(&ada.token)).await;
+        count = list.data(StatusCode::OK)[0]["message_count"].clone();
+        if count == json!(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, json!(2), "the reply was stored");
+    let list = app.get("/api/v1/chat/conversations", Some(&ada.token)).await;
+    let id = list.data(StatusCode::OK)[0]["id"].as_str().unwrap_or_default().to_owned();
+    let read = call(&app, &ada, request("threads.get_by_id", json!({"thread_id": id}))).await;
+    assert_eq!(read.body["items"]["data"][1]["content"][0]["text"], json!("Still here."));
+}

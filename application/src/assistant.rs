@@ -2,6 +2,7 @@
 //! the caller, and stores the reply with the tool calls it made.
 
 mod limits;
+mod protocol;
 mod tools;
 
 use std::sync::Arc;
@@ -204,11 +205,29 @@ impl AssistantService {
     /// # Errors
     /// `Model` when the model failed, `Cut` when the reply was cut short, or
     /// a conversation/store failure.
-    #[tracing::instrument(skip_all, fields(owner = %owner, conversation = %id))]
     pub async fn reply_until(
         &self,
         owner: UserId,
         id: ConversationId,
+        origin: Origin,
+        on_event: &mut (dyn FnMut(AssistantEvent) + Send),
+        stop: BoxFuture<'static, ()>,
+    ) -> Result<Message, AssistantError> {
+        self.reply_as(owner, id, MessageId::new(), origin, on_event, stop).await
+    }
+
+    /// [`Self::reply_until`] storing the reply under `reply_id`, so that a
+    /// caller can name the reply before it is stored (the ChatKit protocol
+    /// streams its items under their stored ids).
+    ///
+    /// # Errors
+    /// As [`Self::reply_until`].
+    #[tracing::instrument(skip_all, fields(owner = %owner, conversation = %id))]
+    pub async fn reply_as(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        reply_id: MessageId,
         origin: Origin,
         on_event: &mut (dyn FnMut(AssistantEvent) + Send),
         stop: BoxFuture<'static, ()>,
@@ -227,7 +246,8 @@ impl AssistantService {
                 Some(error)
             }
         };
-        let message = self.message(Role::Assistant, draft.content, draft.calls);
+        let mut message = self.message(Role::Assistant, draft.content, draft.calls);
+        message.id = reply_id;
         let stored = self.conversations.append(owner, id, &message).await;
         match failure {
             None => stored.map(|()| message).map_err(Into::into),

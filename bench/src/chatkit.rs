@@ -1,12 +1,14 @@
 //! ChatKit SSE first token: the time from sending a ChatKit message to the
-//! first `assistant.delta` event, against the same fake OpenAI-compatible
+//! first `assistant.delta` event (REST wrapper) and to the first
+//! `assistant_message.content_part.text_delta` event (the ChatKit server
+//! protocol, `POST /api/v1/chatkit`), against the same fake OpenAI-compatible
 //! model called directly (time to its first content chunk).
 //!
-//! One client loop (concurrency 1) alternates the two kinds of request, one
-//! baseline and one Parley message per round (which goes first alternates too),
-//! so both sides see the same machine at the same moment. Both conversations
-//! restart every [`SESSION_MESSAGES`] messages, so the history sent to the
-//! model stays bounded and is the same size on both sides.
+//! One client loop (concurrency 1) alternates the three kinds of request, one
+//! baseline, one REST and one protocol message per round (the order rotates),
+//! so all sides see the same machine at the same moment. The conversations
+//! (one per Parley door) restart every [`SESSION_MESSAGES`] messages, so the
+//! history sent to the model stays bounded and is the same size on every side.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,8 +48,9 @@ when you need an id. Answer in one or two short sentences.";
 /// If a server cannot start or a request of either side fails.
 pub async fn first_token(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
     println!(
-        "\n== chatkit: first assistant.delta of POST /api/v1/chatkit/sessions/{{id}}/messages, vs the same fake model \
-         called directly (1 connection each, alternating; a new session every {SESSION_MESSAGES} messages)"
+        "\n== chatkit: first assistant.delta of POST /api/v1/chatkit/sessions/{{id}}/messages and first text_delta of \
+         POST /api/v1/chatkit, vs the same fake model called directly (1 connection each, alternating; a new \
+         session every {SESSION_MESSAGES} messages)"
     );
     let model_url = fake_model().await?;
     let parley = scenarios::serve_in_process(
@@ -67,12 +70,36 @@ pub async fn first_token(bench: &Bench, options: &Options) -> anyhow::Result<Vec
     if !warmup.is_zero() {
         measure(&sides, warmup, None).await?;
     }
-    let (baseline, parley) = measure(&sides, options.duration, limit).await?;
+    let (baseline, parley, protocol) = measure(&sides, options.duration, limit).await?;
     print_side("baseline", "first content chunk from the fake model", &baseline);
     print_side("parley", "first assistant.delta event", &parley);
+    print_side("protocol", "first text_delta event", &protocol);
     scenarios::no_errors("chatkit baseline", &baseline.first)?;
     scenarios::no_errors("chatkit", &parley.first)?;
-    Ok(verdicts(&baseline.first, &parley.first))
+    scenarios::no_errors("chatkit protocol", &protocol.first)?;
+    let mut verdicts = verdicts(&baseline.first, &parley.first);
+    verdicts.extend(protocol_verdicts(&baseline.first, &protocol.first));
+    Ok(verdicts)
+}
+
+/// The ChatKit server protocol's added-latency verdicts (issue targets).
+fn protocol_verdicts(baseline: &Stats, protocol: &Stats) -> Vec<Verdict> {
+    let added = |quantile: f64| protocol.ms(quantile) - baseline.ms(quantile);
+    let (p50, p99) = (added(0.50), added(0.99));
+    vec![
+        scenarios::verdict(
+            "chatkit",
+            "protocol added latency p50 ≤ 1 ms".to_owned(),
+            format!("p50 {:.2} − {:.2} ms = {p50:.2} ms", protocol.ms(0.50), baseline.ms(0.50)),
+            p50 <= 1.0,
+        ),
+        scenarios::verdict(
+            "chatkit",
+            "protocol added latency p99 ≤ 5 ms".to_owned(),
+            format!("p99 {:.2} − {:.2} ms = {p99:.2} ms", protocol.ms(0.99), baseline.ms(0.99)),
+            p99 <= 5.0,
+        ),
+    ]
 }
 
 /// The two added-latency verdicts: Parley's quantile minus the baseline's.
@@ -245,27 +272,30 @@ fn tools() -> Vec<Value> {
 }
 
 /// Runs the alternating loop for `duration` (or `limit` rounds) on a runtime
-/// worker, like the other scenarios' load tasks; returns (baseline, parley).
-async fn measure(sides: &Arc<Sides>, duration: Duration, limit: Option<usize>) -> anyhow::Result<(Side, Side)> {
+/// worker, like the other scenarios' load tasks; returns (baseline, parley
+/// REST, parley protocol).
+async fn measure(sides: &Arc<Sides>, duration: Duration, limit: Option<usize>) -> anyhow::Result<(Side, Side, Side)> {
     let sides = Arc::clone(sides);
     let task = tokio::spawn(async move {
-        let (mut baseline, mut parley) = (Side::new()?, Side::new()?);
+        let (mut baseline, mut parley, mut protocol) = (Side::new()?, Side::new()?, Side::new()?);
         let start = Instant::now();
         let mut round = 0_usize;
         let mut history = History::new();
-        let mut session = String::new();
+        let (mut session, mut thread) = (String::new(), String::new());
         while start.elapsed() < duration && limit.is_none_or(|limit| round < limit) {
             if round.is_multiple_of(SESSION_MESSAGES) {
                 session = create_session(&sides).await?;
+                // A session is a thread: the protocol gets its own, with the same history.
+                thread = create_session(&sides).await?;
                 history = History::new();
             }
             let body = history.request();
-            if round.is_multiple_of(2) {
-                baseline.record(model_once(&sides, &body).await);
-                parley.record(parley_once(&sides, &session).await);
-            } else {
-                parley.record(parley_once(&sides, &session).await);
-                baseline.record(model_once(&sides, &body).await);
+            for side in 0..3 {
+                match (round + side) % 3 {
+                    0 => baseline.record(model_once(&sides, &body).await),
+                    1 => parley.record(parley_once(&sides, &session).await),
+                    _ => protocol.record(protocol_once(&sides, &thread).await),
+                }
             }
             history.answered();
             round += 1;
@@ -273,7 +303,8 @@ async fn measure(sides: &Arc<Sides>, duration: Duration, limit: Option<usize>) -
         let elapsed = start.elapsed();
         baseline.first.elapsed = elapsed;
         parley.first.elapsed = elapsed;
-        Ok::<_, anyhow::Error>((baseline, parley))
+        protocol.first.elapsed = elapsed;
+        Ok::<_, anyhow::Error>((baseline, parley, protocol))
     });
     task.await.context("the chatkit client loop panicked")?
 }
@@ -359,6 +390,40 @@ async fn parley_once(sides: &Sides, session: &str) -> anyhow::Result<(Duration, 
         }
     }
     anyhow::bail!("chatkit: the stream ended without a done event")
+}
+
+/// One ChatKit protocol message (`threads.add_user_message`): (first
+/// `text_delta`, end of stream) after sending. A non-200 answer or an
+/// `error` event is a failure.
+async fn protocol_once(sides: &Sides, thread: &str) -> anyhow::Result<(Duration, Duration)> {
+    let sent = Instant::now();
+    let input = json!({"content": [{"type": "input_text", "text": TEXT}], "attachments": [], "inference_options": {}});
+    let response = sides
+        .client
+        .post(format!("{}/api/v1/chatkit", sides.parley))
+        .bearer_auth(&sides.token)
+        .json(&json!({"type": "threads.add_user_message", "params": {"thread_id": thread, "input": input}}))
+        .send()
+        .await?;
+    let status = response.status();
+    if status.as_u16() != 200 {
+        anyhow::bail!("chatkit protocol answered {status}: {}", response.text().await.unwrap_or_default());
+    }
+    let mut events = response.bytes_stream().eventsource();
+    let mut first = None;
+    while let Some(event) = events.next().await {
+        let event = event.context("chatkit protocol: malformed SSE")?;
+        let event: Value = serde_json::from_str(&event.data).context("chatkit protocol: a JSON event")?;
+        match event["type"].as_str() {
+            Some("thread.item.updated") if event["update"]["type"] == "assistant_message.content_part.text_delta" => {
+                first.get_or_insert_with(|| sent.elapsed());
+            }
+            Some("error") => anyhow::bail!("chatkit protocol: error event {event}"),
+            _ => {}
+        }
+    }
+    let first = first.context("chatkit protocol: the stream ended without a text_delta")?;
+    Ok((first, sent.elapsed()))
 }
 
 /// Prints one side's first-token distribution and its whole-stream p50/p99.

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod chat;
 pub mod chatkit;
+pub mod chatkit_protocol;
 pub mod conversations;
 pub mod edits;
 pub mod health;

@@ -39,8 +39,8 @@ use crate::config::CorsOrigins;
 
 use crate::api::health::DatabaseProbe;
 use crate::api::{
-    auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, edits::EditsApi, health::HealthApi, sessions::SessionsApi,
-    tasks::TasksApi,
+    auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, chatkit_protocol::ChatKitProtocolApi, edits::EditsApi,
+    health::HealthApi, sessions::SessionsApi, tasks::TasksApi,
 };
 use crate::error::ApiError;
 use crate::store::Store;
@@ -145,7 +145,7 @@ fn health_api(services: &Services, settings: &Settings, draining: &shutdown::Dra
     HealthApi { probe: services.probe.clone(), environment: settings.environment, draining: draining.clone() }
 }
 
-type Apis = (HealthApi, AuthApi, TasksApi, EditsApi, ChatApi, ChatKitApi, SessionsApi);
+type Apis = (HealthApi, AuthApi, TasksApi, EditsApi, ChatApi, ChatKitApi, ChatKitProtocolApi, SessionsApi);
 
 fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> OpenApiService<Apis, ()> {
     let apis = (
@@ -155,6 +155,7 @@ fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draini
         EditsApi { tasks: services.tasks.clone(), assistant: services.assistant.clone() },
         ChatApi { assistant: services.assistant.clone() },
         ChatKitApi { assistant: services.assistant.clone(), draining: draining.clone() },
+        ChatKitProtocolApi { assistant: services.assistant.clone(), draining: draining.clone() },
         SessionsApi { sessions: services.sessions.clone() },
     );
     OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION")).description(

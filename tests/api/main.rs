@@ -7,6 +7,7 @@ mod chat;
 mod chat_faults;
 mod chatkit;
 mod chatkit_limits;
+mod chatkit_protocol;
 mod edits;
 mod hardening;
 mod health;

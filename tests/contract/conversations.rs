@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use parley_conversations::{Conversation, ConversationError, ConversationTitle, Message, Role, ToolCall, ToolStatus};
+use parley_conversations::{
+    Conversation, ConversationError, ConversationTitle, FeedbackKind, Message, Role, ToolCall, ToolStatus,
+};
 use parley_kernel::{ConversationId, MessageId, PageRequest, Timestamp, UserId};
 use serde_json::json;
 
@@ -158,6 +160,72 @@ pub async fn conversation_delete_unknown_or_foreign(stores: Stores) {
     assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
     assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
     assert!(stores.conversations.get(owner, chat.id, 100).await.is_ok(), "a refused delete deletes nothing");
+}
+
+pub async fn conversation_rename_keeps_updated_at_and_refuses_others(stores: Stores) {
+    let (owner, other) = (user(&stores).await, user(&stores).await);
+    let chat = stored(&stores, owner, "mine", at(1)).await;
+
+    let title = ConversationTitle::from_stored("Groceries".to_owned());
+    stores.conversations.rename(owner, chat.id, &title).await.expect("rename");
+    let unknown = stores.conversations.rename(owner, ConversationId::new(), &title).await;
+    let foreign =
+        stores.conversations.rename(other, chat.id, &ConversationTitle::from_stored("theirs".to_owned())).await;
+
+    assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
+    assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
+    let detail = stores.conversations.get(owner, chat.id, 100).await.expect("get");
+    assert_eq!(detail.conversation.title.as_str(), "Groceries");
+    assert_eq!(detail.conversation.updated_at, chat.updated_at, "a rename is not activity");
+}
+
+pub async fn conversation_delete_after_keeps_up_to_the_message(stores: Stores) {
+    let (owner, other) = (user(&stores).await, user(&stores).await);
+    let chat = stored(&stores, owner, "mine", at(1)).await;
+    let question = message(Role::User, "first", at(2));
+    let answer = message(Role::Assistant, "reply", at(3));
+    // Same instant as `again`'s predecessor: the id breaks the tie, as reads order them.
+    let again = message(Role::User, "second", at(3));
+    let late = message(Role::Assistant, "late reply", at(4));
+    for m in [&question, &answer, &again, &late] {
+        stores.conversations.append(owner, chat.id, m).await.expect("append");
+    }
+
+    let foreign = stores.conversations.delete_after(other, chat.id, question.id).await;
+    let unknown = stores.conversations.delete_after(owner, chat.id, MessageId::new()).await;
+    assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
+    assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
+    assert_eq!(stores.conversations.get(owner, chat.id, 100).await.expect("get").messages.len(), 4);
+
+    stores.conversations.delete_after(owner, chat.id, answer.id).await.expect("delete after the answer");
+    let kept = stores.conversations.get(owner, chat.id, 100).await.expect("get").messages;
+    assert_eq!(kept, [question.clone(), answer]);
+    stores.conversations.delete_after(owner, chat.id, question.id).await.expect("delete after the question");
+    assert_eq!(stores.conversations.get(owner, chat.id, 100).await.expect("get").messages, [question]);
+}
+
+pub async fn conversation_feedback_is_stored_latest_wins_and_goes_with_it(stores: Stores) {
+    let (owner, other) = (user(&stores).await, user(&stores).await);
+    let chat = stored(&stores, owner, "mine", at(1)).await;
+    let items = ["a".to_owned(), "wf_b".to_owned()];
+
+    stores.conversations.set_feedback(owner, chat.id, &items, FeedbackKind::Positive, at(2)).await.expect("feedback");
+    stores.conversations.set_feedback(owner, chat.id, &items[..1], FeedbackKind::Negative, at(3)).await.expect("again");
+    let foreign = stores.conversations.set_feedback(other, chat.id, &items, FeedbackKind::Negative, at(4)).await;
+    let unknown =
+        stores.conversations.set_feedback(owner, ConversationId::new(), &items, FeedbackKind::Negative, at(4)).await;
+
+    assert!(matches!(foreign, Err(ConversationError::Forbidden)), "{foreign:?}");
+    assert!(matches!(unknown, Err(ConversationError::NotFound)), "{unknown:?}");
+    let stored = stores.conversations.feedback(owner, chat.id).await.expect("read");
+    assert_eq!(stored, [("a".to_owned(), FeedbackKind::Negative), ("wf_b".to_owned(), FeedbackKind::Positive)]);
+    assert!(matches!(stores.conversations.feedback(other, chat.id).await, Err(ConversationError::Forbidden)));
+    stores.conversations.delete(owner, chat.id).await.expect("delete");
+    stores.conversations.create(&chat).await.expect("re-create");
+    assert!(
+        stores.conversations.feedback(owner, chat.id).await.expect("read").is_empty(),
+        "it went with the conversation"
+    );
 }
 
 pub async fn conversation_delete_takes_its_messages(stores: Stores) {

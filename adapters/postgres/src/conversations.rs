@@ -7,7 +7,7 @@ use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use parley_conversations::{
     Conversation, ConversationDetail, ConversationError, ConversationRepository, ConversationSummary,
-    ConversationTitle, Message, Role, ToolCall, ToolStatus,
+    ConversationTitle, FeedbackKind, Message, Role, ToolCall, ToolStatus,
 };
 use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::{AccessError, PgError};
 use crate::pool::{PgPool, read, write};
-use crate::schema::{conversations, messages};
+use crate::schema::{conversations, item_feedback, messages};
 
 /// Stores conversations and their messages in `conversations` and `messages`.
 #[derive(Clone)]
@@ -300,6 +300,116 @@ impl ConversationRepository for PgConversationRepository {
         })
         .await?;
         Ok(())
+    }
+
+    async fn rename(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: &ConversationTitle,
+    ) -> Result<(), ConversationError> {
+        let title = title.as_str().to_owned();
+        write(&self.pool, async |conn| {
+            let title = title.clone();
+            conn.transaction(async move |conn| {
+                check_owner(conn, owner, id).await?;
+                diesel::update(conversations::table.find(id.as_uuid()))
+                    .set(conversations::title.eq(title))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, AccessError>(())
+            })
+            .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_after(&self, owner: UserId, id: ConversationId, after: MessageId) -> Result<(), ConversationError> {
+        let found = write(&self.pool, async |conn| {
+            conn.transaction(async move |conn| {
+                check_owner(conn, owner, id).await?;
+                let at: Option<Timestamp> = messages::table
+                    .find(after.as_uuid())
+                    .filter(messages::conversation_id.eq(id.as_uuid()))
+                    .select(messages::created_at)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let Some(at) = at else { return Ok::<_, AccessError>(false) };
+                let later =
+                    messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(after.as_uuid())));
+                diesel::delete(messages::table.filter(messages::conversation_id.eq(id.as_uuid())).filter(later))
+                    .execute(conn)
+                    .await?;
+                Ok(true)
+            })
+            .await
+        })
+        .await?;
+        if found { Ok(()) } else { Err(ConversationError::NotFound) }
+    }
+
+    async fn set_feedback(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        items: &[String],
+        kind: FeedbackKind,
+        at: Timestamp,
+    ) -> Result<(), ConversationError> {
+        use diesel::upsert::excluded;
+        let rows: Vec<_> = items
+            .iter()
+            .map(|item| {
+                (
+                    item_feedback::conversation_id.eq(id.as_uuid()),
+                    item_feedback::item_id.eq(item.clone()),
+                    item_feedback::kind.eq(kind.as_str()),
+                    item_feedback::created_at.eq(at),
+                )
+            })
+            .collect();
+        write(&self.pool, async |conn| {
+            conn.transaction(async move |conn| {
+                check_owner(conn, owner, id).await?;
+                diesel::insert_into(item_feedback::table)
+                    .values(&rows)
+                    .on_conflict((item_feedback::conversation_id, item_feedback::item_id))
+                    .do_update()
+                    .set((
+                        item_feedback::kind.eq(excluded(item_feedback::kind)),
+                        item_feedback::created_at.eq(excluded(item_feedback::created_at)),
+                    ))
+                    .execute(conn)
+                    .await?;
+                Ok::<_, AccessError>(())
+            })
+            .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn feedback(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<Vec<(String, FeedbackKind)>, ConversationError> {
+        let rows = read(&self.pool, move || {
+            async move |conn| {
+                check_owner(conn, owner, id).await?;
+                let rows: Vec<(String, String)> = item_feedback::table
+                    .filter(item_feedback::conversation_id.eq(id.as_uuid()))
+                    .order(item_feedback::item_id.asc())
+                    .select((item_feedback::item_id, item_feedback::kind))
+                    .load(conn)
+                    .await?;
+                Ok::<_, AccessError>(rows)
+            }
+        })
+        .await?;
+        Ok(rows.into_iter().filter_map(|(item, kind)| FeedbackKind::parse(&kind).map(|kind| (item, kind))).collect())
     }
 
     async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError> {

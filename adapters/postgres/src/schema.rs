@@ -117,3 +117,12 @@ diesel::table! {
 diesel::joinable!(session_messages -> sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(sessions, session_messages);
+
+diesel::table! {
+    item_feedback (conversation_id, item_id) {
+        conversation_id -> Uuid,
+        item_id -> Text,
+        kind -> Text,
+        created_at -> Timestamptz,
+    }
+}

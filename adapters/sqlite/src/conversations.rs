@@ -3,16 +3,16 @@
 use async_trait::async_trait;
 use diesel::dsl::count;
 use diesel::prelude::*;
-use parley_conversations::Conversation;
+use parley_conversations::{Conversation, ConversationTitle, FeedbackKind};
 use parley_conversations::{
     ConversationDetail, ConversationError, ConversationRepository, ConversationSummary, Message,
 };
-use parley_kernel::{ConversationId, Cursor, Page, PageRequest, StoreError, UserId};
+use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId};
 
 use crate::SqliteStore;
 use crate::conversation_rows::{ConversationRow, MessageRow};
 use crate::rows::{Owned, to_micros};
-use crate::schema::{conversations, messages};
+use crate::schema::{conversations, item_feedback, messages};
 
 /// Each user's conversations and their messages.
 pub struct SqliteConversationRepository {
@@ -192,6 +192,135 @@ impl ConversationRepository for SqliteConversationRepository {
             })
             .await?;
         appended.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn rename(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: &ConversationTitle,
+    ) -> Result<(), ConversationError> {
+        let (key, owner, title) = (id.to_string(), owner.to_string(), title.as_str().to_owned());
+        let renamed = self
+            .store
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    diesel::update(conversations::table.find(&key))
+                        .set(conversations::title.eq(&title))
+                        .execute(conn)?;
+                    Ok(Owned::Mine(()))
+                })
+            })
+            .await?;
+        renamed.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn delete_after(&self, owner: UserId, id: ConversationId, after: MessageId) -> Result<(), ConversationError> {
+        let (key, owner, after) = (id.to_string(), owner.to_string(), after.to_string());
+        let deleted = self
+            .store
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    let at: Option<i64> = messages::table
+                        .find(&after)
+                        .filter(messages::conversation_id.eq(&key))
+                        .select(messages::created_at)
+                        .first(conn)
+                        .optional()?;
+                    let Some(at) = at else { return Ok(Owned::NotFound) };
+                    let later =
+                        messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(&after)));
+                    diesel::delete(messages::table.filter(messages::conversation_id.eq(&key)).filter(later))
+                        .execute(conn)?;
+                    Ok(Owned::Mine(()))
+                })
+            })
+            .await?;
+        deleted.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn set_feedback(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        items: &[String],
+        kind: FeedbackKind,
+        at: Timestamp,
+    ) -> Result<(), ConversationError> {
+        use diesel::upsert::excluded;
+        let (key, owner, items, at) = (id.to_string(), owner.to_string(), items.to_vec(), to_micros(at));
+        let stored = self
+            .store
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    for item in &items {
+                        diesel::insert_into(item_feedback::table)
+                            .values((
+                                item_feedback::conversation_id.eq(&key),
+                                item_feedback::item_id.eq(item),
+                                item_feedback::kind.eq(kind.as_str()),
+                                item_feedback::created_at.eq(at),
+                            ))
+                            .on_conflict((item_feedback::conversation_id, item_feedback::item_id))
+                            .do_update()
+                            .set((
+                                item_feedback::kind.eq(excluded(item_feedback::kind)),
+                                item_feedback::created_at.eq(excluded(item_feedback::created_at)),
+                            ))
+                            .execute(conn)?;
+                    }
+                    Ok(Owned::Mine(()))
+                })
+            })
+            .await?;
+        stored.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn feedback(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<Vec<(String, FeedbackKind)>, ConversationError> {
+        let (key, owner) = (id.to_string(), owner.to_string());
+        let rows = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    match lookup(conn, &key, &owner)? {
+                        Owned::Mine(_) => {}
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    }
+                    let rows: Vec<(String, String)> = item_feedback::table
+                        .filter(item_feedback::conversation_id.eq(&key))
+                        .order(item_feedback::item_id.asc())
+                        .select((item_feedback::item_id, item_feedback::kind))
+                        .load(conn)?;
+                    Ok(Owned::Mine(rows))
+                })
+            })
+            .await?;
+        let rows = rows.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
+        Ok(rows.into_iter().filter_map(|(item, kind)| FeedbackKind::parse(&kind).map(|kind| (item, kind))).collect())
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]

@@ -197,3 +197,12 @@ mod tests {
         Ok(())
     }
 }
+
+diesel::table! {
+    item_feedback (conversation_id, item_id) {
+        conversation_id -> Text,
+        item_id -> Text,
+        kind -> Text,
+        created_at -> BigInt,
+    }
+}

@@ -2,6 +2,7 @@
 #![doc = include_str!("../README.md")]
 
 mod conversation;
+mod feedback;
 mod model;
 mod ports;
 
@@ -9,6 +10,7 @@ pub use conversation::{
     Conversation, ConversationDetail, ConversationSummary, ConversationTitle, Message, MessageText, MessageTextError,
     Role, ToolCall, ToolStatus,
 };
+pub use feedback::FeedbackKind;
 pub use model::{ChatTurn, LanguageModel, ModelError, ModelEvent, ModelStream, ToolRequest, ToolSpec};
 pub use ports::{ConversationError, ConversationRepository};
 

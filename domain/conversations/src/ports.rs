@@ -1,9 +1,9 @@
 //! The conversation repository port.
 
 use async_trait::async_trait;
-use parley_kernel::{ConversationId, Page, PageRequest, StoreError, UserId};
+use parley_kernel::{ConversationId, MessageId, Page, PageRequest, StoreError, Timestamp, UserId};
 
-use crate::{Conversation, ConversationDetail, ConversationSummary, Message};
+use crate::{Conversation, ConversationDetail, ConversationSummary, ConversationTitle, FeedbackKind, Message};
 
 /// Why a conversation operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,49 @@ pub trait ConversationRepository: Send + Sync {
     /// # Errors
     /// `NotFound` / `Forbidden` as for `get`.
     async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError>;
+
+    /// Gives the conversation a new title (its `updated_at` stays).
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`.
+    async fn rename(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        title: &ConversationTitle,
+    ) -> Result<(), ConversationError>;
+
+    /// Deletes the messages that come after the message `after` (in
+    /// `created_at`, id order), in one transaction: a reply to be made again.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`; `NotFound` too when `after` is
+    /// not a message of this conversation.
+    async fn delete_after(&self, owner: UserId, id: ConversationId, after: MessageId) -> Result<(), ConversationError>;
+
+    /// Stores `kind` as the feedback on each of `items` (item ids of this
+    /// conversation), replacing earlier feedback on them, in one transaction.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`.
+    async fn set_feedback(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        items: &[String],
+        kind: FeedbackKind,
+        at: Timestamp,
+    ) -> Result<(), ConversationError>;
+
+    /// The feedback stored on the conversation's items, by item id.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`.
+    async fn feedback(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+    ) -> Result<Vec<(String, FeedbackKind)>, ConversationError>;
 
     /// Deletes the conversation and all its messages, in one transaction.
     ///

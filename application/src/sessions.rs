@@ -117,8 +117,20 @@ impl SessionService {
         self
     }
 
+    /// The session with its live count. The count comes from the broker: when
+    /// that is unreachable (Redis down) the REST answer still comes, counting 0.
     async fn view(&self, session: Session) -> Result<SessionView, StoreError> {
-        let participant_count = if session.is_active() { self.broker.participants(session.id).await?.len() } else { 0 };
+        let participant_count = if session.is_active() {
+            match self.broker.participants(session.id).await {
+                Ok(present) => present.len(),
+                Err(error) => {
+                    tracing::warn!(error = %error, session = %session.id, "the room broker did not answer: counted 0");
+                    0
+                }
+            }
+        } else {
+            0
+        };
         Ok(SessionView { session, participant_count })
     }
 
@@ -262,7 +274,7 @@ impl SessionService {
         if let Err(error) = self.broker.publish(id, RoomEvent::MessageReceived(message.clone())).await {
             tracing::warn!(error = %error, "could not announce a message");
         }
-        if !self.spirit_may_answer(author.user_id) {
+        if !self.spirit_may_answer(author.user_id).await {
             tracing::debug!("the author's budget is spent: the spirit does not answer");
         } else if self.spirit.heard(id, message.id) {
             let spirit = Arc::clone(&self.spirit);
@@ -272,8 +284,11 @@ impl SessionService {
     }
 
     /// Spends one request of `author`'s budget, if the spirit has one.
-    fn spirit_may_answer(&self, author: UserId) -> bool {
-        self.spirit_budget.as_ref().is_none_or(|budget| budget.check(author).allowed)
+    async fn spirit_may_answer(&self, author: UserId) -> bool {
+        match &self.spirit_budget {
+            None => true,
+            Some(budget) => budget.check(author).await.allowed,
+        }
     }
 
     /// Tells the others that `who` is typing.

@@ -530,7 +530,7 @@ async fn subscribe(broker: Weak<RedisRoomBroker>) {
                     this.on_message(&message);
                 }
                 _ = ping.tick() => {
-                    let alive = tokio::time::timeout(crate::COMMAND_TIMEOUT * 2, sink.ping::<String>()).await;
+                    let alive = tokio::time::timeout(crate::COMMAND_TIMEOUT * 2, sink.ping::<redis::Value>()).await;
                     if !matches!(alive, Ok(Ok(_))) {
                         break;
                     }
@@ -584,6 +584,11 @@ impl RoomBroker for RedisRoomBroker {
     ) -> Result<Admission, JoinRefusal> {
         let user = participant.user_id;
         let receiver = self.local.enter(session, connection, user);
+        // Just after start-up (or a loss) the subscription may be on its way.
+        let wait_until = tokio::time::Instant::now() + crate::COMMAND_TIMEOUT * 2;
+        while !self.is_subscribed() && tokio::time::Instant::now() < wait_until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         if !self.is_subscribed() {
             self.local.forget(session, connection);
             return Err(JoinRefusal::Broker(StoreError::unavailable("not subscribed to the rooms in Redis")));

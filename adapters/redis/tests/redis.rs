@@ -1,0 +1,78 @@
+//! The Redis adapters against a real Redis (`TEST_REDIS_URL`, else the
+//! local default), each test under a key prefix of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failing test should panic
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use parley_application::RateLimiter;
+use parley_kernel::{SessionId, UserId};
+use parley_redis::{Redis, RedisRateLimiter, RedisRoomBroker, RoomSettings};
+use parley_sessions::{ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent};
+
+fn redis() -> Redis {
+    let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    Redis::open(&url, &format!("parley-test-{}:", uuid::Uuid::new_v4().simple())).unwrap()
+}
+
+/// Never asked: the tests below must be answered by Redis.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl RateLimiter for Unreachable {
+    async fn check(&self, _user: UserId) -> parley_application::RateDecision {
+        panic!("the local limiter was asked")
+    }
+}
+
+#[tokio::test]
+async fn two_limiters_on_one_redis_spend_one_budget() {
+    let redis = redis();
+    let (a, b) = (
+        RedisRateLimiter::new(redis.clone(), 4, std::sync::Arc::new(Unreachable)),
+        RedisRateLimiter::new(redis.clone(), 4, std::sync::Arc::new(Unreachable)),
+    );
+    let user = UserId::new();
+    let mut remaining = Vec::new();
+    for limiter in [&a, &b, &a, &b] {
+        let decision = limiter.check(user).await;
+        assert!(decision.allowed);
+        remaining.push(decision.remaining);
+    }
+    assert_eq!(remaining, vec![3, 2, 1, 0]);
+    let refused = b.check(user).await;
+    assert!(!refused.allowed);
+    assert_eq!((refused.retry_after_seconds, refused.reset_seconds), (15, 60));
+}
+
+fn person(name: &str) -> Participant {
+    Participant { user_id: UserId::new(), name: name.to_owned() }
+}
+
+#[tokio::test]
+async fn a_joiner_on_one_broker_is_heard_on_another() {
+    let redis = redis();
+    let settings = RoomSettings::default();
+    let (a, b) = (RedisRoomBroker::new(redis.clone(), settings), RedisRoomBroker::new(redis.clone(), settings));
+    let room = SessionId::new();
+    let (ada, bob) = (person("Ada"), person("Bob \"the\" ghost"));
+    let admitted = a.join(room, 2, ada.clone(), ConnectionId::new()).await.unwrap();
+    assert!(admitted.first_connection);
+    let mut events = admitted.events;
+    let second = b.join(room, 2, bob.clone(), ConnectionId::new()).await.unwrap();
+    assert_eq!(second.participants, vec![ada.clone(), bob.clone()], "in joining order");
+    assert!(matches!(b.join(room, 2, person("Cy"), ConnectionId::new()).await, Err(JoinRefusal::Full)));
+    b.publish(room, RoomEvent::SpiritThinking).await.unwrap();
+
+    let seen = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap();
+    assert_eq!(
+        seen.map(|d| matches!(d, RoomDelivery::Event(e) if *e.event() == RoomEvent::UserJoined(bob.clone()))),
+        Some(true)
+    );
+    let seen = tokio::time::timeout(Duration::from_secs(5), events.next()).await.unwrap();
+    assert_eq!(
+        seen.map(|d| matches!(d, RoomDelivery::Event(e) if *e.event() == RoomEvent::SpiritThinking)),
+        Some(true)
+    );
+    assert_eq!(a.participants(room).await.unwrap().len(), 2);
+}

@@ -15,7 +15,7 @@ use parley_users::{DisplayName, UserRepository};
 
 use crate::RateLimiter;
 
-pub use spirit::{SPIRIT_PACE, Spirit};
+pub use spirit::{LocalSpiritDesk, SPIRIT_PACE, Spirit, SpiritDesk};
 
 /// How many past messages a joiner receives.
 pub const JOIN_HISTORY: usize = 50;
@@ -276,7 +276,7 @@ impl SessionService {
         }
         if !self.spirit_may_answer(author.user_id).await {
             tracing::debug!("the author's budget is spent: the spirit does not answer");
-        } else if self.spirit.heard(id, message.id) {
+        } else if self.spirit.heard(id, message.id).await {
             let spirit = Arc::clone(&self.spirit);
             self.spawner.spawn(Box::pin(async move { spirit.answer(id).await }));
         }
@@ -380,12 +380,15 @@ mod tests {
         let text = || RoomMessageText::parse("hello").unwrap_or_else(|_| unreachable!());
 
         assert!(service.say(room, &author, text()).await.is_ok());
-        assert!(!service.spirit.heard(room, parley_kernel::SessionMessageId::new()), "the first is being answered");
+        assert!(
+            !service.spirit.heard(room, parley_kernel::SessionMessageId::new()).await,
+            "the first is being answered"
+        );
         let other_room = SessionId::new();
         assert!(service.say(other_room, &author, text()).await.is_ok(), "stored anyway");
 
         assert_eq!(*spawner.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner), 1, "one reply only");
-        assert!(service.spirit.heard(other_room, parley_kernel::SessionMessageId::new()), "never offered");
+        assert!(service.spirit.heard(other_room, parley_kernel::SessionMessageId::new()).await, "never offered");
     }
 
     #[tokio::test]

@@ -124,7 +124,7 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
         limits,
         Arc::new(rooms::TokioSpawner),
     );
-    let wiring::Shared { rate_limiter, broker, redis } = wiring::shared(settings)?;
+    let wiring::Shared { rate_limiter, broker, spirit_desk, redis } = wiring::shared(settings)?;
     let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
     let session_limits = rooms::SessionLimits {
         max_open_per_host: settings.max_open_sessions_per_user,
@@ -132,7 +132,7 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
         spirit_budget: rate_limiter.clone(),
     };
     Ok(Services {
-        sessions: rooms::session_service(&store, spirit.clone(), broker, session_limits),
+        sessions: rooms::session_service(&store, spirit.clone(), broker, spirit_desk, session_limits),
         probe: Arc::new(DatabaseProbe::new(store.users())),
         spirit,
         auth: Arc::new(auth),

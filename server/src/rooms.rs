@@ -138,6 +138,7 @@ pub(crate) fn session_service(
     store: &crate::store::Store,
     model: Arc<dyn parley_conversations::LanguageModel>,
     broker: Arc<dyn parley_sessions::RoomBroker>,
+    spirit_desk: Arc<dyn parley_application::SpiritDesk>,
     limits: SessionLimits,
 ) -> Arc<SessionService> {
     let clock = Arc::new(parley_kernel::SystemClock);
@@ -148,6 +149,7 @@ pub(crate) fn session_service(
         Arc::clone(&broker),
         clock.clone(),
     )
+    .desk(spirit_desk)
     .paced(Arc::new(TokioSpawner), SPIRIT_PACE)
     .at_most(usize::try_from(limits.spirit_max_concurrent).unwrap_or(usize::MAX));
     let service =

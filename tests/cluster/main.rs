@@ -218,3 +218,48 @@ async fn a_redis_restart_degrades_rooms_and_they_recover_within_five_seconds() {
     assert_eq!(b.budgeted(&users[1].token).await.status(), StatusCode::OK);
     assert!(back.elapsed() < Duration::from_secs(5), "recovered, but later than 5 s");
 }
+
+/// Members on both instances talk over each other: the spirit answers one
+/// reply at a time for the whole room, folding what was said meanwhile.
+#[tokio::test]
+async fn one_spirit_reply_at_a_time_per_room_across_instances() {
+    let (database, redis) = (TestDatabase::create().await, TestRedis::create());
+    let a = Instance::start(&database, &redis, &[]).await;
+    let b = Instance::start(&database, &redis, &[]).await;
+    let users = Users::register(&a, 3).await;
+    let room = a.create_room(&users[0], 5).await;
+    let (mut watcher, _) = Socket::join(&a, &room, &users[0]).await;
+    let (mut on_a, _) = Socket::join(&a, &room, &users[1]).await;
+    let (mut on_b, _) = Socket::join(&b, &room, &users[2]).await;
+    for n in 0..3 {
+        on_a.send("send_message", json!({"message": format!("from A {n}")})).await;
+        on_b.send("send_message", json!({"message": format!("from B {n}")})).await;
+    }
+
+    let (mut said, mut answered, mut thinking) = (Vec::new(), Vec::new(), false);
+    while said.len() < 6 || answered.len() < said.len() {
+        match watcher.next().await {
+            crate::support::Seen::Event(event, data) => match event.as_str() {
+                "message_received" => said.push(data["id"].as_str().unwrap().to_owned()),
+                "spirit_thinking" => {
+                    assert!(!thinking, "a second reply started while one was in flight");
+                    thinking = true;
+                }
+                "spirit_response" => {
+                    assert!(thinking, "a reply without thinking first");
+                    thinking = false;
+                    for id in data["in_reply_to"].as_array().unwrap() {
+                        let id = id.as_str().unwrap().to_owned();
+                        assert!(!answered.contains(&id), "{id} was answered twice");
+                        answered.push(id);
+                    }
+                }
+                _ => {}
+            },
+            crate::support::Seen::Closed(code) => panic!("closed: {code:?}"),
+        }
+    }
+    answered.sort();
+    said.sort();
+    assert_eq!(answered, said, "every message answered once");
+}

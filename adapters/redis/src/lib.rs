@@ -1,11 +1,13 @@
 //! Redis adapters: what several server instances must share. The chat and
 //! ChatKit budget ([`RedisRateLimiter`]) and séance rooms — fan-out, seats
-//! and presence ([`RedisRoomBroker`]). Every change of shared state is one
+//! and presence ([`RedisRoomBroker`]) — and the spirit's one reply in flight
+//! per room ([`RedisSpiritDesk`]). Every change of shared state is one
 //! Lua script, so it is atomic across instances. docs/scaling.md tells what
 //! each Redis failure does; docs/decisions/0009 why it is built this way.
 
 mod rate_limit;
 mod rooms;
+mod spirit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use redis::aio::ConnectionManager;
 
 pub use rate_limit::RedisRateLimiter;
 pub use rooms::{RedisRoomBroker, RoomSettings};
+pub use spirit::{RedisSpiritDesk, SPIRIT_LEASE};
 
 /// How long one Redis command may take before it counts as Redis being
 /// unreachable: well below the 2 s within which the API answers a failure.

@@ -76,3 +76,25 @@ async fn a_joiner_on_one_broker_is_heard_on_another() {
     );
     assert_eq!(a.participants(room).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn one_room_has_one_spirit_hold_across_desks_and_what_waits_is_folded() {
+    use parley_application::SpiritDesk;
+    use parley_kernel::SessionMessageId;
+    use parley_redis::RedisSpiritDesk;
+
+    let redis = redis();
+    let (a, b) = (RedisSpiritDesk::new(redis.clone()), RedisSpiritDesk::new(redis.clone()));
+    let room = SessionId::new();
+    let said: Vec<SessionMessageId> = (0..4).map(|_| SessionMessageId::new()).collect();
+
+    assert!(a.heard(room, said[0]).await.unwrap(), "a free room: A holds it");
+    assert!(!b.heard(room, said[1]).await.unwrap(), "held by A: folded");
+    assert_eq!(a.take(room).await.unwrap(), vec![said[0], said[1]]);
+    assert!(!b.heard(room, said[2]).await.unwrap(), "still held while A answers");
+    assert_eq!(a.take(room).await.unwrap(), vec![said[2]]);
+    assert_eq!(a.take(room).await.unwrap(), Vec::<SessionMessageId>::new(), "nothing left: released");
+    assert!(b.heard(room, said[3]).await.unwrap(), "free again: B holds it");
+    b.release(room).await;
+    assert!(a.heard(SessionId::new(), said[3]).await.unwrap(), "rooms are apart");
+}

@@ -250,7 +250,12 @@ mod tests {
     #[test]
     fn the_lean_body_is_the_serde_rendering_of_health() {
         let draining = crate::shutdown::Drain::new().1;
-        let api = HealthApi { probe: Arc::new(probe(0, || Ok(()))), environment: Environment::Production, draining, redis: None };
+        let api = HealthApi {
+            probe: Arc::new(probe(0, || Ok(()))),
+            environment: Environment::Production,
+            draining,
+            redis: None,
+        };
         let lean = Probe::new(&api);
         let now = Time::now();
         for (reachable, template) in [(true, &lean.healthy), (false, &lean.unhealthy)] {

@@ -10,9 +10,32 @@ use parley_kernel::{SessionId, UserId};
 use parley_redis::{Redis, RedisRateLimiter, RedisRoomBroker, RoomSettings};
 use parley_sessions::{ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent};
 
-fn redis() -> Redis {
+/// A test's own key prefix; its keys are deleted on drop.
+struct Prefix {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let deleted = (|| -> redis::RedisResult<()> {
+            let mut connection = redis::Client::open(self.url.as_str())?.get_connection()?;
+            let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}*", self.prefix)).query(&mut connection)?;
+            if !keys.is_empty() {
+                redis::cmd("DEL").arg(&keys).query::<i64>(&mut connection)?;
+            }
+            Ok(())
+        })();
+        if deleted.is_err() {
+            eprintln!("warning: a test's Redis keys could not be deleted");
+        }
+    }
+}
+
+fn redis() -> (Redis, Prefix) {
     let url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    Redis::open(&url, &format!("parley-test-{}:", uuid::Uuid::new_v4().simple())).unwrap()
+    let prefix = format!("parley-test-{}:", uuid::Uuid::new_v4().simple());
+    (Redis::open(&url, &prefix).unwrap(), Prefix { url, prefix })
 }
 
 /// Never asked: the tests below must be answered by Redis.
@@ -27,7 +50,7 @@ impl RateLimiter for Unreachable {
 
 #[tokio::test]
 async fn two_limiters_on_one_redis_spend_one_budget() {
-    let redis = redis();
+    let (redis, _prefix) = redis();
     let (a, b) = (
         RedisRateLimiter::new(redis.clone(), 4, std::sync::Arc::new(Unreachable)),
         RedisRateLimiter::new(redis.clone(), 4, std::sync::Arc::new(Unreachable)),
@@ -51,7 +74,7 @@ fn person(name: &str) -> Participant {
 
 #[tokio::test]
 async fn a_joiner_on_one_broker_is_heard_on_another() {
-    let redis = redis();
+    let (redis, _prefix) = redis();
     let settings = RoomSettings::default();
     let (a, b) = (RedisRoomBroker::new(redis.clone(), settings), RedisRoomBroker::new(redis.clone(), settings));
     let room = SessionId::new();
@@ -83,7 +106,7 @@ async fn one_room_has_one_spirit_hold_across_desks_and_what_waits_is_folded() {
     use parley_kernel::SessionMessageId;
     use parley_redis::RedisSpiritDesk;
 
-    let redis = redis();
+    let (redis, _prefix) = redis();
     let (a, b) = (RedisSpiritDesk::new(redis.clone()), RedisSpiritDesk::new(redis.clone()));
     let room = SessionId::new();
     let said: Vec<SessionMessageId> = (0..4).map(|_| SessionMessageId::new()).collect();
@@ -97,4 +120,31 @@ async fn one_room_has_one_spirit_hold_across_desks_and_what_waits_is_folded() {
     assert!(b.heard(room, said[3]).await.unwrap(), "free again: B holds it");
     b.release(room).await;
     assert!(a.heard(SessionId::new(), said[3]).await.unwrap(), "rooms are apart");
+}
+
+/// Answers every check with a budget of 7, to show who answered.
+struct Seven;
+
+#[async_trait::async_trait]
+impl RateLimiter for Seven {
+    async fn check(&self, _user: UserId) -> parley_application::RateDecision {
+        parley_application::RateDecision {
+            allowed: true,
+            limit: 7,
+            remaining: 6,
+            reset_seconds: 9,
+            retry_after_seconds: 0,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_leaves_the_budget_to_the_local_limiter() {
+    // Nothing listens on port 1.
+    let redis = Redis::open("redis://127.0.0.1:1", "parley-test-unreachable:").unwrap();
+    let limiter = RedisRateLimiter::new(redis.clone(), 30, std::sync::Arc::new(Seven));
+    for _ in 0..3 {
+        assert_eq!(limiter.check(UserId::new()).await.limit, 7);
+    }
+    assert!(!redis.ping().await);
 }

@@ -115,12 +115,15 @@ return {'ok', first, tonumber(redis.call('GET', KEYS[4]) or '0'), redis.call('HV
 /// ARGV[2] user, ARGV[3] connection. The participant JSON if it was the user's last connection.
 const LEAVE: &str = r"
 if redis.call('ZREM', KEYS[1], ARGV[2] .. '|' .. ARGV[3]) == 0 then return false end
-return drop_connection(ARGV[2] .. '|' .. ARGV[3])
+local gone = drop_connection(ARGV[2] .. '|' .. ARGV[3])
+touch()
+return gone
 ";
 
 /// ARGV[2] the event.
 const PUBLISH: &str = r"
 emit(ARGV[2])
+touch()
 return 1
 ";
 

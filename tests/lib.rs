@@ -90,3 +90,63 @@ impl Drop for TestSqliteFile {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The Redis the tests share: `TEST_REDIS_URL`, else the local default.
+#[must_use]
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A key prefix of its own on a Redis server, so that tests sharing one
+/// Redis never see each other's keys; every key under it is deleted on drop.
+pub struct TestRedis {
+    pub url: String,
+    pub prefix: String,
+}
+
+impl TestRedis {
+    /// A fresh prefix on the Redis of `TEST_REDIS_URL`.
+    #[must_use]
+    pub fn create() -> Self {
+        Self::on(&redis_url())
+    }
+
+    /// A fresh prefix on the Redis at `url`.
+    #[must_use]
+    pub fn on(url: &str) -> Self {
+        Self { url: url.to_owned(), prefix: format!("parley-test-{}:", uuid::Uuid::new_v4().simple()) }
+    }
+
+    /// The settings that put a server on this Redis and prefix.
+    #[must_use]
+    pub fn settings(&self) -> [(&'static str, String); 2] {
+        [("REDIS_URL", self.url.clone()), ("REDIS_KEY_PREFIX", self.prefix.clone())]
+    }
+
+    /// How many keys exist under the prefix now.
+    ///
+    /// # Errors
+    /// If Redis cannot be reached.
+    pub fn keys(&self) -> redis::RedisResult<Vec<String>> {
+        let mut connection = redis::Client::open(self.url.as_str())?.get_connection()?;
+        let pattern = format!("{}*", self.prefix);
+        let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query(&mut connection)?;
+        Ok(keys)
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        let deleted = (|| -> redis::RedisResult<()> {
+            let keys = self.keys()?;
+            if !keys.is_empty() {
+                let mut connection = redis::Client::open(self.url.as_str())?.get_connection()?;
+                redis::cmd("DEL").arg(&keys).query::<i64>(&mut connection)?;
+            }
+            Ok(())
+        })();
+        if deleted.is_err() {
+            eprintln!("warning: the keys of a test's Redis prefix could not be deleted");
+        }
+    }
+}

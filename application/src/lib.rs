@@ -14,7 +14,7 @@ pub use assistant::{
 pub use auth::{AuthError, AuthService, Registration, Session};
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use sessions::{
-    CreateSessionError, JOIN_HISTORY, JoinError, JoinedRoom, SPIRIT_PACE, SessionService, SessionView, Spawner, Spirit,
-    Timer,
+    CreateSessionError, JOIN_HISTORY, JoinError, JoinedRoom, LocalSpiritDesk, SPIRIT_PACE, SessionService, SessionView,
+    Spawner, Spirit, SpiritDesk, Timer,
 };
 pub use tasks::TaskService;

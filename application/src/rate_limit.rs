@@ -16,9 +16,12 @@ pub struct RateDecision {
     pub retry_after_seconds: u64,
 }
 
-/// Keeps each user's request budget.
+/// Keeps each user's request budget: in this process, or shared by every
+/// instance (Redis), hence async.
 #[cfg_attr(test, mockall::automock)]
+#[async_trait::async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Spends one request of `user`'s budget, if any is left.
-    fn check(&self, user: UserId) -> RateDecision;
+    /// Spends one request of `user`'s budget, if any is left. A shared budget
+    /// that cannot be reached answers from a local one rather than failing.
+    async fn check(&self, user: UserId) -> RateDecision;
 }

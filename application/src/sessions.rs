@@ -15,7 +15,7 @@ use parley_users::{DisplayName, UserRepository};
 
 use crate::RateLimiter;
 
-pub use spirit::{SPIRIT_PACE, Spirit};
+pub use spirit::{LocalSpiritDesk, SPIRIT_PACE, Spirit, SpiritDesk};
 
 /// How many past messages a joiner receives.
 pub const JOIN_HISTORY: usize = 50;
@@ -117,8 +117,20 @@ impl SessionService {
         self
     }
 
+    /// The session with its live count. The count comes from the broker: when
+    /// that is unreachable (Redis down) the REST answer still comes, counting 0.
     async fn view(&self, session: Session) -> Result<SessionView, StoreError> {
-        let participant_count = if session.is_active() { self.broker.participants(session.id).await?.len() } else { 0 };
+        let participant_count = if session.is_active() {
+            match self.broker.participants(session.id).await {
+                Ok(present) => present.len(),
+                Err(error) => {
+                    tracing::warn!(error = %error, session = %session.id, "the room broker did not answer: counted 0");
+                    0
+                }
+            }
+        } else {
+            0
+        };
         Ok(SessionView { session, participant_count })
     }
 
@@ -262,9 +274,9 @@ impl SessionService {
         if let Err(error) = self.broker.publish(id, RoomEvent::MessageReceived(message.clone())).await {
             tracing::warn!(error = %error, "could not announce a message");
         }
-        if !self.spirit_may_answer(author.user_id) {
+        if !self.spirit_may_answer(author.user_id).await {
             tracing::debug!("the author's budget is spent: the spirit does not answer");
-        } else if self.spirit.heard(id, message.id) {
+        } else if self.spirit.heard(id, message.id).await {
             let spirit = Arc::clone(&self.spirit);
             self.spawner.spawn(Box::pin(async move { spirit.answer(id).await }));
         }
@@ -272,8 +284,11 @@ impl SessionService {
     }
 
     /// Spends one request of `author`'s budget, if the spirit has one.
-    fn spirit_may_answer(&self, author: UserId) -> bool {
-        self.spirit_budget.as_ref().is_none_or(|budget| budget.check(author).allowed)
+    async fn spirit_may_answer(&self, author: UserId) -> bool {
+        match &self.spirit_budget {
+            None => true,
+            Some(budget) => budget.check(author).await.allowed,
+        }
     }
 
     /// Tells the others that `who` is typing.
@@ -365,12 +380,15 @@ mod tests {
         let text = || RoomMessageText::parse("hello").unwrap_or_else(|_| unreachable!());
 
         assert!(service.say(room, &author, text()).await.is_ok());
-        assert!(!service.spirit.heard(room, parley_kernel::SessionMessageId::new()), "the first is being answered");
+        assert!(
+            !service.spirit.heard(room, parley_kernel::SessionMessageId::new()).await,
+            "the first is being answered"
+        );
         let other_room = SessionId::new();
         assert!(service.say(other_room, &author, text()).await.is_ok(), "stored anyway");
 
         assert_eq!(*spawner.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner), 1, "one reply only");
-        assert!(service.spirit.heard(other_room, parley_kernel::SessionMessageId::new()), "never offered");
+        assert!(service.spirit.heard(other_room, parley_kernel::SessionMessageId::new()).await, "never offered");
     }
 
     #[tokio::test]

@@ -15,7 +15,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: parley-bench [--duration <secs>] [--smoke] [--only <scenario>] [--parley-bin <path>]
-scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-idle, login-overload, startup";
+scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-broadcast-2, redis-budget, ws-idle,
+           login-overload, startup";
 
 /// Command-line options.
 #[derive(Clone)]

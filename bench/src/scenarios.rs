@@ -12,8 +12,19 @@ use crate::Options;
 use crate::load::{self, Stats};
 use crate::pg::{self, BenchDatabase};
 
-pub const NAMES: [&str; 9] =
-    ["health", "tasks-list", "tasks-create", "chatkit", "ws-broadcast", "ws-idle", "login-overload", "soak", "startup"];
+pub const NAMES: [&str; 11] = [
+    "health",
+    "tasks-list",
+    "tasks-create",
+    "chatkit",
+    "ws-broadcast",
+    "ws-broadcast-2",
+    "redis-budget",
+    "ws-idle",
+    "login-overload",
+    "soak",
+    "startup",
+];
 
 /// The runtime the servers under test and the baseline servers run on: two
 /// worker threads of their own, apart from the load client's runtime. When
@@ -212,6 +223,12 @@ pub async fn run_all(options: &Options) -> anyhow::Result<()> {
     }
     if wanted("ws-broadcast") {
         verdicts.extend(crate::ws::broadcast(&bench, options).await.context("scenario ws-broadcast")?);
+    }
+    if wanted("ws-broadcast-2") {
+        verdicts.extend(crate::ws::broadcast_two(&bench, options).await.context("scenario ws-broadcast-2")?);
+    }
+    if wanted("redis-budget") {
+        verdicts.extend(crate::ws::redis_budget(&bench, options).await.context("scenario redis-budget")?);
     }
     if wanted("ws-idle") {
         verdicts.extend(crate::ws::idle(&bench, options).await.context("scenario ws-idle")?);

@@ -399,7 +399,8 @@ async fn listen(
 /// Where the members of one run connect.
 struct Room {
     label: &'static str,
-    url: String,
+    /// Member `i` connects to `urls[i % urls.len()]`.
+    urls: Vec<String>,
     /// One per user, used round-robin; empty for the bare server (no join there).
     tokens: Vec<String>,
     speech: Speech,
@@ -414,8 +415,8 @@ async fn gather(room: &Room, tally: &Arc<Tally>) -> anyhow::Result<Vec<Member>> 
             let tally = Arc::clone(tally);
             async move {
                 let socket = match token {
-                    Some(token) => open_joined(&room.url, &token).await,
-                    None => open(&room.url, None).await,
+                    Some(token) => open_joined(&room.urls[index % room.urls.len()], &token).await,
+                    None => open(&room.urls[index % room.urls.len()], None).await,
                 }
                 .with_context(|| format!("{}: connection {index}", room.label))?;
                 Ok::<_, anyhow::Error>(Member::spawn(socket, index, room.speech, tally))
@@ -642,7 +643,7 @@ async fn parley_room(bench: &Bench, shape: &Shape) -> anyhow::Result<Room> {
     );
     Ok(Room {
         label: "parley",
-        url: room_url(&bench.address, &session),
+        urls: vec![room_url(&bench.address, &session)],
         tokens,
         speech: Speech::Parley,
         members: shape.members(),
@@ -665,7 +666,7 @@ pub async fn broadcast(bench: &Bench, options: &Options) -> anyhow::Result<Vec<V
     );
     let bare = Room {
         label: "baseline",
-        url: bare_broadcast_server().await?,
+        urls: vec![bare_broadcast_server().await?],
         tokens: Vec::new(),
         speech: Speech::Bare,
         members: shape.members(),
@@ -690,6 +691,96 @@ pub async fn broadcast(bench: &Bench, options: &Options) -> anyhow::Result<Vec<V
         ),
         scenarios::verdict("ws-broadcast", "p99 ≤ 50 ms".to_owned(), format!("p99 {p99:.2} ms"), p99 <= 50.0),
     ])
+}
+
+/// `ws-broadcast-2`: the `ws-broadcast` room with its members split over two
+/// in-process instances sharing the bench database and one Redis
+/// (`BENCH_REDIS_URL`, default `redis://127.0.0.1:6379`, under a prefix of
+/// its own that is deleted after), against the same room on one instance
+/// without Redis, in the same run.
+///
+/// # Errors
+/// If a connection cannot be opened or joined, or a delivery is lost.
+pub async fn broadcast_two(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
+    let shape = Shape::of(options);
+    println!(
+        "\n== ws-broadcast-2: {} connections ({} users × {}) in one room split over two instances through Redis, \
+         a message every {} ms; vs one instance without Redis",
+        shape.members(),
+        shape.users,
+        shape.tabs,
+        MESSAGE_INTERVAL.as_millis()
+    );
+    let single_room = parley_room(bench, &shape).await?;
+    let single = run_room(&single_room, options).await?;
+    println!("  {:<10} {}", "one", single.describe());
+    println!("  {:<10} {}", "", single.describe_spread());
+    single.no_losses("ws-broadcast-2, one instance")?;
+
+    let redis_url = std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let redis = parley_tests::TestRedis::on(&redis_url);
+    let shared: Vec<(&str, String)> = redis.settings().into_iter().collect();
+    let shared: Vec<(&str, &str)> = shared.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = scenarios::serve_in_process(&bench.database.url, &shared).await?;
+    let b = scenarios::serve_in_process(&bench.database.url, &shared).await?;
+    let mut room = parley_room(bench, &shape).await?;
+    let session = room.urls[0].rsplit('/').nth(1).context("a room URL")?.to_owned();
+    room.urls = vec![room_url(&a, &session), room_url(&b, &session)];
+    room.label = "two";
+    let two = run_room(&room, options).await?;
+    println!("  {:<10} {}", "two", two.describe());
+    println!("  {:<10} {}", "", two.describe_spread());
+    // The instances record the members' leaving after they closed: let them, then delete the keys.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(redis);
+    two.no_losses("ws-broadcast-2, two instances")?;
+    let (p99, single_p99) = (two.ms(0.99), single.ms(0.99));
+    let ratio = p99 / single_p99;
+    Ok(vec![scenarios::verdict(
+        "ws-broadcast-2",
+        "p99 ≤ 1.5× one-instance p99".to_owned(),
+        format!("p99 {p99:.2} / {single_p99:.2} ms = {ratio:.2}×"),
+        ratio <= 1.5,
+    )])
+}
+
+/// `redis-budget`: what checking the chat budget in Redis costs a request:
+/// the same budgeted request (`GET /api/v1/chatkit/sessions`) one at a time
+/// on an instance without Redis and on one with it, p50 against p50.
+///
+/// # Errors
+/// If a request fails.
+pub async fn redis_budget(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verdict>> {
+    let requests = if options.smoke { 50 } else { 5_000 };
+    println!("\n== redis-budget: {requests} budgeted requests one at a time, without Redis and with it");
+    let redis_url = std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let redis = parley_tests::TestRedis::on(&redis_url);
+    let shared: Vec<(&str, String)> = redis.settings().into_iter().collect();
+    let shared: Vec<(&str, &str)> = shared.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let with_redis = scenarios::serve_in_process(&bench.database.url, &shared).await?;
+    let token = register_users(bench, "budget", 1).await?.remove(0);
+    let mut p50s = Vec::new();
+    for (label, address) in [("local", bench.address.clone()), ("redis", with_redis)] {
+        let mut latency = load::histogram()?;
+        let url = format!("{address}/api/v1/chatkit/sessions");
+        for _ in 0..requests {
+            let started = Instant::now();
+            let response = bench.client.get(&url).bearer_auth(&token).send().await?;
+            anyhow::ensure!(response.status().is_success(), "{label}: {}", response.status());
+            response.bytes().await?;
+            latency.saturating_record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
+        }
+        let ms = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+        println!("  {label:<10} p50 {:.3} ms, p99 {:.3} ms", ms(0.5), ms(0.99));
+        p50s.push(ms(0.5));
+    }
+    let added = p50s[1] - p50s[0];
+    Ok(vec![scenarios::verdict(
+        "redis-budget",
+        "the Redis budget adds ≤ 0.5 ms p50".to_owned(),
+        format!("p50 {:.3} − {:.3} ms = {added:.3} ms", p50s[1], p50s[0]),
+        added <= 0.5,
+    )])
 }
 
 // ------------------------------------------------------------------- idle --

@@ -112,6 +112,10 @@ pub struct Settings {
     pub assistant_limits: AssistantLimits,
     pub rate_limit_per_minute: u32,
     pub redis_url: Option<String>,
+    /// What every Redis key of this deployment starts with (`REDIS_KEY_PREFIX`).
+    pub redis_key_prefix: String,
+    /// How long a séance seat outlives its instance's last renewal (`REDIS_SEAT_LEASE_SECONDS`).
+    pub redis_seat_lease: Duration,
     /// Open séance sessions one host may have at once.
     pub max_open_sessions_per_user: u32,
     /// Spirit replies in flight in the process.
@@ -223,6 +227,8 @@ impl Settings {
             ("ASSISTANT_APPROVAL", limits.approval.to_string()),
             ("RATE_LIMIT_PER_MINUTE", self.rate_limit_per_minute.to_string()),
             ("REDIS_URL", self.redis_url.as_deref().map_or_else(|| "(unset)".to_owned(), redact_url)),
+            ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
+            ("REDIS_SEAT_LEASE_SECONDS", self.redis_seat_lease.as_secs().to_string()),
             ("MAX_OPEN_SESSIONS_PER_USER", self.max_open_sessions_per_user.to_string()),
             ("SPIRIT_MAX_CONCURRENT", self.spirit_max_concurrent.to_string()),
             ("LOGIN_FAILURES_PER_ACCOUNT", self.login_limits.failures_per_account.to_string()),
@@ -343,6 +349,8 @@ impl Settings {
             assistant_limits,
             rate_limit_per_minute: small("RATE_LIMIT_PER_MINUTE", 30, 1..=1_000_000)?,
             redis_url: get("REDIS_URL"),
+            redis_key_prefix: get("REDIS_KEY_PREFIX").unwrap_or_else(|| "parley:".to_owned()),
+            redis_seat_lease: Duration::from_secs(number(&get, "REDIS_SEAT_LEASE_SECONDS", 30, 1..=300)?),
             max_open_sessions_per_user: small("MAX_OPEN_SESSIONS_PER_USER", 10, 1..=1_000_000)?,
             spirit_max_concurrent: small("SPIRIT_MAX_CONCURRENT", 32, 1..=100_000)?,
             login_limits,

@@ -19,6 +19,7 @@ mod security;
 pub mod shutdown;
 mod store;
 pub mod telemetry;
+mod wiring;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +73,8 @@ struct Services {
     sessions: Arc<SessionService>,
     /// Shared by the documented `/health` and the lean route that serves it.
     probe: Arc<DatabaseProbe>,
+    /// Where instances share state, when `REDIS_URL` is set.
+    redis: Option<parley_redis::Redis>,
 }
 
 /// The configured provider for `role`, or the offline stand-in.
@@ -122,8 +125,7 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
         limits,
         Arc::new(rooms::TokioSpawner),
     );
-    let per_minute = std::num::NonZeroU32::new(settings.rate_limit_per_minute).context("RATE_LIMIT_PER_MINUTE")?;
-    let rate_limiter: Arc<dyn RateLimiter> = Arc::new(rate_limit::GovernorRateLimiter::new(per_minute));
+    let wiring::Shared { rate_limiter, broker, spirit_desk, redis } = wiring::shared(settings)?;
     let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
     let session_limits = rooms::SessionLimits {
         max_open_per_host: settings.max_open_sessions_per_user,
@@ -131,18 +133,24 @@ fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
         spirit_budget: rate_limiter.clone(),
     };
     Ok(Services {
-        sessions: rooms::session_service(&store, spirit.clone(), session_limits),
+        sessions: rooms::session_service(&store, spirit.clone(), broker, spirit_desk, session_limits),
         probe: Arc::new(DatabaseProbe::new(store.users())),
         spirit,
         auth: Arc::new(auth),
         tasks,
         assistant: Arc::new(assistant),
         rate_limiter,
+        redis,
     })
 }
 
 fn health_api(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> HealthApi {
-    HealthApi { probe: services.probe.clone(), environment: settings.environment, draining: draining.clone() }
+    HealthApi {
+        probe: services.probe.clone(),
+        environment: settings.environment,
+        draining: draining.clone(),
+        redis: services.redis.clone(),
+    }
 }
 
 type Apis = (HealthApi, AuthApi, TasksApi, EditsApi, ChatApi, ChatKitApi, ChatKitProtocolApi, SessionsApi);
@@ -284,12 +292,6 @@ fn allowed_methods(api: &OpenApiService<Apis, ()>) -> allow::AllowedMethods {
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let (drain, draining) = shutdown::Drain::new();
     metrics::handle(); // record from the first request on
-    if settings.redis_url.is_some() {
-        tracing::warn!(
-            "REDIS_URL is set, but this version keeps rate limits and séance rooms in this process: \
-             run a single instance (docs/scaling.md)"
-        );
-    }
     let store = Store::connect(&settings.database_url, settings.database_max_connections).context("DATABASE_URL")?;
     let applied = store.migrate().await.context("running database migrations")?;
     if !applied.is_empty() {

@@ -34,8 +34,9 @@ impl GovernorRateLimiter {
     }
 }
 
+#[async_trait::async_trait]
 impl RateLimiter for GovernorRateLimiter {
-    fn check(&self, user: UserId) -> RateDecision {
+    async fn check(&self, user: UserId) -> RateDecision {
         let refill = |missing: u32| (f64::from(missing) * self.seconds_per_request()).ceil() as u64;
         match self.limiter.check_key(&user) {
             Ok(state) => {
@@ -79,7 +80,7 @@ pub async fn enforce<E: Endpoint>(next: E, request: Request, limiter: &dyn RateL
     let Some(user) = caller else {
         return next.call(request).await.map(IntoResponse::into_response);
     };
-    let decision = limiter.check(user);
+    let decision = limiter.check(user).await;
     let mut response = if decision.allowed {
         next.call(request).await.map(IntoResponse::into_response)?
     } else {
@@ -100,16 +101,19 @@ pub async fn enforce<E: Endpoint>(next: E, request: Request, limiter: &dyn RateL
 mod tests {
     use super::*;
 
-    #[test]
-    fn budget_runs_out_then_refuses_with_retry_after() {
+    #[tokio::test]
+    async fn budget_runs_out_then_refuses_with_retry_after() {
         let limiter = GovernorRateLimiter::new(NonZeroU32::MIN.saturating_add(2));
         let user = UserId::new();
-        let remaining: Vec<u32> = (0..3).map(|_| limiter.check(user)).map(|d| d.remaining).collect();
+        let mut remaining = Vec::new();
+        for _ in 0..3 {
+            remaining.push(limiter.check(user).await.remaining);
+        }
         assert_eq!(remaining, vec![2, 1, 0]);
-        let refused = limiter.check(user);
+        let refused = limiter.check(user).await;
         assert!(!refused.allowed);
         assert!(refused.retry_after_seconds >= 1 && refused.retry_after_seconds <= 20);
-        assert!(limiter.check(UserId::new()).allowed, "budgets are per user");
+        assert!(limiter.check(UserId::new()).await.allowed, "budgets are per user");
     }
 
     #[test]

@@ -133,13 +133,14 @@ pub(crate) struct SessionLimits {
     pub spirit_budget: Arc<dyn parley_application::RateLimiter>,
 }
 
-/// The séance use cases on `store`, with the in-process broker and `model` as the spirit.
+/// The séance use cases on `store`, with `broker` carrying the rooms and `model` as the spirit.
 pub(crate) fn session_service(
     store: &crate::store::Store,
     model: Arc<dyn parley_conversations::LanguageModel>,
+    broker: Arc<dyn parley_sessions::RoomBroker>,
+    spirit_desk: Arc<dyn parley_application::SpiritDesk>,
     limits: SessionLimits,
 ) -> Arc<SessionService> {
-    let broker: Arc<dyn parley_sessions::RoomBroker> = Arc::new(LocalRoomBroker::new());
     let clock = Arc::new(parley_kernel::SystemClock);
     let spirit = parley_application::Spirit::new(
         model,
@@ -148,6 +149,7 @@ pub(crate) fn session_service(
         Arc::clone(&broker),
         clock.clone(),
     )
+    .desk(spirit_desk)
     .paced(Arc::new(TokioSpawner), SPIRIT_PACE)
     .at_most(usize::try_from(limits.spirit_max_concurrent).unwrap_or(usize::MAX));
     let service =

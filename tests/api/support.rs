@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use parley_tests::{TestDatabase, TestSqliteFile};
+use parley_tests::{TestDatabase, TestRedis, TestSqliteFile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -21,6 +21,9 @@ pub struct TestApp {
     database: Database,
     /// Starts the server's draining, as SIGTERM would.
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// With `PARLEY_TEST_REDIS=1` the server keeps budgets and rooms in Redis,
+    /// under a prefix of its own.
+    _redis: Option<TestRedis>,
 }
 
 /// A response read once: status, headers and JSON body.
@@ -113,6 +116,10 @@ impl TestApp {
             ("LOGIN_ATTEMPTS_PER_ADDRESS".into(), "1000000".into()),
             ("REGISTRATIONS_PER_ADDRESS".into(), "1000000".into()),
         ]);
+        let redis = (std::env::var("PARLEY_TEST_REDIS").as_deref() == Ok("1")).then(TestRedis::create);
+        for (key, value) in redis.iter().flat_map(TestRedis::settings) {
+            vars.insert(key.to_owned(), value);
+        }
         for (key, value) in overrides {
             vars.insert((*key).to_owned(), (*value).to_owned());
         }
@@ -120,7 +127,7 @@ impl TestApp {
             parley_server::Settings::from_lookup(|name| vars.get(name).cloned()).expect("test settings are valid");
         let app = parley_server::build(settings).await.expect("the server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
-        (Self { address, client: reqwest::Client::new(), database, stop: None }, app)
+        (Self { address, client: reqwest::Client::new(), database, stop: None, _redis: redis }, app)
     }
 
     /// The URL of the database under this server.

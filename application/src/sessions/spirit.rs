@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_trait::async_trait;
+
 use futures_util::StreamExt;
 use parley_conversations::{ChatTurn, LanguageModel, ModelError, ModelEvent};
-use parley_kernel::{Clock, SessionId, SessionMessageId};
+use parley_kernel::{Clock, SessionId, SessionMessageId, StoreError};
 use parley_sessions::{RoomBroker, RoomEvent, SessionError, SessionMessage, SessionRepository, SpiritReply};
 
 use super::Timer;
@@ -23,6 +25,68 @@ pub const SPIRIT_CONTEXT: usize = 20;
 /// member); a reply that took this long already is not delayed further.
 pub const SPIRIT_PACE: Duration = Duration::from_secs(1);
 
+/// Which rooms have a spirit reply in flight, and the messages said since,
+/// waiting for the next one. In this process ([`LocalSpiritDesk`]) or
+/// shared by every instance (Redis), so one room gets one reply at a time.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait SpiritDesk: Send + Sync {
+    /// Notes `message` as waiting in the room. `true` when no reply was in
+    /// flight there: the caller now holds the room and must answer it.
+    ///
+    /// # Errors
+    /// If the desk cannot be reached.
+    async fn heard(&self, session: SessionId, message: SessionMessageId) -> Result<bool, StoreError>;
+
+    /// Takes the messages waiting in a room the caller holds; none left
+    /// releases the room, in one step with any `heard` racing it.
+    ///
+    /// # Errors
+    /// If the desk cannot be reached.
+    async fn take(&self, session: SessionId) -> Result<Vec<SessionMessageId>, StoreError>;
+
+    /// Gives the room up and forgets what waits in it.
+    async fn release(&self, session: SessionId);
+}
+
+/// The desk of one process.
+#[derive(Default)]
+pub struct LocalSpiritDesk {
+    busy: Mutex<HashMap<SessionId, Vec<SessionMessageId>>>,
+}
+
+#[async_trait]
+impl SpiritDesk for LocalSpiritDesk {
+    async fn heard(&self, session: SessionId, message: SessionMessageId) -> Result<bool, StoreError> {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        match busy.get_mut(&session) {
+            Some(pending) => {
+                pending.push(message);
+                Ok(false)
+            }
+            None => {
+                busy.insert(session, vec![message]);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn take(&self, session: SessionId) -> Result<Vec<SessionMessageId>, StoreError> {
+        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        match busy.get_mut(&session) {
+            Some(pending) if !pending.is_empty() => Ok(std::mem::take(pending)),
+            _ => {
+                busy.remove(&session);
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    async fn release(&self, session: SessionId) {
+        self.busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&session);
+    }
+}
+
 pub struct Spirit {
     model: Arc<dyn LanguageModel>,
     persona: String,
@@ -30,7 +94,7 @@ pub struct Spirit {
     broker: Arc<dyn RoomBroker>,
     clock: Arc<dyn Clock>,
     /// Rooms with a reply in flight, and the messages waiting for the next one.
-    busy: Mutex<HashMap<SessionId, Vec<SessionMessageId>>>,
+    desk: Arc<dyn SpiritDesk>,
     /// How to wait, and the least time between two replies' starts; none: no wait.
     pace: Option<(Arc<dyn Timer>, Duration)>,
     /// Rooms the spirit is answering now, and how many it may answer at once.
@@ -67,7 +131,7 @@ impl Spirit {
             sessions,
             broker,
             clock,
-            busy: Mutex::new(HashMap::new()),
+            desk: Arc::new(LocalSpiritDesk::default()),
             pace: None,
             in_flight: AtomicUsize::new(0),
             max_in_flight: usize::MAX,
@@ -79,6 +143,13 @@ impl Spirit {
     #[must_use]
     pub fn at_most(mut self, rooms: usize) -> Self {
         self.max_in_flight = rooms;
+        self
+    }
+
+    /// Keeps the rooms' replies in flight on `desk` (shared by instances) rather than in this process.
+    #[must_use]
+    pub fn desk(mut self, desk: Arc<dyn SpiritDesk>) -> Self {
+        self.desk = desk;
         self
     }
 
@@ -101,20 +172,18 @@ impl Spirit {
     /// folded into the reply after the current one. When the spirit already
     /// answers as many rooms as it may, a quiet room's message is `false`
     /// and gets no reply.
-    pub fn heard(&self, session: SessionId, message: SessionMessageId) -> bool {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        match busy.get_mut(&session) {
-            Some(pending) => {
-                pending.push(message);
-                false
-            }
-            None if !self.take_place() => {
+    pub async fn heard(&self, session: SessionId, message: SessionMessageId) -> bool {
+        match self.desk.heard(session, message).await {
+            Ok(false) => false,
+            Ok(true) if self.take_place() => true,
+            Ok(true) => {
                 tracing::debug!(session = %session, "the spirit is answering as many rooms as it may; no reply");
+                self.desk.release(session).await;
                 false
             }
-            None => {
-                busy.insert(session, vec![message]);
-                true
+            Err(error) => {
+                tracing::warn!(error = %error, "the spirit's desk cannot be reached: no reply");
+                false
             }
         }
     }
@@ -128,19 +197,18 @@ impl Spirit {
     pub async fn answer(&self, session: SessionId) {
         let _place = InFlight(&self.in_flight);
         loop {
-            let batch = {
-                let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-                match busy.get_mut(&session) {
-                    Some(pending) if !pending.is_empty() => std::mem::take(pending),
-                    _ => {
-                        busy.remove(&session);
-                        return;
-                    }
+            let batch = match self.desk.take(session).await {
+                Ok(batch) if !batch.is_empty() => batch,
+                Ok(_) => return,
+                Err(error) => {
+                    // The room's hold ends by itself (a lease) where the desk is shared.
+                    tracing::warn!(error = %error, "the spirit's desk cannot be reached: it stops answering the room");
+                    return;
                 }
             };
             let started = self.clock.now();
             if let Next::Stop = self.reply(session, batch).await {
-                self.busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&session);
+                self.desk.release(session).await;
                 return;
             }
             if let Some((timer, pace)) = &self.pace {
@@ -257,8 +325,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_the_first_message_starts_a_reply_while_one_is_in_flight() {
+    #[tokio::test]
+    async fn only_the_first_message_starts_a_reply_while_one_is_in_flight() {
         let spirit = Spirit::new(
             Arc::new(MockLanguageModel::new()),
             "persona",
@@ -267,10 +335,10 @@ mod tests {
             clock(),
         );
         let (room, other) = (SessionId::new(), SessionId::new());
-        assert!(spirit.heard(room, SessionMessageId::new()));
-        assert!(!spirit.heard(room, SessionMessageId::new()));
-        assert!(!spirit.heard(room, SessionMessageId::new()));
-        assert!(spirit.heard(other, SessionMessageId::new()));
+        assert!(spirit.heard(room, SessionMessageId::new()).await);
+        assert!(!spirit.heard(room, SessionMessageId::new()).await);
+        assert!(!spirit.heard(room, SessionMessageId::new()).await);
+        assert!(spirit.heard(other, SessionMessageId::new()).await);
     }
 
     #[tokio::test]
@@ -283,12 +351,12 @@ mod tests {
                 .at_most(1);
         let (first, second) = (SessionId::new(), SessionId::new());
 
-        assert!(spirit.heard(first, SessionMessageId::new()));
-        assert!(!spirit.heard(second, SessionMessageId::new()), "no place left");
-        assert!(!spirit.heard(first, SessionMessageId::new()), "folded, as ever");
+        assert!(spirit.heard(first, SessionMessageId::new()).await);
+        assert!(!spirit.heard(second, SessionMessageId::new()).await, "no place left");
+        assert!(!spirit.heard(first, SessionMessageId::new()).await, "folded, as ever");
         spirit.answer(first).await;
 
-        assert!(spirit.heard(second, SessionMessageId::new()), "the place is free again");
+        assert!(spirit.heard(second, SessionMessageId::new()).await, "the place is free again");
     }
 
     #[tokio::test]
@@ -311,7 +379,7 @@ mod tests {
         let (broker, published) = recording_broker();
         let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock());
 
-        assert!(spirit.heard(room, said_id));
+        assert!(spirit.heard(room, said_id).await);
         spirit.answer(room).await;
 
         let events = published.lock().unwrap_or_else(PoisonError::into_inner).clone();
@@ -324,7 +392,7 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(spirit.heard(room, SessionMessageId::new()), "the room is free again");
+        assert!(spirit.heard(room, SessionMessageId::new()).await, "the room is free again");
     }
 
     /// A timer that waits until the test releases it, noting what it was asked.
@@ -374,14 +442,14 @@ mod tests {
         );
         let (first, second, third) = (SessionMessageId::new(), SessionMessageId::new(), SessionMessageId::new());
 
-        assert!(spirit.heard(room, first));
+        assert!(spirit.heard(room, first).await);
         let answering = tokio::spawn({
             let spirit = Arc::clone(&spirit);
             async move { spirit.answer(room).await }
         });
         timer.asked(1).await;
-        assert!(!spirit.heard(room, second), "folded: the spirit is keeping its pace");
-        assert!(!spirit.heard(room, third));
+        assert!(!spirit.heard(room, second).await, "folded: the spirit is keeping its pace");
+        assert!(!spirit.heard(room, third).await);
         timer.release.notify_one();
         timer.asked(2).await;
         timer.release.notify_one();
@@ -399,7 +467,7 @@ mod tests {
         assert_eq!(replies, vec![vec![first], vec![second, third]]);
         let asked = timer.asked.lock().unwrap_or_else(PoisonError::into_inner).clone();
         assert!(asked.iter().all(|wait| !wait.is_zero() && *wait <= SPIRIT_PACE), "{asked:?}");
-        assert!(spirit.heard(room, SessionMessageId::new()), "the room is free again");
+        assert!(spirit.heard(room, SessionMessageId::new()).await, "the room is free again");
     }
 
     #[tokio::test]
@@ -415,7 +483,7 @@ mod tests {
         broker.expect_publish().withf(|_, e| *e == RoomEvent::SpiritUnavailable).times(1).returning(|_, _| Ok(()));
         let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock());
 
-        assert!(spirit.heard(room, SessionMessageId::new()));
+        assert!(spirit.heard(room, SessionMessageId::new()).await);
         spirit.answer(room).await;
     }
 }

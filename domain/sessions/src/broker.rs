@@ -22,6 +22,12 @@ impl ConnectionId {
     }
 }
 
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl Default for ConnectionId {
     fn default() -> Self {
         Self::new()

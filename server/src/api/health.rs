@@ -16,6 +16,8 @@ pub struct HealthApi {
     pub probe: Arc<DatabaseProbe>,
     pub environment: Environment,
     pub draining: Draining,
+    /// Checked by readiness when `REDIS_URL` is set.
+    pub redis: Option<parley_redis::Redis>,
 }
 
 /// Asks the database whether it answers, every time: an answer kept for
@@ -96,7 +98,8 @@ pub struct Probed {
     pub status: String,
     /// Each dependency or condition checked, by name: `process` (`up`),
     /// `database` (`connected` or `unreachable`), `server` (`serving` or
-    /// `draining`).
+    /// `draining`), and `redis` (`connected` or `unreachable`) when Redis
+    /// is configured.
     pub checks: BTreeMap<String, String>,
 }
 
@@ -137,15 +140,27 @@ impl HealthApi {
         ProbeResponse::from_checks(&[("process", "up", true)])
     }
 
-    /// Readiness: the database answers and the server is not draining.
+    /// Readiness: the database (and Redis, when configured) answers and the
+    /// server is not draining.
     #[oai(path = "/health/ready", method = "get", operation_id = "health_ready")]
     async fn ready(&self) -> ProbeResponse {
         let draining = self.draining.is_draining();
-        let reachable = self.probe.reachable().await;
-        ProbeResponse::from_checks(&[
-            ("database", if reachable { "connected" } else { "unreachable" }, reachable),
+        let (reachable, redis) = match &self.redis {
+            None => (self.probe.reachable().await, None),
+            Some(redis) => {
+                let (database, redis) = tokio::join!(self.probe.reachable(), redis.ping());
+                (database, Some(redis))
+            }
+        };
+        let state = |up: bool| if up { "connected" } else { "unreachable" };
+        let mut checks = vec![
+            ("database", state(reachable), reachable),
             ("server", if draining { "draining" } else { "serving" }, !draining),
-        ])
+        ];
+        if let Some(up) = redis {
+            checks.push(("redis", state(up), up));
+        }
+        ProbeResponse::from_checks(&checks)
     }
 }
 
@@ -235,7 +250,12 @@ mod tests {
     #[test]
     fn the_lean_body_is_the_serde_rendering_of_health() {
         let draining = crate::shutdown::Drain::new().1;
-        let api = HealthApi { probe: Arc::new(probe(0, || Ok(()))), environment: Environment::Production, draining };
+        let api = HealthApi {
+            probe: Arc::new(probe(0, || Ok(()))),
+            environment: Environment::Production,
+            draining,
+            redis: None,
+        };
         let lean = Probe::new(&api);
         let now = Time::now();
         for (reachable, template) in [(true, &lean.healthy), (false, &lean.unhealthy)] {

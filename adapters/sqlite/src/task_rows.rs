@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use parley_kernel::{TaskId, UserId};
-use parley_tasks::{Priority, Task, TaskDescription, TaskTitle};
+use parley_tasks::{Priority, Task, TaskDescription, TaskTitle, fold_for_search};
 
 use crate::rows::{CorruptRow, corrupt, from_micros, parse_uuid, to_micros};
 use crate::schema::tasks;
@@ -39,7 +39,7 @@ impl TaskRow {
             id: task.id.to_string(),
             user_id: task.owner.to_string(),
             title: task.title.as_str().to_owned(),
-            title_folded: task.title.as_str().to_lowercase(),
+            title_folded: fold_for_search(task.title.as_str()),
             description: task.description.as_str().to_owned(),
             priority: task.priority.as_str().to_owned(),
             due_at: task.due_at.map(to_micros),

@@ -1,11 +1,12 @@
 //! `TaskRepository` on SQLite.
 
 use async_trait::async_trait;
-use diesel::dsl::{exists, select};
+use diesel::dsl::{exists, select, sql};
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use diesel::sqlite::Sqlite;
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
-use parley_tasks::{Task, TaskChange, TaskError, TaskFilter, TaskRepository};
+use parley_tasks::{Task, TaskChange, TaskError, TaskFilter, TaskRepository, fold_for_search};
 
 use crate::SqliteStore;
 use crate::rows::{Owned, to_micros};
@@ -23,20 +24,15 @@ impl SqliteTaskRepository {
     }
 }
 
-/// `%query%` for `LIKE … ESCAPE '\'` over `title_folded`: the query is
-/// lower-cased the same way the titles were, and its wildcards made literal.
-fn title_pattern(query: &str) -> String {
-    let mut pattern = String::from("%");
-    for ch in query.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(ch);
-    }
-    pattern.push('%');
-    pattern
+/// The phrase an FTS5 trigram `MATCH` reads as the substring `folded`.
+fn trigram_phrase(folded: &str) -> String {
+    format!("\"{}\"", folded.replace('"', "\"\""))
 }
 
+/// The owner's tasks matching `filter`. `q` is a substring of the folded
+/// title (decision 0008): from three characters on, the trigram index
+/// `tasks_title_search` finds the candidates; shorter queries are checked
+/// on the owner's rows alone. `instr` decides in both cases.
 fn matching(owner: &str, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Sqlite> {
     let mut query = tasks::table.filter(tasks::user_id.eq(owner.to_owned())).into_boxed();
     match filter.completed {
@@ -45,7 +41,15 @@ fn matching(owner: &str, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Sqli
         None => {}
     }
     if let Some(text) = &filter.title_contains {
-        query = query.filter(tasks::title_folded.like(title_pattern(text)).escape('\\'));
+        let folded = fold_for_search(text);
+        if folded.chars().count() >= 3 {
+            query = query.filter(
+                sql::<Bool>("tasks.rowid IN (SELECT rowid FROM tasks_title_search WHERE tasks_title_search MATCH ")
+                    .bind::<Text, _>(trigram_phrase(&folded))
+                    .sql(")"),
+            );
+        }
+        query = query.filter(sql::<Bool>("instr(tasks.title_folded, ").bind::<Text, _>(folded).sql(") > 0"));
     }
     query
 }
@@ -138,11 +142,11 @@ impl TaskRepository for SqliteTaskRepository {
 
 #[cfg(test)]
 mod tests {
-    use super::title_pattern;
+    use super::trigram_phrase;
 
     #[test]
-    fn title_pattern_folds_case_and_escapes_wildcards() {
-        assert_eq!(title_pattern("ÉCOLE"), "%école%");
-        assert_eq!(title_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
+    fn a_trigram_phrase_quotes_its_quotes() {
+        assert_eq!(trigram_phrase("abc"), "\"abc\"");
+        assert_eq!(trigram_phrase(r#"say "hi" * OR x"#), r#""say ""hi"" * OR x""#);
     }
 }

@@ -2,10 +2,12 @@
 #![doc = include_str!("../README.md")]
 
 mod ports;
+mod search;
 mod task;
 mod values;
 
 pub use ports::{TaskError, TaskFilter, TaskRepository};
+pub use search::{fold_for_search, has_trigram};
 pub use task::{NewTask, Task, TaskChange, TaskPatch};
 pub use values::{Priority, PriorityError, TaskDescription, TaskDescriptionError, TaskTitle, TaskTitleError};
 

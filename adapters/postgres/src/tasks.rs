@@ -33,14 +33,14 @@ impl PgTaskRepository {
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tasks, check_for_backend(Pg), treat_none_as_null = true, treat_none_as_default_value = false)]
 pub(crate) struct TaskRow {
-    id: Uuid,
+    pub(crate) id: Uuid,
     user_id: Uuid,
     title: String,
     description: String,
     priority: String,
     due_at: Option<Timestamp>,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    pub(crate) created_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
     completed_at: Option<Timestamp>,
 }
 

@@ -8,7 +8,7 @@ mod sessions;
 mod tasks;
 
 pub use assistant::{AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, ReplyCut, ReplyLimits, tool_specs};
-pub use auth::{AuthError, AuthService, Registration, Session};
+pub use auth::{AuthError, AuthService, CallerError, KNOWN_USER_TTL, Registration, Session};
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use sessions::{
     CreateSessionError, JOIN_HISTORY, JoinError, JoinedRoom, SPIRIT_PACE, SessionService, SessionView, Spawner, Spirit,

@@ -9,7 +9,7 @@ use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, Us
 use parley_tasks::{Task, TaskChange, TaskError, TaskFilter, TaskRepository, fold_for_search};
 
 use crate::SqliteStore;
-use crate::rows::{Owned, to_micros};
+use crate::rows::{Owned, keyset};
 use crate::schema::tasks;
 use crate::task_rows::TaskRow;
 
@@ -54,6 +54,20 @@ fn matching(owner: &str, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Sqli
     query
 }
 
+/// The statement of one page of tasks, boxed.
+pub(crate) type TaskPage =
+    tasks::BoxedQuery<'static, Sqlite, diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<TaskRow, Sqlite>>>;
+
+/// One page of the owner's tasks matching `filter`, newest first, after
+/// `cursor`: the statement `list` runs, `limit` rows.
+pub(crate) fn page_query(owner: &str, filter: &TaskFilter, cursor: Option<Cursor>, limit: i64) -> TaskPage {
+    let mut query = matching(owner, filter);
+    if let Some(cursor) = cursor {
+        query = query.filter(keyset("tasks.created_at, tasks.id", true, cursor));
+    }
+    query.select(TaskRow::as_select()).order((tasks::created_at.desc(), tasks::id.desc())).limit(limit)
+}
+
 fn lookup(conn: &mut SqliteConnection, id: &str, owner: &str) -> QueryResult<Owned<TaskRow>> {
     let row = tasks::table.find(id).select(TaskRow::as_select()).first(conn).optional()?;
     Ok(Owned::check(row, owner, |row| &row.user_id))
@@ -84,13 +98,7 @@ impl TaskRepository for SqliteTaskRepository {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let total: i64 = capped_count!(matching(&owner, &filter), conn);
-                    let mut query = matching(&owner, &filter).select(TaskRow::as_select());
-                    if let Some(Cursor { at, id }) = cursor {
-                        let (at, id) = (to_micros(at), id.to_string());
-                        query =
-                            query.filter(tasks::created_at.lt(at).or(tasks::created_at.eq(at).and(tasks::id.lt(id))));
-                    }
-                    let rows = query.order((tasks::created_at.desc(), tasks::id.desc())).limit(fetch).load(conn)?;
+                    let rows = page_query(&owner, &filter, cursor, fetch).load(conn)?;
                     Ok((rows, total))
                 })
             })

@@ -3,6 +3,7 @@
 //! See docs/performance.md.
 
 mod chatkit;
+mod growth;
 mod load;
 mod login;
 mod pg;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: parley-bench [--duration <secs>] [--smoke] [--only <scenario>] [--parley-bin <path>]
-scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-idle, login-overload, startup";
+scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-idle, login-overload, soak, startup, growth";
 
 /// Command-line options.
 #[derive(Clone)]

@@ -12,8 +12,18 @@ use crate::Options;
 use crate::load::{self, Stats};
 use crate::pg::{self, BenchDatabase};
 
-pub const NAMES: [&str; 9] =
-    ["health", "tasks-list", "tasks-create", "chatkit", "ws-broadcast", "ws-idle", "login-overload", "soak", "startup"];
+pub const NAMES: [&str; 10] = [
+    "health",
+    "tasks-list",
+    "tasks-create",
+    "chatkit",
+    "ws-broadcast",
+    "ws-idle",
+    "login-overload",
+    "soak",
+    "startup",
+    "growth",
+];
 
 /// The runtime the servers under test and the baseline servers run on: two
 /// worker threads of their own, apart from the load client's runtime. When
@@ -224,6 +234,9 @@ pub async fn run_all(options: &Options) -> anyhow::Result<()> {
     }
     if wanted("startup") {
         verdicts.extend(startup(&bench, options).await.context("scenario startup")?);
+    }
+    if wanted("growth") {
+        verdicts.extend(crate::growth::growth(&bench, options).await.context("scenario growth")?);
     }
     println!("\nsummary{}:", if options.smoke { " (smoke run: numbers are not meaningful)" } else { "" });
     println!("| scenario | target | measured | |\n|---|---|---|---|");

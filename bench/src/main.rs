@@ -3,6 +3,7 @@
 //! See docs/performance.md.
 
 mod chatkit;
+mod flood;
 mod growth;
 mod load;
 mod login;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: parley-bench [--duration <secs>] [--smoke] [--only <scenario>] [--parley-bin <path>]
-scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-idle, login-overload, soak, startup, growth";
+scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-idle, login-overload, soak, startup, growth, body-flood";
 
 /// Command-line options.
 #[derive(Clone)]

@@ -12,7 +12,7 @@ use crate::Options;
 use crate::load::{self, Stats};
 use crate::pg::{self, BenchDatabase};
 
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "health",
     "tasks-list",
     "tasks-create",
@@ -23,6 +23,7 @@ pub const NAMES: [&str; 10] = [
     "soak",
     "startup",
     "growth",
+    "body-flood",
 ];
 
 /// The runtime the servers under test and the baseline servers run on: two
@@ -237,6 +238,9 @@ pub async fn run_all(options: &Options) -> anyhow::Result<()> {
     }
     if wanted("growth") {
         verdicts.extend(crate::growth::growth(&bench, options).await.context("scenario growth")?);
+    }
+    if wanted("body-flood") {
+        verdicts.extend(crate::flood::body_flood(&bench, options).await.context("scenario body-flood")?);
     }
     println!("\nsummary{}:", if options.smoke { " (smoke run: numbers are not meaningful)" } else { "" });
     println!("| scenario | target | measured | |\n|---|---|---|---|");

@@ -31,7 +31,15 @@ async fn upload(http2: bool, url: String, size: usize) -> Result<u16, String> {
         .body(endless_body(size))
         .send()
         .await
-        .map_err(|e| format!("{e:#}"))?;
+        .map_err(|e| {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        })?;
     let status = response.status().as_u16();
     let _ = response.bytes().await;
     Ok(status)

@@ -196,7 +196,7 @@ pub async fn task_list_title_search_pages(stores: Stores) {
     for q in ["REPORT", "r"] {
         let filter = TaskFilter { title_contains: Some(q.to_owned()), ..TaskFilter::default() };
         let first = stores.tasks.list(owner, &filter, &page(20)).await.expect("list");
-        let cursor = first.next_cursor.clone().expect("a second page");
+        let cursor = first.next_cursor.expect("a second page");
         let second = stores.tasks.list(owner, &filter, &PageRequest::new(Some(20), Some(cursor)).expect("limit")).await;
         let second = second.expect("list");
         let expected = if q == "r" { 60 } else { 30 };

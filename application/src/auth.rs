@@ -1,8 +1,9 @@
 //! Register, log in, and resolve the caller of a token.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use parley_kernel::{Clock, StoreError, UserId};
+use parley_kernel::{Clock, StoreError, Timestamp, UserId};
 use parley_users::{
     AccessToken, DisplayName, Email, HashError, NewUser, Password, PasswordHasher, RegisterError, TokenClaims,
     TokenError, TokenService, User, UserRepository,
@@ -42,6 +43,27 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
+/// Why a bearer token names no caller.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The token is valid but its user is no longer in the store.
+    #[error("unknown user")]
+    UnknownUser,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How long a user found in the store is taken to still be there: a user
+/// removed by an operator is refused at most this long after the removal,
+/// and an active user costs one look-up per this interval, not one per
+/// request.
+pub const KNOWN_USER_TTL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// Past this many remembered users the memory is emptied and refilled.
+const KNOWN_USERS_MAX: usize = 100_000;
+
 impl From<HashError> for AuthError {
     fn from(error: HashError) -> Self {
         match error {
@@ -56,6 +78,8 @@ pub struct AuthService {
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenService>,
     clock: Arc<dyn Clock>,
+    /// Users found in the store, and when.
+    known: Mutex<HashMap<UserId, Timestamp>>,
 }
 
 impl AuthService {
@@ -65,7 +89,7 @@ impl AuthService {
         tokens: Arc<dyn TokenService>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { users, hasher, tokens, clock }
+        Self { users, hasher, tokens, clock, known: Mutex::new(HashMap::new()) }
     }
 
     /// # Errors
@@ -120,6 +144,34 @@ impl AuthService {
     /// `TokenError::Invalid` or `TokenError::Expired`.
     pub fn authenticate(&self, token: &str) -> Result<UserId, TokenError> {
         self.tokens.verify(token)
+    }
+
+    /// The caller of a bearer token that is valid now and whose user is
+    /// still in the store (looked up at most once per [`KNOWN_USER_TTL`]).
+    ///
+    /// # Errors
+    /// `Token` for a bad or expired token, `UnknownUser` for a removed
+    /// user, `Store` if the look-up fails.
+    pub async fn caller(&self, token: &str) -> Result<UserId, CallerError> {
+        let id = self.tokens.verify(token)?;
+        let now = self.clock.now();
+        let known = self.known.lock().map_or(None, |known| known.get(&id).copied());
+        if known.is_some_and(|seen| now - seen < KNOWN_USER_TTL) {
+            return Ok(id);
+        }
+        if self.users.get(id).await?.is_none() {
+            if let Ok(mut known) = self.known.lock() {
+                known.remove(&id);
+            }
+            return Err(CallerError::UnknownUser);
+        }
+        if let Ok(mut known) = self.known.lock() {
+            if known.len() >= KNOWN_USERS_MAX {
+                known.clear();
+            }
+            known.insert(id, now);
+        }
+        Ok(id)
     }
 
     /// The caller a bearer token identifies, and when the token expires.

@@ -11,7 +11,7 @@ pub use assistant::{
     AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, ReplyCut, ReplyLimits, WRITING_TOOLS, changed_tasks,
     tool_specs,
 };
-pub use auth::{AuthError, AuthService, Registration, Session};
+pub use auth::{AuthError, AuthService, CallerError, KNOWN_USER_TTL, Registration, Session};
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use sessions::{
     CreateSessionError, JOIN_HISTORY, JoinError, JoinedRoom, LocalSpiritDesk, SPIRIT_PACE, SessionService, SessionView,

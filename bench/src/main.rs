@@ -3,6 +3,8 @@
 //! See docs/performance.md.
 
 mod chatkit;
+mod flood;
+mod growth;
 mod load;
 mod login;
 mod pg;
@@ -16,7 +18,7 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: parley-bench [--duration <secs>] [--smoke] [--only <scenario>] [--parley-bin <path>]
 scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-broadcast-2, redis-budget, ws-idle,
-           login-overload, startup";
+           login-overload, soak, startup, growth, body-flood";
 
 /// Command-line options.
 #[derive(Clone)]

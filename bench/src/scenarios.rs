@@ -12,7 +12,7 @@ use crate::Options;
 use crate::load::{self, Stats};
 use crate::pg::{self, BenchDatabase};
 
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 13] = [
     "health",
     "tasks-list",
     "tasks-create",
@@ -24,6 +24,8 @@ pub const NAMES: [&str; 11] = [
     "login-overload",
     "soak",
     "startup",
+    "growth",
+    "body-flood",
 ];
 
 /// The runtime the servers under test and the baseline servers run on: two
@@ -241,6 +243,12 @@ pub async fn run_all(options: &Options) -> anyhow::Result<()> {
     }
     if wanted("startup") {
         verdicts.extend(startup(&bench, options).await.context("scenario startup")?);
+    }
+    if wanted("growth") {
+        verdicts.extend(crate::growth::growth(&bench, options).await.context("scenario growth")?);
+    }
+    if wanted("body-flood") {
+        verdicts.extend(crate::flood::body_flood(&bench, options).await.context("scenario body-flood")?);
     }
     println!("\nsummary{}:", if options.smoke { " (smoke run: numbers are not meaningful)" } else { "" });
     println!("| scenario | target | measured | |\n|---|---|---|---|");

@@ -54,6 +54,7 @@ pub(crate) fn store_error(error: &StoreError) -> ApiError {
             tracing::warn!(error = %error::chain(cause.as_ref()), "database unavailable");
             ApiError::unavailable()
         }
+        StoreError::OwnerGone => ApiError::unauthorized("The account behind this token no longer exists"),
         StoreError::Unexpected(_) => {
             metrics::store_error("unexpected");
             ApiError::internal(error)

@@ -149,7 +149,7 @@ struct Connection<E> {
 impl<E: Endpoint + 'static> Connection<E> {
     async fn serve(mut self, stream: TcpStream, permit: OwnedSemaphorePermit) {
         let activity = Arc::new(Activity::new());
-        let io = Watched { inner: stream, activity: Arc::clone(&activity), _permit: permit };
+        let io = Watched { inner: Some(stream), activity: Arc::clone(&activity), _permit: permit };
         let service = {
             let (endpoint, local, remote, activity) =
                 (Arc::clone(&self.endpoint), self.local.clone(), self.remote.clone(), Arc::clone(&activity));
@@ -311,17 +311,70 @@ impl http_body::Body for Sending {
 }
 
 /// A connection's stream that reports its traffic and holds its slot under
-/// the connection cap until it is dropped (after an upgrade, too).
+/// the connection cap until it is dropped (after an upgrade, too). Dropped,
+/// it lingers (see [`linger`]).
 struct Watched {
-    inner: TcpStream,
+    inner: Option<TcpStream>,
     activity: Arc<Activity>,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Watched {
+    fn stream(&mut self) -> io::Result<Pin<&mut TcpStream>> {
+        self.inner.as_mut().map(Pin::new).ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+}
+
+/// How long, and how many bytes at most, a closed connection's stream is
+/// still read (and dropped) after the server has sent its last byte.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024 * 1024;
+
+/// At most this many closed connections linger at once; past it a stream is
+/// closed at once, as before.
+static LINGERING: Semaphore = Semaphore::const_new(256);
+
+/// A close with unread bytes in the socket makes the kernel send a reset,
+/// and a reset can reach the client before it has read the answer: of 20
+/// concurrent 100 MiB chunked uploads answered 413 (the body limit stops
+/// reading at 64 KiB), 3 saw "connection reset" instead (`parley-bench --only
+/// body-flood`). So the write side is shut (the client sees the end of the
+/// answer), and what the client still sends is read into a small buffer
+/// and dropped, until it stops, [`LINGER_BYTES`] or [`LINGER_TIME`], as
+/// HTTP/1.1 servers do (RFC 9112, section 9.6).
+async fn linger(mut stream: TcpStream, _slot: tokio::sync::SemaphorePermit<'static>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let _ = stream.shutdown().await;
+    let mut buffer = [0_u8; 8 * 1024];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        while left > 0 {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => left = left.saturating_sub(read),
+            }
+        }
+    })
+    .await;
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let (Some(stream), Ok(runtime)) = (self.inner.take(), tokio::runtime::Handle::try_current())
+            && let Ok(slot) = LINGERING.try_acquire()
+        {
+            runtime.spawn(linger(stream, slot));
+        }
+    }
 }
 
 impl AsyncRead for Watched {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let poll = match self.stream() {
+            Ok(stream) => stream.poll_read(cx, buf),
+            Err(error) => return Poll::Ready(Err(error)),
+        };
         if matches!(poll, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.read(&buf.filled()[before..]);
         }
@@ -332,7 +385,10 @@ impl AsyncRead for Watched {
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.activity.wrote();
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        match self.stream() {
+            Ok(stream) => stream.poll_write(cx, buf),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
     fn poll_write_vectored(
@@ -341,19 +397,28 @@ impl AsyncWrite for Watched {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         self.activity.wrote();
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        match self.stream() {
+            Ok(stream) => stream.poll_write_vectored(cx, bufs),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(TcpStream::is_write_vectored)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        match self.stream() {
+            Ok(stream) => stream.poll_flush(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        match self.stream() {
+            Ok(stream) => stream.poll_shutdown(cx),
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 }
 

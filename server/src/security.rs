@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use parley_application::AuthService;
+use parley_application::{AuthService, CallerError};
 use parley_kernel::UserId;
 use parley_users::TokenError;
 use poem::Request;
@@ -41,10 +41,12 @@ async fn check_token(request: &Request, _scheme: Bearer) -> poem::Result<UserId>
         .data::<Arc<AuthService>>()
         .ok_or_else(|| ApiError::internal(&std::io::Error::other("AuthService missing from request data")))?;
     let token = bearer_token(request.headers()).ok_or_else(|| ApiError::unauthorized("A bearer token is required"))?;
-    auth.authenticate(token).map_err(|error| {
+    auth.caller(token).await.map_err(|error| {
         let message = match error {
-            TokenError::Expired => "The access token has expired",
-            TokenError::Invalid | TokenError::Issue => "The access token is invalid",
+            CallerError::Token(TokenError::Expired) => "The access token has expired",
+            CallerError::Token(TokenError::Invalid | TokenError::Issue) => "The access token is invalid",
+            CallerError::UnknownUser => "The access token's user no longer exists",
+            CallerError::Store(store) => return crate::store_error(&store).into(),
         };
         ApiError::unauthorized(message).into()
     })

@@ -280,3 +280,54 @@ async fn liveness_needs_no_database_and_readiness_reports_it() {
         assert_eq!(app.get("/health/live", None).await.status, StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn a_valid_token_of_a_removed_user_is_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let task = app.post("/api/v1/tasks", Some(&ada.token), json!({"title": "before"})).await;
+    let task_id = task.data(StatusCode::CREATED)["id"].as_str().expect("task id").to_owned();
+    // An operator removes the account; the token stays valid for its lifetime.
+    // The removal is not seen before `KNOWN_USER_TTL` has passed since the last
+    // look-up, so the token is first used here by a client that never called.
+    let bob = app.register("Bob").await;
+    app.execute_sql(&format!("DELETE FROM users WHERE id = '{}'", bob.id)).await;
+
+    let token = Some(bob.token.as_str());
+    let task_path = format!("/api/v1/tasks/{task_id}");
+    for reply in [
+        app.get("/api/v1/auth/me", token).await,
+        app.get("/api/v1/tasks", token).await,
+        app.post("/api/v1/tasks", token, json!({"title": "after"})).await,
+        app.get(&task_path, token).await,
+        app.patch(&format!("{task_path}/complete"), token).await,
+        app.delete(&task_path, token).await,
+        app.get("/api/v1/chat/conversations", token).await,
+        app.post("/api/v1/chat", token, json!({"message": "hello"})).await,
+        app.post("/api/v1/sessions", token, json!({"name": "room"})).await,
+        app.get("/api/v1/sessions", token).await,
+        app.post("/api/v1/chatkit/sessions", token, json!({})).await,
+    ] {
+        reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    }
+    let still = app.get(&task_path, Some(&ada.token)).await;
+    assert_eq!(still.data(StatusCode::OK)["title"], json!("before"), "other users are untouched");
+}
+
+#[tokio::test]
+async fn a_write_by_a_user_removed_moments_ago_is_401_not_500() {
+    let app = TestApp::spawn().await;
+    let eve = app.register("Eve").await;
+    let token = Some(eve.token.as_str());
+    // A request first: the server now knows Eve for `KNOWN_USER_TTL`.
+    app.get("/api/v1/auth/me", token).await.data(StatusCode::OK);
+    app.execute_sql(&format!("DELETE FROM users WHERE id = '{}'", eve.id)).await;
+    // Within that window the token still passes, and the write's foreign key to the user fails.
+    for reply in [
+        app.post("/api/v1/tasks", token, json!({"title": "after"})).await,
+        app.post("/api/v1/sessions", token, json!({"name": "room"})).await,
+        app.post("/api/v1/chatkit/sessions", token, json!({})).await,
+    ] {
+        reply.assert_error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    }
+}

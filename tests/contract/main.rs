@@ -43,6 +43,8 @@ macro_rules! suite {
             task_lists::task_list_pagination_walk,
             task_lists::task_list_completed_filter,
             task_lists::task_list_title_search,
+            task_lists::task_list_title_search_folds_every_script_and_any_length,
+            task_lists::task_list_title_search_pages,
             tasks::task_update_patch,
             tasks::task_update_completed_keeps_completed_at_consistent,
             tasks::task_toggle_sets_and_clears_completed_at,

@@ -104,3 +104,110 @@ pub async fn task_list_title_search(stores: Stores) {
         }
     }
 }
+
+/// The titles `q` finds among a fixed set, sorted, on the store under test.
+async fn found(stores: &Stores, owner: parley_kernel::UserId, q: &str) -> Vec<String> {
+    let filter = TaskFilter { title_contains: Some(q.to_owned()), ..TaskFilter::default() };
+    let listed = stores.tasks.list(owner, &filter, &page(100)).await.expect("list");
+    assert_eq!(listed.total, u64::try_from(listed.items.len()).expect("a count"), "count and page agree for {q:?}");
+    let mut titles: Vec<String> = listed.items.iter().map(|t| t.title.as_str().to_owned()).collect();
+    titles.sort();
+    titles
+}
+
+/// The same answers on every store (decision 0008): the folded title holds the
+/// folded query; one, two and three or more characters; wildcards literal;
+/// non-ASCII lower-cased, the sigmas merged; nothing else folded.
+pub async fn task_list_title_search_folds_every_script_and_any_length(stores: Stores) {
+    let (owner, other) = (user(&stores).await, user(&stores).await);
+    let titles = [
+        "ΟΔΟΣ ΑΘΗΝΑΣ",
+        "Straße",
+        "İstanbul trip",
+        "Привет МИР",
+        "naïve café",
+        "a_b",
+        "axb",
+        "100%",
+        "1000",
+        r"C:\temp",
+        "say \"hi\"",
+        "emoji 🎉 party",
+        "XY",
+    ];
+    for title in titles {
+        stored(&stores, owner, title).await;
+    }
+    stored(&stores, other, "ΟΔΟΣ someone else's").await;
+    let q = async |q: &str| found(&stores, owner, q).await;
+
+    // One and two characters: no trigram, the owner's rows are scanned.
+    assert_eq!(q("x").await, ["XY", "axb"]);
+    assert_eq!(q("Xy").await, ["XY"]);
+    assert_eq!(q("_").await, ["a_b"], "_ is literal");
+    assert_eq!(q("%").await, ["100%"], "% is literal");
+    assert_eq!(q(r"\").await, [r"C:\temp"], r"\ is literal");
+    assert_eq!(q("ς").await, ["ΟΔΟΣ ΑΘΗΝΑΣ"], "ς, σ and Σ are one letter");
+    assert_eq!(q("🎉").await, ["emoji 🎉 party"]);
+    // Three characters and more: the trigram index finds the candidates.
+    assert_eq!(q("οδοσ").await, ["ΟΔΟΣ ΑΘΗΝΑΣ"], "a final sigma in the title matches σ");
+    assert_eq!(q("ΟΔΟΣ Α").await, ["ΟΔΟΣ ΑΘΗΝΑΣ"]);
+    assert_eq!(q("νας").await, ["ΟΔΟΣ ΑΘΗΝΑΣ"]);
+    assert_eq!(q("ΣΑΘ").await, [] as [&str; 0], "a space is a character like any other");
+    assert_eq!(q("привет мир").await, ["Привет МИР"]);
+    assert_eq!(q("NAÏVE").await, ["naïve café"]);
+    assert_eq!(q("naive").await, [] as [&str; 0], "accents are not removed");
+    assert_eq!(q("STRASSE").await, [] as [&str; 0], "ß is not expanded");
+    assert_eq!(q("straße").await, ["Straße"]);
+    assert_eq!(q("i\u{307}stanbul").await, ["İstanbul trip"], "İ lower-cases to i and a combining dot");
+    assert_eq!(q("a_b").await, ["a_b"], "_ does not match x");
+    assert_eq!(q("00%").await, ["100%"], "% does not match 0");
+    assert_eq!(q(r"c:\te").await, [r"C:\temp"]);
+    assert_eq!(q("y \"h").await, ["say \"hi\""], "a quote is literal");
+    assert_eq!(q("%%%").await, [] as [&str; 0]);
+    assert_eq!(q("y 🎉 p").await, [] as [&str; 0]);
+    assert_eq!(q("ji 🎉 pa").await, ["emoji 🎉 party"]);
+
+    // The index follows every write: a renamed task is found by its new title
+    // only, a deleted one no more.
+    let renamed =
+        search(&stores, owner, TaskFilter { title_contains: Some("ΘΗΝ".into()), ..TaskFilter::default() }).await;
+    let patch = parley_tasks::TaskPatch {
+        title: Some(parley_tasks::TaskTitle::parse("Λίμνη").expect("title")),
+        ..parley_tasks::TaskPatch::default()
+    };
+    stores
+        .tasks
+        .update(renamed[0].id, parley_tasks::TaskChange::Patch(patch), &edit(owner, now()))
+        .await
+        .expect("rename");
+    assert_eq!(q("αθην").await, [] as [&str; 0]);
+    assert_eq!(q("ΛΊΜΝ").await, ["Λίμνη"]);
+    let gone = search(&stores, owner, TaskFilter { title_contains: Some("🎉".into()), ..TaskFilter::default() }).await;
+    stores.tasks.delete(gone[0].id, &edit(owner, now())).await.expect("delete");
+    assert_eq!(q("ji 🎉 pa").await, [] as [&str; 0]);
+    assert_eq!(q("🎉").await, [] as [&str; 0]);
+    assert_eq!(found(&stores, other, "οδοσ").await, ["ΟΔΟΣ someone else's"], "each owner sees their own");
+}
+
+/// Past the first page a search pages like any list: the same rows, once each.
+pub async fn task_list_title_search_pages(stores: Stores) {
+    let owner = user(&stores).await;
+    for i in 0..30 {
+        stores.tasks.create(&task_at(owner, &format!("Report {i}"), at(i)), &by(owner)).await.expect("create");
+        stores.tasks.create(&task_at(owner, &format!("other {i}"), at(i)), &by(owner)).await.expect("create");
+    }
+    for q in ["REPORT", "r"] {
+        let filter = TaskFilter { title_contains: Some(q.to_owned()), ..TaskFilter::default() };
+        let first = stores.tasks.list(owner, &filter, &page(20)).await.expect("list");
+        let cursor = first.next_cursor.expect("a second page");
+        let second = stores.tasks.list(owner, &filter, &PageRequest::new(Some(20), Some(cursor)).expect("limit")).await;
+        let second = second.expect("list");
+        let expected = if q == "r" { 60 } else { 30 };
+        assert_eq!(first.total, expected);
+        let mut seen: Vec<_> = first.items.iter().chain(&second.items).map(|t| t.id).collect();
+        assert_eq!(seen.len(), if q == "r" { 40 } else { 30 });
+        seen.dedup();
+        assert_eq!(seen.len(), if q == "r" { 40 } else { 30 }, "no row twice");
+    }
+}

@@ -3,8 +3,10 @@
 use async_trait::async_trait;
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::methods::LoadQuery;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use parley_conversations::{
     Conversation, ConversationDetail, ConversationError, ConversationRepository, ConversationSummary,
     ConversationTitle, FeedbackKind, Message, Role, ToolCall, ToolStatus,
@@ -34,12 +36,12 @@ impl PgConversationRepository {
 // trip, on every call.
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = conversations, check_for_backend(Pg), treat_none_as_default_value = false)]
-struct ConversationRow {
-    id: Uuid,
+pub(crate) struct ConversationRow {
+    pub(crate) id: Uuid,
     user_id: Uuid,
     title: String,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    pub(crate) created_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
 }
 
 impl From<ConversationRow> for Conversation {
@@ -59,13 +61,13 @@ impl From<ConversationRow> for Conversation {
 // trip, on every call.
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = messages, check_for_backend(Pg), treat_none_as_default_value = false)]
-struct MessageRow {
-    id: Uuid,
+pub(crate) struct MessageRow {
+    pub(crate) id: Uuid,
     conversation_id: Uuid,
     role: String,
     content: String,
     tool_calls: serde_json::Value,
-    created_at: Timestamp,
+    pub(crate) created_at: Timestamp,
 }
 
 /// One element of `messages.tool_calls`.
@@ -131,7 +133,7 @@ impl TryFrom<MessageRow> for Message {
 }
 
 /// Rows strictly after `cursor` in (updated_at desc, id desc) order.
-fn after<QS>(cursor: Cursor) -> Box<dyn BoxableExpression<QS, Pg, SqlType = Bool>> {
+fn after(cursor: Cursor) -> Box<dyn BoxableExpression<conversations::table, Pg, SqlType = Bool>> {
     Box::new(
         diesel::dsl::sql::<Bool>("(conversations.updated_at, conversations.id) < (")
             .bind::<Timestamptz, _>(cursor.at)
@@ -139,6 +141,51 @@ fn after<QS>(cursor: Cursor) -> Box<dyn BoxableExpression<QS, Pg, SqlType = Bool
             .bind::<SqlUuid, _>(cursor.id)
             .sql(")"),
     )
+}
+
+/// One page of the owner's conversations with their message counts, most
+/// recently updated first, after `cursor`: the statement `list` runs.
+pub(crate) fn list_page(
+    owner: UserId,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> impl LoadQuery<'static, AsyncPgConnection, (ConversationRow, i64)> + QueryFragment<Pg> + Send + 'static {
+    // The count is a subquery per row of the page, not a join grouped over all
+    // the owner's conversations: that read every conversation and every
+    // message of the owner on every page (plans.rs).
+    let message_count = diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "(SELECT count(*) FROM messages WHERE messages.conversation_id = conversations.id)",
+    );
+    let mut query = conversations::table
+        .filter(conversations::user_id.eq(owner.as_uuid()))
+        .select((ConversationRow::as_select(), message_count))
+        .order((conversations::updated_at.desc(), conversations::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(after(cursor));
+    }
+    query
+}
+
+/// One page of a conversation's messages, oldest first, after `cursor`: the
+/// statement `messages` runs.
+pub(crate) fn messages_page(
+    id: ConversationId,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> impl LoadQuery<'static, AsyncPgConnection, MessageRow> + QueryFragment<Pg> + Send + 'static {
+    let mut query = messages::table.filter(messages::conversation_id.eq(id.as_uuid())).into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(
+            diesel::dsl::sql::<Bool>("(messages.created_at, messages.id) > (")
+                .bind::<Timestamptz, _>(cursor.at)
+                .sql(", ")
+                .bind::<SqlUuid, _>(cursor.id)
+                .sql(")"),
+        );
+    }
+    query.order((messages::created_at.asc(), messages::id.asc())).limit(limit).select(MessageRow::as_select())
 }
 
 /// Locks the conversation row for the rest of the transaction and checks who owns it.
@@ -181,18 +228,7 @@ impl ConversationRepository for PgConversationRepository {
             async move |conn| {
                 let total: i64 =
                     capped_count!(conversations::table.filter(conversations::user_id.eq(owner.as_uuid())), conn);
-                let mut query = conversations::table
-                    .left_join(messages::table)
-                    .filter(conversations::user_id.eq(owner.as_uuid()))
-                    .group_by(conversations::id)
-                    .select((ConversationRow::as_select(), diesel::dsl::count(messages::id.nullable())))
-                    .order((conversations::updated_at.desc(), conversations::id.desc()))
-                    .limit(limit)
-                    .into_boxed();
-                if let Some(cursor) = page.cursor() {
-                    query = query.filter(after(cursor));
-                }
-                let rows: Vec<(ConversationRow, i64)> = query.load(conn).await?;
+                let rows: Vec<(ConversationRow, i64)> = list_page(owner, page.cursor(), limit).load(conn).await?;
                 Ok::<_, PgError>((rows, total))
             }
         })
@@ -258,22 +294,7 @@ impl ConversationRepository for PgConversationRepository {
                 check_owner(conn, owner, id).await?;
                 let total: i64 =
                     capped_count!(messages::table.filter(messages::conversation_id.eq(id.as_uuid())), conn);
-                let mut query = messages::table.filter(messages::conversation_id.eq(id.as_uuid())).into_boxed();
-                if let Some(cursor) = page.cursor() {
-                    query = query.filter(
-                        diesel::dsl::sql::<Bool>("(messages.created_at, messages.id) > (")
-                            .bind::<Timestamptz, _>(cursor.at)
-                            .sql(", ")
-                            .bind::<SqlUuid, _>(cursor.id)
-                            .sql(")"),
-                    );
-                }
-                let rows: Vec<MessageRow> = query
-                    .order((messages::created_at.asc(), messages::id.asc()))
-                    .limit(fetch)
-                    .select(MessageRow::as_select())
-                    .load(conn)
-                    .await?;
+                let rows: Vec<MessageRow> = messages_page(id, page.cursor(), fetch).load(conn).await?;
                 Ok::<_, AccessError>((rows, total))
             }
         })

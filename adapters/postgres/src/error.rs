@@ -115,6 +115,7 @@ impl From<PgError> for StoreError {
             PgError::Pool(error) => pool_error(error),
             PgError::Lost(error) => StoreError::unavailable(error),
             PgError::Query(error) if is_connection_failure(&error) => StoreError::unavailable(error),
+            PgError::Query(error) if is_owner_gone(&error) => StoreError::OwnerGone,
             PgError::Query(error) => StoreError::unexpected(error),
         }
     }
@@ -128,6 +129,13 @@ fn pool_error(error: PoolError) -> StoreError {
         _ => false,
     };
     if unavailable { StoreError::unavailable(error) } else { StoreError::unexpected(error) }
+}
+
+/// A write referenced a user who no longer exists: the foreign key from a
+/// row to its owner (`…_user_id_fkey`, `sessions_host_id_fkey`) failed.
+fn is_owner_gone(error: &DieselError) -> bool {
+    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info)
+        if info.constraint_name().is_some_and(|name| name.ends_with("user_id_fkey") || name.ends_with("host_id_fkey")))
 }
 
 /// A query failed because the connection is gone, not because of the query.

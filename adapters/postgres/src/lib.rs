@@ -24,6 +24,8 @@ macro_rules! capped_count {
 
 mod conversations;
 mod error;
+#[cfg(test)]
+mod plans;
 mod pool;
 mod schema;
 mod sessions;

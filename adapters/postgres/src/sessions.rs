@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, SessionId, SessionMessageId, StoreError, Timestamp, UserId};
 use parley_sessions::{MaxUsers, Session, SessionError, SessionMessage, SessionName, SessionRepository};
@@ -30,12 +32,12 @@ impl PgSessionRepository {
 // trip, on every call.
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions, check_for_backend(Pg), treat_none_as_default_value = false)]
-struct SessionRow {
-    id: Uuid,
+pub(crate) struct SessionRow {
+    pub(crate) id: Uuid,
     name: String,
     max_users: i16,
     host_id: Uuid,
-    created_at: Timestamp,
+    pub(crate) created_at: Timestamp,
     closed_at: Option<Timestamp>,
 }
 
@@ -69,14 +71,14 @@ impl TryFrom<SessionRow> for Session {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = session_messages, check_for_backend(Pg))]
-struct MessageRow {
-    id: Uuid,
+pub(crate) struct MessageRow {
+    pub(crate) id: Uuid,
     session_id: Uuid,
     user_id: Option<Uuid>,
     user_name: String,
     message: String,
     is_spirit: bool,
-    created_at: Timestamp,
+    pub(crate) created_at: Timestamp,
 }
 
 impl From<&SessionMessage> for MessageRow {
@@ -182,6 +184,36 @@ fn newer_than(cursor: Cursor) -> Box<dyn BoxableExpression<session_messages::tab
     )
 }
 
+/// One page of the open sessions, newest first, after `cursor`: the
+/// statement `list_active` runs.
+pub(crate) fn active_page(
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> impl LoadQuery<'static, AsyncPgConnection, SessionRow> + QueryFragment<Pg> + Send + 'static {
+    let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(older_than(cursor));
+    }
+    query.order((sessions::created_at.desc(), sessions::id.desc())).limit(limit).select(SessionRow::as_select())
+}
+
+/// One page of a session's messages, oldest first, after `cursor`: the
+/// statement `messages` runs.
+pub(crate) fn messages_page(
+    id: SessionId,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> impl LoadQuery<'static, AsyncPgConnection, MessageRow> + QueryFragment<Pg> + Send + 'static {
+    let mut query = session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())).into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(newer_than(cursor));
+    }
+    query
+        .order((session_messages::created_at.asc(), session_messages::id.asc()))
+        .limit(limit)
+        .select(MessageRow::as_select())
+}
+
 /// The `closed_at` of the session, or `NotFound`.
 async fn closed_at(conn: &mut AsyncPgConnection, id: SessionId) -> Result<Option<Timestamp>, Failure> {
     let found: Option<Option<Timestamp>> =
@@ -242,16 +274,7 @@ impl SessionRepository for PgSessionRepository {
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
                 let total: i64 = capped_count!(sessions::table.filter(sessions::closed_at.is_null()), conn);
-                let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
-                if let Some(cursor) = page.cursor() {
-                    query = query.filter(older_than(cursor));
-                }
-                let rows: Vec<SessionRow> = query
-                    .order((sessions::created_at.desc(), sessions::id.desc()))
-                    .limit(limit)
-                    .select(SessionRow::as_select())
-                    .load(conn)
-                    .await?;
+                let rows: Vec<SessionRow> = active_page(page.cursor(), limit).load(conn).await?;
                 Ok::<_, PgError>((rows, total))
             }
         })
@@ -344,17 +367,7 @@ impl SessionRepository for PgSessionRepository {
                 closed_at(conn, id).await?;
                 let total: i64 =
                     capped_count!(session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())), conn);
-                let mut query =
-                    session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())).into_boxed();
-                if let Some(cursor) = page.cursor() {
-                    query = query.filter(newer_than(cursor));
-                }
-                let rows: Vec<MessageRow> = query
-                    .order((session_messages::created_at.asc(), session_messages::id.asc()))
-                    .limit(limit)
-                    .select(MessageRow::as_select())
-                    .load(conn)
-                    .await?;
+                let rows: Vec<MessageRow> = messages_page(id, page.cursor(), limit).load(conn).await?;
                 Ok::<_, Failure>((rows, total))
             }
         })

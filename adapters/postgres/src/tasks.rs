@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
 use parley_tasks::{
     Attribution, Decision, Edit, Plan, PlanError, PlanStatus, RevertError, Revision, Task, TaskChange, TaskDescription,
     TaskError, TaskFilter, TaskRepository, TaskTitle, changes_from_json, changes_from_stored, changes_json,
-    changes_to_json, revert_steps, undo,
+    changes_to_json, fold_for_search, has_trigram, revert_steps, undo,
 };
 use uuid::Uuid;
 
@@ -34,15 +34,15 @@ impl PgTaskRepository {
 // trip, on every call.
 #[derive(Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = tasks, check_for_backend(Pg), treat_none_as_null = true, treat_none_as_default_value = false)]
-struct TaskRow {
-    id: Uuid,
+pub(crate) struct TaskRow {
+    pub(crate) id: Uuid,
     user_id: Uuid,
     title: String,
     description: String,
     priority: String,
     due_at: Option<Timestamp>,
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    pub(crate) created_at: Timestamp,
+    pub(crate) updated_at: Timestamp,
     completed_at: Option<Timestamp>,
     version: i32,
 }
@@ -83,6 +83,52 @@ impl TryFrom<TaskRow> for Task {
     }
 }
 
+/// The folded title, exactly as `tasks_title_trgm_idx` indexes it: ICU's
+/// root lower-casing whatever the database's locale, the final sigma merged
+/// into σ, as [`fold_for_search`] folds the query (decision 0008).
+const FOLDED_TITLE: &str = r#"replace(lower(tasks.title COLLATE "und-x-icu"), 'ς', 'σ')"#;
+
+/// How `q` is looked for in the folded title.
+enum TitleMatch {
+    /// `LIKE '%…%'`, which the trigram index serves: the query holds a trigram.
+    Indexed(String),
+    /// `strpos`, on the owner's rows only: the index could not narrow it down.
+    Scanned(String),
+}
+
+impl TitleMatch {
+    fn of(filter: &TaskFilter) -> Option<Self> {
+        let folded = fold_for_search(filter.title_contains.as_deref()?);
+        Some(if has_trigram(&folded) {
+            Self::Indexed(format!("%{}%", escape_like(&folded)))
+        } else {
+            Self::Scanned(folded)
+        })
+    }
+
+    /// The predicate, with `$n` standing for its one parameter.
+    fn sql(&self, n: usize) -> String {
+        match self {
+            Self::Indexed(_) => format!("{FOLDED_TITLE} LIKE ${n}"),
+            Self::Scanned(_) => format!("strpos({FOLDED_TITLE}, ${n}) > 0"),
+        }
+    }
+
+    fn into_value(self) -> String {
+        match self {
+            Self::Indexed(value) | Self::Scanned(value) => value,
+        }
+    }
+
+    fn expression(self) -> Box<dyn BoxableExpression<tasks::table, Pg, SqlType = Bool>> {
+        let (before, after) = match &self {
+            Self::Indexed(_) => (format!("{FOLDED_TITLE} LIKE "), ""),
+            Self::Scanned(_) => (format!("strpos({FOLDED_TITLE}, "), ") > 0"),
+        };
+        Box::new(diesel::dsl::sql::<Bool>(&before).bind::<Text, _>(self.into_value()).sql(after))
+    }
+}
+
 /// The owner's tasks matching `filter`, regardless of page.
 fn filtered(owner: UserId, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Pg> {
     let mut query = tasks::table.filter(tasks::user_id.eq(owner.as_uuid())).into_boxed();
@@ -91,10 +137,23 @@ fn filtered(owner: UserId, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Pg
         Some(false) => query = query.filter(tasks::completed_at.is_null()),
         None => {}
     }
-    if let Some(text) = &filter.title_contains {
-        query = query.filter(tasks::title.ilike(format!("%{}%", escape_like(text))).escape('\\'));
+    if let Some(title) = TitleMatch::of(filter) {
+        query = query.filter(title.expression());
     }
     query
+}
+
+/// The statement of one page of tasks, boxed.
+pub(crate) type TaskPage = tasks::BoxedQuery<'static, Pg, diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<TaskRow, Pg>>>;
+
+/// One page of the owner's tasks matching `filter`, newest first, after
+/// `cursor`: the statement [`PgTaskRepository::list`] runs, `limit` rows.
+pub(crate) fn page_query(owner: UserId, filter: &TaskFilter, cursor: Option<Cursor>, limit: i64) -> TaskPage {
+    let mut query = filtered(owner, filter);
+    if let Some(cursor) = cursor {
+        query = query.filter(after(cursor));
+    }
+    query.select(TaskRow::as_select()).order((tasks::created_at.desc(), tasks::id.desc())).limit(limit)
 }
 
 /// The count behind a task list's `meta.total`, read in one scan of at most
@@ -107,7 +166,7 @@ async fn capped_task_count(
     owner: UserId,
     filter: &TaskFilter,
 ) -> QueryResult<i64> {
-    use diesel::sql_types::{BigInt, Nullable, Text};
+    use diesel::sql_types::BigInt;
 
     #[derive(QueryableByName)]
     struct Counted {
@@ -115,22 +174,31 @@ async fn capped_task_count(
         n: i64,
     }
     let cap = i64::try_from(parley_kernel::TOTAL_CAP).unwrap_or(i64::MAX);
-    let pattern = filter.title_contains.as_ref().map(|text| format!("%{}%", escape_like(text)));
-    let counted: Counted = diesel::sql_query(
-        "SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = $1 \
-         AND ($2::boolean IS NULL OR (completed_at IS NOT NULL) = $2) \
-         AND ($3::text IS NULL OR title ILIKE $3 ESCAPE '\\') LIMIT $4) AS matching",
-    )
-    .bind::<SqlUuid, _>(owner.as_uuid())
-    .bind::<Nullable<Bool>, _>(filter.completed)
-    .bind::<Nullable<Text>, _>(pattern)
-    .bind::<BigInt, _>(cap + 1)
-    .get_result(conn)
-    .await?;
+    let completed = match filter.completed {
+        Some(true) => " AND completed_at IS NOT NULL",
+        Some(false) => " AND completed_at IS NULL",
+        None => "",
+    };
+    let title = TitleMatch::of(filter);
+    let (title_sql, limit_at) = match &title {
+        Some(title) => (format!(" AND {}", title.sql(2)), 3),
+        None => (String::new(), 2),
+    };
+    let statement = format!(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = $1{completed}{title_sql} \
+         LIMIT ${limit_at}) AS matching"
+    );
+    let query = diesel::sql_query(statement).bind::<SqlUuid, _>(owner.as_uuid()).into_boxed();
+    let query = match title {
+        Some(title) => query.bind::<Text, _>(title.into_value()),
+        None => query,
+    };
+    let counted: Counted = query.bind::<BigInt, _>(cap + 1).get_result(conn).await?;
     Ok(counted.n)
 }
 
-/// Makes `%`, `_` and `\` match literally in a `LIKE … ESCAPE '\'` pattern.
+/// Makes `%`, `_` and `\` match literally in a `LIKE` pattern (whose escape
+/// character is `\` by default).
 fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
@@ -464,16 +532,7 @@ impl TaskRepository for PgTaskRepository {
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
                 let total = capped_task_count(conn, owner, filter).await?;
-                let mut query = filtered(owner, filter);
-                if let Some(cursor) = page.cursor() {
-                    query = query.filter(after(cursor));
-                }
-                let rows: Vec<TaskRow> = query
-                    .order((tasks::created_at.desc(), tasks::id.desc()))
-                    .limit(limit)
-                    .select(TaskRow::as_select())
-                    .load(conn)
-                    .await?;
+                let rows: Vec<TaskRow> = page_query(owner, filter, page.cursor(), limit).load(conn).await?;
                 Ok::<_, PgError>((rows, total))
             }
         })

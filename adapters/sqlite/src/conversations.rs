@@ -1,8 +1,12 @@
 //! `ConversationRepository` on SQLite.
 
 use async_trait::async_trait;
-use diesel::dsl::count;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
+use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::BigInt;
+use diesel::sqlite::Sqlite;
 use parley_conversations::{Conversation, ConversationTitle, FeedbackKind};
 use parley_conversations::{
     ConversationDetail, ConversationError, ConversationRepository, ConversationSummary, Message,
@@ -11,7 +15,7 @@ use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreE
 
 use crate::SqliteStore;
 use crate::conversation_rows::{ConversationRow, MessageRow};
-use crate::rows::{Owned, to_micros};
+use crate::rows::{Owned, keyset, to_micros};
 use crate::schema::{conversations, item_feedback, messages};
 
 /// Each user's conversations and their messages.
@@ -28,6 +32,47 @@ impl SqliteConversationRepository {
 fn lookup(conn: &mut SqliteConnection, id: &str, owner: &str) -> QueryResult<Owned<ConversationRow>> {
     let row = conversations::table.find(id).select(ConversationRow::as_select()).first(conn).optional()?;
     Ok(Owned::check(row, owner, |row| &row.user_id))
+}
+
+/// One page of the owner's conversations with their message counts, most
+/// recently updated first, after `cursor`: the statement `list` runs. The
+/// count is a subquery per row of the page; a join grouped over all the
+/// owner's conversations read every one of them on every page.
+pub(crate) fn list_page(
+    owner: &str,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> impl LoadQuery<'static, SqliteConnection, (ConversationRow, i64)> + QueryFragment<Sqlite> + Send + 'static {
+    let message_count =
+        sql::<BigInt>("(SELECT count(*) FROM messages WHERE messages.conversation_id = conversations.id)");
+    let mut query = conversations::table
+        .filter(conversations::user_id.eq(owner.to_owned()))
+        .select((ConversationRow::as_select(), message_count))
+        .order((conversations::updated_at.desc(), conversations::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(keyset("conversations.updated_at, conversations.id", true, cursor));
+    }
+    query
+}
+
+/// One page of a conversation's messages, oldest first, after `cursor`.
+pub(crate) fn messages_page(
+    id: &str,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> impl LoadQuery<'static, SqliteConnection, MessageRow> + QueryFragment<Sqlite> + Send + 'static {
+    let mut query = messages::table
+        .filter(messages::conversation_id.eq(id.to_owned()))
+        .order((messages::created_at.asc(), messages::id.asc()))
+        .limit(limit)
+        .select(MessageRow::as_select())
+        .into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(keyset("messages.created_at, messages.id", false, cursor));
+    }
+    query
 }
 
 #[async_trait]
@@ -48,23 +93,7 @@ impl ConversationRepository for SqliteConversationRepository {
                 conn.transaction(|conn| {
                     let total: i64 =
                         capped_count!(conversations::table.filter(conversations::user_id.eq(&owner)), conn);
-                    let mut query = conversations::table
-                        .left_join(messages::table)
-                        .filter(conversations::user_id.eq(&owner))
-                        .group_by(conversations::id)
-                        .select((ConversationRow::as_select(), count(messages::id.nullable())))
-                        .order((conversations::updated_at.desc(), conversations::id.desc()))
-                        .limit(fetch)
-                        .into_boxed();
-                    if let Some(Cursor { at, id }) = cursor {
-                        let (at, id) = (to_micros(at), id.to_string());
-                        query = query.filter(
-                            conversations::updated_at
-                                .lt(at)
-                                .or(conversations::updated_at.eq(at).and(conversations::id.lt(id))),
-                        );
-                    }
-                    let rows: Vec<(ConversationRow, i64)> = query.load(conn)?;
+                    let rows: Vec<(ConversationRow, i64)> = list_page(&owner, cursor, fetch).load(conn)?;
                     Ok((rows, total))
                 })
             })
@@ -146,19 +175,8 @@ impl ConversationRepository for SqliteConversationRepository {
                         Owned::Forbidden => return Ok(Owned::Forbidden),
                     }
                     let total: i64 = capped_count!(messages::table.filter(messages::conversation_id.eq(&key)), conn);
-                    let mut query = messages::table
-                        .filter(messages::conversation_id.eq(&key))
-                        .order((messages::created_at.asc(), messages::id.asc()))
-                        .limit(fetch)
-                        .select(MessageRow::as_select())
-                        .into_boxed();
-                    if let Some(Cursor { at, id }) = cursor {
-                        let (at, id) = (to_micros(at), id.to_string());
-                        query = query.filter(
-                            messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(id))),
-                        );
-                    }
-                    Ok(Owned::Mine((query.load::<MessageRow>(conn)?, total)))
+                    let rows: Vec<MessageRow> = messages_page(&key, cursor, fetch).load(conn)?;
+                    Ok(Owned::Mine((rows, total)))
                 })
             })
             .await?;

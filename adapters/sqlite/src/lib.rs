@@ -23,6 +23,8 @@ macro_rules! capped_count {
 
 mod conversation_rows;
 mod conversations;
+#[cfg(test)]
+mod plans;
 mod rows;
 mod schema;
 mod session_rows;

@@ -72,3 +72,23 @@ impl<T> Owned<T> {
         }
     }
 }
+
+/// `(at, id) < (cursor)` (`before`) or `> (cursor)` over the two named
+/// columns: a row value, which SQLite reads as a range of the index on them.
+/// Spelled `at < x OR (at = x AND id < y)` it was a filter on the rows from
+/// the start of the index, so page 500 read the 10,000 rows before it.
+pub(crate) fn keyset<T>(
+    columns: &'static str,
+    before: bool,
+    cursor: parley_kernel::Cursor,
+) -> Box<dyn diesel::BoxableExpression<T, diesel::sqlite::Sqlite, SqlType = diesel::sql_types::Bool>> {
+    use diesel::sql_types::{BigInt, Bool, Text};
+    let op = if before { ") < (" } else { ") > (" };
+    Box::new(
+        diesel::dsl::sql::<Bool>(&format!("({columns}{op}"))
+            .bind::<BigInt, _>(to_micros(cursor.at))
+            .sql(", ")
+            .bind::<Text, _>(cursor.id.to_string())
+            .sql(")"),
+    )
+}

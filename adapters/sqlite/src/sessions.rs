@@ -2,11 +2,14 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
+use diesel::query_dsl::LoadQuery;
+use diesel::sqlite::Sqlite;
 use parley_kernel::{Cursor, Page, PageRequest, SessionId, StoreError, Timestamp, UserId};
 use parley_sessions::{Session, SessionError, SessionMessage, SessionRepository};
 
 use crate::SqliteStore;
-use crate::rows::{CorruptRow, to_micros};
+use crate::rows::{CorruptRow, keyset, to_micros};
 use crate::schema::{session_messages, sessions};
 use crate::session_rows::{SessionMessageRow, SessionRow};
 
@@ -52,6 +55,41 @@ fn corrupt_store(error: CorruptRow) -> SessionError {
     SessionError::Store(error.into())
 }
 
+/// One page of the open sessions, newest first, after `cursor`.
+pub(crate) fn active_page(
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> impl LoadQuery<'static, SqliteConnection, SessionRow> + QueryFragment<Sqlite> + Send + 'static {
+    let mut query = sessions::table
+        .filter(sessions::closed_at.is_null())
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .limit(limit)
+        .select(SessionRow::as_select())
+        .into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(keyset("sessions.created_at, sessions.id", true, cursor));
+    }
+    query
+}
+
+/// One page of a session's messages, oldest first, after `cursor`.
+pub(crate) fn messages_page(
+    id: &str,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> impl LoadQuery<'static, SqliteConnection, SessionMessageRow> + QueryFragment<Sqlite> + Send + 'static {
+    let mut query = session_messages::table
+        .filter(session_messages::session_id.eq(id.to_owned()))
+        .order((session_messages::created_at.asc(), session_messages::id.asc()))
+        .limit(limit)
+        .select(SessionMessageRow::as_select())
+        .into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(keyset("session_messages.created_at, session_messages.id", false, cursor));
+    }
+    query
+}
+
 #[async_trait]
 impl SessionRepository for SqliteSessionRepository {
     #[tracing::instrument(skip_all, fields(session_id = %session.id))]
@@ -92,19 +130,7 @@ impl SessionRepository for SqliteSessionRepository {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let total: i64 = capped_count!(sessions::table.filter(sessions::closed_at.is_null()), conn);
-                    let mut query = sessions::table
-                        .filter(sessions::closed_at.is_null())
-                        .order((sessions::created_at.desc(), sessions::id.desc()))
-                        .limit(fetch)
-                        .select(SessionRow::as_select())
-                        .into_boxed();
-                    if let Some(Cursor { at, id }) = cursor {
-                        let (at, id) = (to_micros(at), id.to_string());
-                        query = query.filter(
-                            sessions::created_at.lt(at).or(sessions::created_at.eq(at).and(sessions::id.lt(id))),
-                        );
-                    }
-                    Ok((query.load::<SessionRow>(conn)?, total))
+                    Ok((active_page(cursor, fetch).load::<SessionRow>(conn)?, total))
                 })
             })
             .await?;
@@ -172,21 +198,7 @@ impl SessionRepository for SqliteSessionRepository {
                     }
                     let total: i64 =
                         capped_count!(session_messages::table.filter(session_messages::session_id.eq(&key)), conn);
-                    let mut query = session_messages::table
-                        .filter(session_messages::session_id.eq(&key))
-                        .order((session_messages::created_at.asc(), session_messages::id.asc()))
-                        .limit(fetch)
-                        .select(SessionMessageRow::as_select())
-                        .into_boxed();
-                    if let Some(Cursor { at, id }) = cursor {
-                        let (at, id) = (to_micros(at), id.to_string());
-                        query = query.filter(
-                            session_messages::created_at
-                                .gt(at)
-                                .or(session_messages::created_at.eq(at).and(session_messages::id.gt(id))),
-                        );
-                    }
-                    Ok(Outcome::Done((query.load::<SessionMessageRow>(conn)?, total)))
+                    Ok(Outcome::Done((messages_page(&key, cursor, fetch).load::<SessionMessageRow>(conn)?, total)))
                 })
             })
             .await?;

@@ -192,6 +192,11 @@ async fn open_pooled(path: String) -> ConnectionResult<PooledSqlite> {
 /// A lock still held after the busy timeout is a transient condition;
 /// anything else is unexpected.
 pub(crate) fn store_error(error: DieselError) -> StoreError {
+    // Every write checks its parent rows in its own (immediate) transaction,
+    // except the user behind the token: a failed foreign key is that user gone.
+    if matches!(&error, DieselError::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _)) {
+        return StoreError::OwnerGone;
+    }
     let busy = matches!(&error, DieselError::DatabaseError(_, info)
         if info.message().contains("database is locked") || info.message().contains("database is busy"));
     if busy { StoreError::unavailable(error) } else { StoreError::unexpected(error) }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use parley_kernel::{ConversationId, TaskId, UserId};
 use parley_tasks::{
-    Attribution, Priority, Revision, Task, TaskDescription, TaskTitle, changes_from_json, changes_json,
+    Attribution, Priority, Revision, Task, TaskDescription, TaskTitle, changes_from_json, changes_json, fold_for_search,
 };
 
 use crate::rows::{CorruptRow, corrupt, from_micros, parse_uuid, to_micros};
@@ -43,7 +43,7 @@ impl TaskRow {
             id: task.id.to_string(),
             user_id: task.owner.to_string(),
             title: task.title.as_str().to_owned(),
-            title_folded: task.title.as_str().to_lowercase(),
+            title_folded: fold_for_search(task.title.as_str()),
             description: task.description.as_str().to_owned(),
             priority: task.priority.as_str().to_owned(),
             due_at: task.due_at.map(to_micros),

@@ -1,16 +1,18 @@
 //! `TaskRepository` on SQLite.
 
 use async_trait::async_trait;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 use diesel::sqlite::Sqlite;
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, UserId};
 use parley_tasks::{
     Attribution, Decision, Edit, Plan, PlanError, PlanStatus, RevertError, Revision, Task, TaskChange, TaskError,
-    TaskFilter, TaskRepository, changes_from_stored, changes_to_json, revert_steps, undo,
+    TaskFilter, TaskRepository, changes_from_stored, changes_to_json, fold_for_search, revert_steps, undo,
 };
 
 use crate::SqliteStore;
-use crate::rows::{Owned, corrupt, to_micros};
+use crate::rows::{Owned, corrupt, keyset, to_micros};
 use crate::schema::{plans, reverted_tool_calls, task_revisions, tasks};
 use crate::task_rows::{RevisionRow, TaskRow};
 
@@ -25,20 +27,15 @@ impl SqliteTaskRepository {
     }
 }
 
-/// `%query%` for `LIKE … ESCAPE '\'` over `title_folded`: the query is
-/// lower-cased the same way the titles were, and its wildcards made literal.
-fn title_pattern(query: &str) -> String {
-    let mut pattern = String::from("%");
-    for ch in query.to_lowercase().chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(ch);
-    }
-    pattern.push('%');
-    pattern
+/// The phrase an FTS5 trigram `MATCH` reads as the substring `folded`.
+fn trigram_phrase(folded: &str) -> String {
+    format!("\"{}\"", folded.replace('"', "\"\""))
 }
 
+/// The owner's tasks matching `filter`. `q` is a substring of the folded
+/// title (decision 0008): from three characters on, the trigram index
+/// `tasks_title_search` finds the candidates; shorter queries are checked
+/// on the owner's rows alone. `instr` decides in both cases.
 fn matching(owner: &str, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Sqlite> {
     let mut query = tasks::table.filter(tasks::user_id.eq(owner.to_owned())).into_boxed();
     match filter.completed {
@@ -47,9 +44,31 @@ fn matching(owner: &str, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Sqli
         None => {}
     }
     if let Some(text) = &filter.title_contains {
-        query = query.filter(tasks::title_folded.like(title_pattern(text)).escape('\\'));
+        let folded = fold_for_search(text);
+        if folded.chars().count() >= 3 {
+            query = query.filter(
+                sql::<Bool>("tasks.rowid IN (SELECT rowid FROM tasks_title_search WHERE tasks_title_search MATCH ")
+                    .bind::<Text, _>(trigram_phrase(&folded))
+                    .sql(")"),
+            );
+        }
+        query = query.filter(sql::<Bool>("instr(tasks.title_folded, ").bind::<Text, _>(folded).sql(") > 0"));
     }
     query
+}
+
+/// The statement of one page of tasks, boxed.
+pub(crate) type TaskPage =
+    tasks::BoxedQuery<'static, Sqlite, diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<TaskRow, Sqlite>>>;
+
+/// One page of the owner's tasks matching `filter`, newest first, after
+/// `cursor`: the statement `list` runs, `limit` rows.
+pub(crate) fn page_query(owner: &str, filter: &TaskFilter, cursor: Option<Cursor>, limit: i64) -> TaskPage {
+    let mut query = matching(owner, filter);
+    if let Some(cursor) = cursor {
+        query = query.filter(keyset("tasks.created_at, tasks.id", true, cursor));
+    }
+    query.select(TaskRow::as_select()).order((tasks::created_at.desc(), tasks::id.desc())).limit(limit)
 }
 
 fn lookup(conn: &mut SqliteConnection, id: &str, owner: &str) -> QueryResult<Owned<TaskRow>> {
@@ -222,13 +241,7 @@ impl TaskRepository for SqliteTaskRepository {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let total: i64 = capped_count!(matching(&owner, &filter), conn);
-                    let mut query = matching(&owner, &filter).select(TaskRow::as_select());
-                    if let Some(Cursor { at, id }) = cursor {
-                        let (at, id) = (to_micros(at), id.to_string());
-                        query =
-                            query.filter(tasks::created_at.lt(at).or(tasks::created_at.eq(at).and(tasks::id.lt(id))));
-                    }
-                    let rows = query.order((tasks::created_at.desc(), tasks::id.desc())).limit(fetch).load(conn)?;
+                    let rows = page_query(&owner, &filter, cursor, fetch).load(conn)?;
                     Ok((rows, total))
                 })
             })
@@ -504,11 +517,11 @@ impl TaskRepository for SqliteTaskRepository {
 
 #[cfg(test)]
 mod tests {
-    use super::title_pattern;
+    use super::trigram_phrase;
 
     #[test]
-    fn title_pattern_folds_case_and_escapes_wildcards() {
-        assert_eq!(title_pattern("ÉCOLE"), "%école%");
-        assert_eq!(title_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
+    fn a_trigram_phrase_quotes_its_quotes() {
+        assert_eq!(trigram_phrase("abc"), "\"abc\"");
+        assert_eq!(trigram_phrase(r#"say "hi" * OR x"#), r#""say ""hi"" * OR x""#);
     }
 }

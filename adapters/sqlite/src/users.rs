@@ -102,7 +102,7 @@ impl UserRepository for SqliteUserRepository {
     async fn ping(&self) -> Result<(), StoreError> {
         self.store.run(|conn| conn.batch_execute("SELECT 1")).await.map_err(|error| match error {
             StoreError::Unexpected(cause) => StoreError::Unavailable(cause),
-            unavailable @ StoreError::Unavailable(_) => unavailable,
+            other @ (StoreError::Unavailable(_) | StoreError::OwnerGone) => other,
         })
     }
 }

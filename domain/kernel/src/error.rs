@@ -10,6 +10,10 @@ pub enum StoreError {
     /// the request may succeed later.
     #[error("the store is unavailable")]
     Unavailable(#[source] BoxError),
+    /// The user a write was made for no longer exists (an operator removed
+    /// the account while one of its tokens was still valid).
+    #[error("the user no longer exists")]
+    OwnerGone,
     /// Anything else: a bug, corrupt data, a failed query.
     #[error("unexpected store failure")]
     Unexpected(#[source] BoxError),

@@ -4,6 +4,7 @@
 mod plan;
 mod ports;
 mod revision;
+mod search;
 mod task;
 mod values;
 
@@ -15,6 +16,7 @@ pub use revision::{
     Action, ActorKind, Attribution, Origin, RevertError, RevertStep, Revision, SnapshotError, UnknownWord,
     changes_from_json, changes_json, restore, revert_steps, snapshot, undo,
 };
+pub use search::{fold_for_search, has_trigram};
 pub use task::{NewTask, Task, TaskChange, TaskPatch};
 pub use values::{Priority, PriorityError, TaskDescription, TaskDescriptionError, TaskTitle, TaskTitleError};
 

@@ -272,6 +272,10 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
                 return Err(self.refuse(CLOSE_UNAUTHORIZED, "UNAUTHORIZED", message).await);
             };
             let user = claims.user;
+            if self.rooms.auth.caller(&token).await.is_err() {
+                let message = "The access token's user no longer exists";
+                return Err(self.refuse(CLOSE_UNAUTHORIZED, "UNAUTHORIZED", message).await);
+            }
             let name = match data.name.as_deref().map(DisplayName::parse) {
                 None => None,
                 Some(Ok(name)) => Some(name),

@@ -187,11 +187,12 @@ fn task_ok(task: Task) -> TaskResponse {
     TaskResponse::Ok(ok(task.into()), tag)
 }
 
-/// The version an `If-Match` header asks for: `None` without one or for
-/// `*`; a tag that is no version (or a list of several) never matches.
+/// The version an `If-Match` header asks for: `None` without one, for an
+/// empty one or for `*`; a tag that is no version (or a list of several)
+/// never matches.
 fn if_match(header: Option<&str>) -> Option<u32> {
     let value = header?.trim();
-    if value == "*" {
+    if value.is_empty() || value == "*" {
         return None;
     }
     let tag = value.strip_prefix("W/").unwrap_or(value);

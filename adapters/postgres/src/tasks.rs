@@ -429,6 +429,86 @@ impl TryFrom<RevisionRow> for Revision {
     }
 }
 
+/// Inserts the task and its `created` revision in one statement (a
+/// data-modifying CTE): atomic, and one round trip instead of the four of
+/// BEGIN, two INSERTs and COMMIT.
+async fn create_with_revision(
+    conn: &mut diesel_async::AsyncPgConnection,
+    task: &TaskRow,
+    revision: &RevisionRow,
+) -> QueryResult<()> {
+    use diesel::sql_types::{Integer, Jsonb, Nullable, Text};
+
+    diesel::sql_query(
+        "WITH created AS (INSERT INTO tasks (id, user_id, title, description, priority, due_at, created_at, \
+         updated_at, completed_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)) \
+         INSERT INTO task_revisions (id, task_id, user_id, version, action, changes, actor, origin, \
+         conversation_id, tool_call_id, before, created_at) \
+         VALUES ($11, $1, $2, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+    )
+    .bind::<SqlUuid, _>(task.id)
+    .bind::<SqlUuid, _>(task.user_id)
+    .bind::<Text, _>(&task.title)
+    .bind::<Text, _>(&task.description)
+    .bind::<Text, _>(&task.priority)
+    .bind::<Nullable<Timestamptz>, _>(task.due_at)
+    .bind::<Timestamptz, _>(task.created_at)
+    .bind::<Timestamptz, _>(task.updated_at)
+    .bind::<Nullable<Timestamptz>, _>(task.completed_at)
+    .bind::<Integer, _>(task.version)
+    .bind::<SqlUuid, _>(revision.id)
+    .bind::<Integer, _>(revision.version)
+    .bind::<Text, _>(&revision.action)
+    .bind::<Jsonb, _>(&revision.changes)
+    .bind::<Text, _>(&revision.actor)
+    .bind::<Text, _>(&revision.origin)
+    .bind::<Nullable<SqlUuid>, _>(revision.conversation_id)
+    .bind::<Nullable<Text>, _>(&revision.tool_call_id)
+    .bind::<Nullable<Jsonb>, _>(&revision.before)
+    .bind::<Timestamptz, _>(revision.created_at)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Rewrites the (locked) task and inserts its revision in one statement.
+async fn update_with_revision(
+    conn: &mut diesel_async::AsyncPgConnection,
+    task: &TaskRow,
+    revision: &RevisionRow,
+) -> QueryResult<()> {
+    use diesel::sql_types::{Integer, Jsonb, Nullable, Text};
+
+    diesel::sql_query(
+        "WITH changed AS (UPDATE tasks SET title = $3, description = $4, priority = $5, due_at = $6, \
+         updated_at = $7, completed_at = $8, version = $9 WHERE id = $1) \
+         INSERT INTO task_revisions (id, task_id, user_id, version, action, changes, actor, origin, \
+         conversation_id, tool_call_id, before, created_at) \
+         VALUES ($10, $1, $2, $9, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind::<SqlUuid, _>(task.id)
+    .bind::<SqlUuid, _>(task.user_id)
+    .bind::<Text, _>(&task.title)
+    .bind::<Text, _>(&task.description)
+    .bind::<Text, _>(&task.priority)
+    .bind::<Nullable<Timestamptz>, _>(task.due_at)
+    .bind::<Timestamptz, _>(task.updated_at)
+    .bind::<Nullable<Timestamptz>, _>(task.completed_at)
+    .bind::<Integer, _>(task.version)
+    .bind::<SqlUuid, _>(revision.id)
+    .bind::<Text, _>(&revision.action)
+    .bind::<Jsonb, _>(&revision.changes)
+    .bind::<Text, _>(&revision.actor)
+    .bind::<Text, _>(&revision.origin)
+    .bind::<Nullable<SqlUuid>, _>(revision.conversation_id)
+    .bind::<Nullable<Text>, _>(&revision.tool_call_id)
+    .bind::<Nullable<Jsonb>, _>(&revision.before)
+    .bind::<Timestamptz, _>(revision.created_at)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 async fn record(conn: &mut diesel_async::AsyncPgConnection, revision: &Revision) -> QueryResult<()> {
     diesel::insert_into(task_revisions::table).values(RevisionRow::from(revision)).execute(conn).await.map(drop)
 }
@@ -501,16 +581,9 @@ async fn apply_plan(conn: &mut diesel_async::AsyncPgConnection, plan: &Plan, now
 impl TaskRepository for PgTaskRepository {
     async fn create(&self, task: &Task, by: &Attribution) -> Result<(), StoreError> {
         let row = TaskRow::from(task);
-        let revision = Revision::record(None, None, Some(task), by, task.created_at);
-        write(&self.pool, async |conn| {
-            conn.transaction(async move |conn| {
-                diesel::insert_into(tasks::table).values(&row).execute(conn).await?;
-                record(conn, &revision).await?;
-                Ok::<_, PgError>(())
-            })
-            .await
-        })
-        .await?;
+        let revision = RevisionRow::from(&Revision::record(None, None, Some(task), by, task.created_at));
+        write(&self.pool, async |conn| create_with_revision(conn, &row, &revision).await.map_err(PgError::from))
+            .await?;
         Ok(())
     }
 
@@ -548,8 +621,9 @@ impl TaskRepository for PgTaskRepository {
                 let current = locked(conn, edit.by.user, id).await?;
                 Refusal::check_version(edit, &current)?;
                 let task = current.clone().apply(change, edit.at);
-                diesel::update(tasks::table.find(id.as_uuid())).set(&TaskRow::from(&task)).execute(conn).await?;
-                record(conn, &Revision::record(None, Some(&current), Some(&task), &edit.by, edit.at)).await?;
+                let revision =
+                    RevisionRow::from(&Revision::record(None, Some(&current), Some(&task), &edit.by, edit.at));
+                update_with_revision(conn, &TaskRow::from(&task), &revision).await?;
                 Ok::<_, Refusal>(task)
             })
             .await

@@ -429,46 +429,100 @@ impl TryFrom<RevisionRow> for Revision {
     }
 }
 
-/// Inserts the task and its `created` revision in one statement (a
-/// data-modifying CTE): atomic, and one round trip instead of the four of
-/// BEGIN, two INSERTs and COMMIT.
+/// A task write and its revision as one statement (a data-modifying CTE):
+/// atomic, one round trip, and a fixed text, so that it is prepared once per
+/// connection (`sql_query` is never cached: it was parsed and planned on
+/// every call).
+struct WithRevision<'a> {
+    /// `true`: INSERT the task; `false`: UPDATE it.
+    create: bool,
+    task: &'a TaskRow,
+    revision: &'a RevisionRow,
+}
+
+impl diesel::query_builder::QueryId for WithRevision<'_> {
+    type QueryId = ();
+    // Two texts (create, update); the cache is keyed by the SQL when the id is not static.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::QueryFragment<Pg> for WithRevision<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Integer, Jsonb, Nullable, Text};
+
+        let (task, revision) = (self.task, self.revision);
+        if self.create {
+            out.push_sql(
+                "WITH written AS (INSERT INTO tasks (id, user_id, title, description, priority, due_at, \
+                 completed_at, updated_at, version, created_at) VALUES (",
+            );
+        } else {
+            out.push_sql("WITH written AS (UPDATE tasks SET (id, user_id, title, description, priority, due_at, completed_at, updated_at, version) = (");
+        }
+        out.push_bind_param::<SqlUuid, _>(&task.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&task.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&task.title)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&task.description)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&task.priority)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&task.due_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamptz>, _>(&task.completed_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&task.updated_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&task.version)?;
+        if self.create {
+            out.push_sql(", ");
+            out.push_bind_param::<Timestamptz, _>(&task.created_at)?;
+            out.push_sql(")) ");
+        } else {
+            out.push_sql(") WHERE id = ");
+            out.push_bind_param::<SqlUuid, _>(&task.id)?;
+            out.push_sql(") ");
+        }
+        out.push_sql(
+            "INSERT INTO task_revisions (id, task_id, user_id, version, action, changes, actor, origin, \
+             conversation_id, tool_call_id, before, created_at) VALUES (",
+        );
+        out.push_bind_param::<SqlUuid, _>(&revision.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&revision.task_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<SqlUuid, _>(&revision.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Integer, _>(&revision.version)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&revision.action)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Jsonb, _>(&revision.changes)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&revision.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&revision.origin)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<SqlUuid>, _>(&revision.conversation_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&revision.tool_call_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Jsonb>, _>(&revision.before)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamptz, _>(&revision.created_at)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
 async fn create_with_revision(
     conn: &mut diesel_async::AsyncPgConnection,
     task: &TaskRow,
     revision: &RevisionRow,
 ) -> QueryResult<()> {
-    use diesel::sql_types::{Integer, Jsonb, Nullable, Text};
-
-    diesel::sql_query(
-        "WITH created AS (INSERT INTO tasks (id, user_id, title, description, priority, due_at, created_at, \
-         updated_at, completed_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)) \
-         INSERT INTO task_revisions (id, task_id, user_id, version, action, changes, actor, origin, \
-         conversation_id, tool_call_id, before, created_at) \
-         VALUES ($11, $1, $2, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-    )
-    .bind::<SqlUuid, _>(task.id)
-    .bind::<SqlUuid, _>(task.user_id)
-    .bind::<Text, _>(&task.title)
-    .bind::<Text, _>(&task.description)
-    .bind::<Text, _>(&task.priority)
-    .bind::<Nullable<Timestamptz>, _>(task.due_at)
-    .bind::<Timestamptz, _>(task.created_at)
-    .bind::<Timestamptz, _>(task.updated_at)
-    .bind::<Nullable<Timestamptz>, _>(task.completed_at)
-    .bind::<Integer, _>(task.version)
-    .bind::<SqlUuid, _>(revision.id)
-    .bind::<Integer, _>(revision.version)
-    .bind::<Text, _>(&revision.action)
-    .bind::<Jsonb, _>(&revision.changes)
-    .bind::<Text, _>(&revision.actor)
-    .bind::<Text, _>(&revision.origin)
-    .bind::<Nullable<SqlUuid>, _>(revision.conversation_id)
-    .bind::<Nullable<Text>, _>(&revision.tool_call_id)
-    .bind::<Nullable<Jsonb>, _>(&revision.before)
-    .bind::<Timestamptz, _>(revision.created_at)
-    .execute(conn)
-    .await
-    .map(drop)
+    WithRevision { create: true, task, revision }.execute(conn).await.map(drop)
 }
 
 /// Rewrites the (locked) task and inserts its revision in one statement.
@@ -477,36 +531,7 @@ async fn update_with_revision(
     task: &TaskRow,
     revision: &RevisionRow,
 ) -> QueryResult<()> {
-    use diesel::sql_types::{Integer, Jsonb, Nullable, Text};
-
-    diesel::sql_query(
-        "WITH changed AS (UPDATE tasks SET title = $3, description = $4, priority = $5, due_at = $6, \
-         updated_at = $7, completed_at = $8, version = $9 WHERE id = $1) \
-         INSERT INTO task_revisions (id, task_id, user_id, version, action, changes, actor, origin, \
-         conversation_id, tool_call_id, before, created_at) \
-         VALUES ($10, $1, $2, $9, $11, $12, $13, $14, $15, $16, $17, $18)",
-    )
-    .bind::<SqlUuid, _>(task.id)
-    .bind::<SqlUuid, _>(task.user_id)
-    .bind::<Text, _>(&task.title)
-    .bind::<Text, _>(&task.description)
-    .bind::<Text, _>(&task.priority)
-    .bind::<Nullable<Timestamptz>, _>(task.due_at)
-    .bind::<Timestamptz, _>(task.updated_at)
-    .bind::<Nullable<Timestamptz>, _>(task.completed_at)
-    .bind::<Integer, _>(task.version)
-    .bind::<SqlUuid, _>(revision.id)
-    .bind::<Text, _>(&revision.action)
-    .bind::<Jsonb, _>(&revision.changes)
-    .bind::<Text, _>(&revision.actor)
-    .bind::<Text, _>(&revision.origin)
-    .bind::<Nullable<SqlUuid>, _>(revision.conversation_id)
-    .bind::<Nullable<Text>, _>(&revision.tool_call_id)
-    .bind::<Nullable<Jsonb>, _>(&revision.before)
-    .bind::<Timestamptz, _>(revision.created_at)
-    .execute(conn)
-    .await
-    .map(drop)
+    WithRevision { create: false, task, revision }.execute(conn).await.map(drop)
 }
 
 async fn record(conn: &mut diesel_async::AsyncPgConnection, revision: &Revision) -> QueryResult<()> {
@@ -869,5 +894,13 @@ mod tests {
             version: 1,
         };
         assert!(crate::statement_is_cached(&diesel::insert_into(tasks::table).values(&row)));
+        let task = Task::try_from(row).unwrap_or_else(|e| panic!("{e:?}"));
+        let by = Attribution::user(task.owner, parley_tasks::Origin::Rest);
+        let revision = RevisionRow::from(&Revision::record(None, None, Some(&task), &by, now));
+        let row = TaskRow::from(&task);
+        for create in [true, false] {
+            let write = WithRevision { create, task: &row, revision: &revision };
+            assert!(crate::statement_is_cached(&write), "a task write with its revision is prepared once");
+        }
     }
 }

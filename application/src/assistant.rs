@@ -504,20 +504,9 @@ struct Door {
     origin: Origin,
 }
 
-/// `delete "Buy milk", add "Call Bob"`: the plan's changes in words.
+/// `Delete "Buy milk", Add "Call Bob"`: the plan's changes in words.
 fn describe(changes: &[PlannedChange]) -> String {
-    let named = |change: &PlannedChange| {
-        let title = change.before.as_ref().or(change.after.as_ref()).map_or("?", |task| task.title.as_str());
-        let verb = match change.name.as_str() {
-            "add_task" => "add",
-            "complete_task" => "complete",
-            "update_task" => "update",
-            "delete_task" => "delete",
-            other => other,
-        };
-        format!("{verb} \"{title}\"")
-    };
-    changes.iter().map(named).collect::<Vec<_>>().join(", ")
+    changes.iter().map(PlannedChange::summary).collect::<Vec<_>>().join(", ")
 }
 
 /// The reply's text when the model said nothing before its changes were held.

@@ -87,6 +87,40 @@ struct UpdateTask {
     version: Option<u32>,
 }
 
+impl AddTask {
+    /// The task these arguments describe; `run` and `preview` both read them so.
+    fn parse(&self) -> Result<NewTask, Failure> {
+        Ok(NewTask {
+            title: TaskTitle::parse(&self.title).map_err(|e| invalid(format!("title {e}")))?,
+            description: TaskDescription::parse(self.description.as_deref().unwrap_or_default())
+                .map_err(|e| invalid(format!("description {e}")))?,
+            priority: Priority::default(),
+            due_at: None,
+        })
+    }
+}
+
+impl UpdateTask {
+    /// The change these arguments describe.
+    fn patch(&self) -> Result<TaskPatch, Failure> {
+        Ok(TaskPatch {
+            title: self
+                .title
+                .as_deref()
+                .map(TaskTitle::parse)
+                .transpose()
+                .map_err(|e| invalid(format!("title {e}")))?,
+            description: self
+                .description
+                .as_deref()
+                .map(TaskDescription::parse)
+                .transpose()
+                .map_err(|e| invalid(format!("description {e}")))?,
+            ..TaskPatch::default()
+        })
+    }
+}
+
 /// A tool failure the model sees as the tool's result.
 struct Failure {
     code: &'static str,
@@ -194,14 +228,7 @@ pub async fn preview(
         match request.name.as_str() {
             "add_task" => {
                 let a: AddTask = args(&request.arguments)?;
-                let new = NewTask {
-                    title: TaskTitle::parse(&a.title).map_err(|e| invalid(format!("title {e}")))?,
-                    description: TaskDescription::parse(a.description.as_deref().unwrap_or_default())
-                        .map_err(|e| invalid(format!("description {e}")))?,
-                    priority: Priority::default(),
-                    due_at: None,
-                };
-                Ok((None, Some(Task::create(by.user, new, now))))
+                Ok((None, Some(Task::create(by.user, a.parse()?, now))))
             }
             "complete_task" => {
                 let a: TaskRef = args(&request.arguments)?;
@@ -213,21 +240,7 @@ pub async fn preview(
             "update_task" => {
                 let a: UpdateTask = args(&request.arguments)?;
                 let before = current(&a.task_id, a.version).await?;
-                let patch = TaskPatch {
-                    title: a
-                        .title
-                        .as_deref()
-                        .map(TaskTitle::parse)
-                        .transpose()
-                        .map_err(|e| invalid(format!("title {e}")))?,
-                    description: a
-                        .description
-                        .as_deref()
-                        .map(TaskDescription::parse)
-                        .transpose()
-                        .map_err(|e| invalid(format!("description {e}")))?,
-                    ..TaskPatch::default()
-                };
+                let patch = a.patch()?;
                 let after = before.clone().apply(parley_tasks::TaskChange::Patch(patch), now);
                 Ok((Some(before), Some(after)))
             }
@@ -255,14 +268,7 @@ async fn dispatch(tasks: &TaskService, by: &Attribution, request: &ToolRequest) 
     match request.name.as_str() {
         "add_task" => {
             let a: AddTask = args(&request.arguments)?;
-            let new = NewTask {
-                title: TaskTitle::parse(&a.title).map_err(|e| invalid(format!("title {e}")))?,
-                description: TaskDescription::parse(a.description.as_deref().unwrap_or_default())
-                    .map_err(|e| invalid(format!("description {e}")))?,
-                priority: Priority::default(),
-                due_at: None,
-            };
-            Ok(json!({"task": task_json(&tasks.create(by, new).await?)}))
+            Ok(json!({"task": task_json(&tasks.create(by, a.parse()?).await?)}))
         }
         "list_tasks" => {
             let a: ListTasks = args(&request.arguments)?;
@@ -286,21 +292,7 @@ async fn dispatch(tasks: &TaskService, by: &Attribution, request: &ToolRequest) 
         "update_task" => {
             let a: UpdateTask = args(&request.arguments)?;
             let id = task_id(&a.task_id)?;
-            let patch = TaskPatch {
-                title: a
-                    .title
-                    .as_deref()
-                    .map(TaskTitle::parse)
-                    .transpose()
-                    .map_err(|e| invalid(format!("title {e}")))?,
-                description: a
-                    .description
-                    .as_deref()
-                    .map(TaskDescription::parse)
-                    .transpose()
-                    .map_err(|e| invalid(format!("description {e}")))?,
-                ..TaskPatch::default()
-            };
+            let patch = a.patch()?;
             Ok(json!({"task": task_json(&tasks.update(by, id, patch, a.version).await?)}))
         }
         "delete_task" => {

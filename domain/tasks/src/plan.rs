@@ -75,6 +75,20 @@ pub struct PlannedChange {
 }
 
 impl PlannedChange {
+    /// `Delete "Buy milk"`: the change in words.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let title = self.before.as_ref().or(self.after.as_ref()).map_or("?", |task| task.title.as_str());
+        let verb = match self.name.as_str() {
+            "add_task" => "Add",
+            "complete_task" => "Complete",
+            "update_task" => "Update",
+            "delete_task" => "Delete",
+            other => other,
+        };
+        format!("{verb} \"{title}\"")
+    }
+
     /// The task this change is about.
     #[must_use]
     pub fn task_id(&self) -> Option<TaskId> {

@@ -229,21 +229,7 @@ pub fn stream_options() -> Value {
 
 /// The `widget` item of a plan waiting for approval.
 pub fn plan_widget(thread_id: &str, plan: &parley_tasks::Plan, at: DateTime<Utc>) -> Value {
-    let lines: Vec<String> = plan
-        .changes
-        .iter()
-        .map(|change| {
-            let title = change.before.as_ref().or(change.after.as_ref()).map_or("?", |task| task.title.as_str());
-            let verb = match change.name.as_str() {
-                "add_task" => "Add",
-                "complete_task" => "Complete",
-                "update_task" => "Update",
-                "delete_task" => "Delete",
-                other => other,
-            };
-            format!("{verb} \"{title}\"")
-        })
-        .collect();
+    let lines: Vec<String> = plan.changes.iter().map(parley_tasks::PlannedChange::summary).collect();
     let payload = json!({"plan_id": plan.id.to_string()});
     let mut children = vec![json!({"type": "Text", "value": "This needs your approval:", "weight": "semibold"})];
     children.extend(lines.iter().map(|line| json!({"type": "Text", "value": line})));

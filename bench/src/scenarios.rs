@@ -132,22 +132,29 @@ impl Bench {
 
     /// Registers a fresh user; returns its id and access token.
     pub async fn register(&self, name: &str) -> anyhow::Result<(String, String)> {
-        let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
-        let response = self
-            .client
-            .post(format!("{}/api/v1/auth/register", self.address))
-            .json(&json!({"email": email, "password": "correct horse battery", "name": name}))
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.context("register: a JSON body")?;
-        if status.as_u16() != 201 {
-            anyhow::bail!("register answered {status}: {body}");
-        }
-        let id = body["data"]["user"]["id"].as_str().context("register: user id")?.to_owned();
-        let token = body["data"]["access_token"].as_str().context("register: access token")?.to_owned();
-        Ok((id, token))
+        register(&self.client, &self.address, name).await
     }
+}
+
+/// Registers a fresh user on the Parley at `address`; returns its id and access token.
+///
+/// # Errors
+/// A transport error, or any answer but 201.
+pub async fn register(client: &reqwest::Client, address: &str, name: &str) -> anyhow::Result<(String, String)> {
+    let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
+    let response = client
+        .post(format!("{address}/api/v1/auth/register"))
+        .json(&json!({"email": email, "password": "correct horse battery", "name": name}))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: Value = response.json().await.context("register: a JSON body")?;
+    if status.as_u16() != 201 {
+        anyhow::bail!("register answered {status}: {body}");
+    }
+    let id = body["data"]["user"]["id"].as_str().context("register: user id")?.to_owned();
+    let token = body["data"]["access_token"].as_str().context("register: access token")?.to_owned();
+    Ok((id, token))
 }
 
 /// Starts one more Parley in this process on `database_url`, with the production
@@ -384,11 +391,40 @@ async fn tasks_list(bench: &Bench, options: &Options) -> anyhow::Result<Vec<Verd
         baseline.latency_avg_ms.map_or("?".to_owned(), |ms| format!("{ms:.2}"))
     );
     let url = format!("{}/api/v1/tasks?limit=20", bench.address);
-    let parley = get_load(options, CONNECTIONS, url, Some(token)).await?;
+    let parley = get_load(options, CONNECTIONS, url.clone(), Some(token.clone())).await?;
     println!("  {:<10} {}", "parley", describe(&parley));
     no_errors("tasks-list", &parley)?;
     let ratio = parley.rps() / baseline.tps;
+    // Metrics on and off: a second server on the same database with
+    // METRICS_ADDR=off, rounds alternating, each side going first in turn.
+    let quiet = serve_in_process(&bench.database.url, &[("METRICS_ADDR", "off")]).await?;
+    let unmetered = format!("{quiet}/api/v1/tasks?limit=20");
+    let round = Options { duration: options.duration / 2, ..options.clone() };
+    let (mut on, mut off): (Option<Stats>, Option<Stats>) = (None, None);
+    for turn in 0..4 {
+        let sides = if turn % 2 == 0 { [true, false] } else { [false, true] };
+        for metered in sides {
+            let target = if metered { url.clone() } else { unmetered.clone() };
+            let stats = get_load(&round, CONNECTIONS, target, Some(token.clone())).await?;
+            no_errors("tasks-list", &stats)?;
+            let side = if metered { &mut on } else { &mut off };
+            *side = Some(match side.take() {
+                Some(before) => before.merge(stats)?,
+                None => stats,
+            });
+        }
+    }
+    let (on, off) = (on.context("no metered round")?, off.context("no unmetered round")?);
+    println!("  {:<10} {}", "metrics on", describe(&on));
+    println!("  {:<10} {}", "off", describe(&off));
+    let metered = on.rps() / off.rps();
     Ok(vec![
+        verdict(
+            "tasks-list",
+            "metrics on ≥ 0.95× off".to_owned(),
+            format!("{:.0} / {:.0} req/s = {metered:.2}×", on.rps(), off.rps()),
+            metered >= 0.95,
+        ),
         verdict(
             "tasks-list",
             "≥ 0.5× pgbench tps".to_owned(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{CloneableSecret, ExposeSecret, SecretBox, SecretString, zeroize::Zeroize};
 
 /// A bad configuration value; the message names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,17 @@ pub struct LoginLimits {
 }
 
 /// Which CORS origins may call the API with credentials.
+/// Where `/metrics` is served, and whether anything is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metrics {
+    /// On the API port (`METRICS_ADDR` unset).
+    ApiPort,
+    /// On a listener of its own (`METRICS_ADDR=host:port`).
+    Listener(std::net::SocketAddr),
+    /// Nowhere, and nothing recorded (`METRICS_ADDR=off`).
+    Off,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorsOrigins {
     /// `*`: any origin, without credentials.
@@ -95,14 +106,29 @@ pub enum CorsOrigins {
     List(Vec<String>),
 }
 
+/// The 32-byte key tokens are sealed with, kept in a [`SecretBox`] (whose
+/// `Debug` shows nothing) and wiped when dropped.
+#[derive(Clone)]
+pub struct TokenKey(pub [u8; 32]);
+
+impl Zeroize for TokenKey {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl CloneableSecret for TokenKey {}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub host: String,
     pub port: u16,
-    pub database_url: String,
+    /// May hold a password: its `Debug` shows nothing; logs use
+    /// [`Settings::store_description`].
+    pub database_url: SecretString,
     pub database_max_connections: usize,
     /// `None`: generate one at start-up (never in production).
-    pub token_secret: Option<[u8; 32]>,
+    pub token_secret: Option<SecretBox<TokenKey>>,
     pub access_token_ttl: Duration,
     pub environment: Environment,
     pub log_level: String,
@@ -127,8 +153,8 @@ pub struct Settings {
     pub max_connections: u32,
     /// Drain time after SIGTERM or SIGINT.
     pub shutdown_grace: Duration,
-    /// Serve `/metrics` on this address instead of the API port.
-    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where `/metrics` is served (`METRICS_ADDR`).
+    pub metrics: Metrics,
     /// How often the server pings a WebSocket client (`WS_PING_INTERVAL_SECONDS`, 30).
     pub ws_ping_interval: Duration,
     /// How long a WebSocket client may stay silent before it is closed
@@ -170,9 +196,10 @@ impl Settings {
     /// The store, for logs: kind and location, never a password.
     #[must_use]
     pub fn store_description(&self) -> String {
-        match self.database_url.strip_prefix("sqlite://") {
+        let url = self.database_url.expose_secret();
+        match url.strip_prefix("sqlite://") {
             Some(path) => format!("sqlite {path}"),
-            None => format!("postgres {}", redact_url(&self.database_url)),
+            None => format!("postgres {}", redact_url(url)),
         }
     }
 
@@ -201,7 +228,7 @@ impl Settings {
         vec![
             ("HOST", self.host.clone()),
             ("PORT", self.port.to_string()),
-            ("DATABASE_URL", redact_url(&self.database_url)),
+            ("DATABASE_URL", redact_url(self.database_url.expose_secret())),
             ("DATABASE_MAX_CONNECTIONS", self.database_max_connections.to_string()),
             (
                 "TOKEN_SECRET",
@@ -241,7 +268,11 @@ impl Settings {
             ("SHUTDOWN_GRACE_SECONDS", self.shutdown_grace.as_secs().to_string()),
             (
                 "METRICS_ADDR",
-                self.metrics_addr.map_or_else(|| "(unset: /metrics on the API port)".to_owned(), |a| a.to_string()),
+                match self.metrics {
+                    Metrics::ApiPort => "(unset: /metrics on the API port)".to_owned(),
+                    Metrics::Listener(address) => address.to_string(),
+                    Metrics::Off => "off".to_owned(),
+                },
             ),
         ]
     }
@@ -261,7 +292,7 @@ impl Settings {
             }
         };
         let token_secret = match get("TOKEN_SECRET") {
-            Some(hex_key) => Some(parse_key(&hex_key)?),
+            Some(hex_key) => Some(SecretBox::new(Box::new(TokenKey(parse_key(&hex_key)?)))),
             None if environment == Environment::Production => {
                 return Err(bad("TOKEN_SECRET", "is required when ENVIRONMENT=production"));
             }
@@ -303,9 +334,12 @@ impl Settings {
             ));
         }
         let cors_origins = parse_cors(get("CORS_ORIGINS").as_deref())?;
-        let metrics_addr = match get("METRICS_ADDR") {
-            None => None,
-            Some(raw) => Some(raw.parse().map_err(|_| bad("METRICS_ADDR", format!("must be host:port, got {raw:?}")))?),
+        let metrics = match get("METRICS_ADDR").as_deref() {
+            None => Metrics::ApiPort,
+            Some("off") => Metrics::Off,
+            Some(raw) => Metrics::Listener(
+                raw.parse().map_err(|_| bad("METRICS_ADDR", format!("must be host:port or off, got {raw:?}")))?,
+            ),
         };
         let small = |variable: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
             number(&get, variable, default, range)
@@ -336,7 +370,7 @@ impl Settings {
         Ok(Self {
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".to_owned()),
             port: u16::try_from(number(&get, "PORT", 8000, 0..=65535)?).map_err(|_| bad("PORT", "out of range"))?,
-            database_url,
+            database_url: SecretString::from(database_url),
             database_max_connections: usize::try_from(number(&get, "DATABASE_MAX_CONNECTIONS", 16, 1..=1000)?)
                 .map_err(|_| bad("DATABASE_MAX_CONNECTIONS", "out of range"))?,
             token_secret,
@@ -357,7 +391,7 @@ impl Settings {
             max_connections: small("MAX_CONNECTIONS", 20_000, 1..=10_000_000)?,
             ws_connections_per_user: small("WS_CONNECTIONS_PER_USER", 10, 1..=10_000)?,
             shutdown_grace: Duration::from_secs(number(&get, "SHUTDOWN_GRACE_SECONDS", 20, 0..=3600)?),
-            metrics_addr,
+            metrics,
             ws_ping_interval,
             ws_idle_timeout,
         })
@@ -471,10 +505,21 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_neither_the_key_nor_the_database_password() {
+        let key = "ab".repeat(32);
+        let s = settings(&[("TOKEN_SECRET", &key), ("DATABASE_URL", "postgres://parley:hunter2@db/parley")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains(&key), "{shown}");
+        assert!(!shown.contains("171, 171"), "the key's bytes: {shown}");
+        assert_eq!(s.token_secret.as_ref().map(|k| k.expose_secret().0), Some([0xab; 32]));
+    }
+
+    #[test]
     fn defaults_match_the_contract() {
         let s = settings(&[]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 8000));
-        assert_eq!(s.database_url, "sqlite://data/parley.db");
+        assert_eq!(s.database_url.expose_secret(), "sqlite://data/parley.db");
         assert_eq!(s.database_max_connections, 16);
         assert_eq!(s.access_token_ttl, Duration::from_secs(3600));
         assert_eq!(s.rate_limit_per_minute, 30);
@@ -499,7 +544,7 @@ mod tests {
         );
         assert_eq!((s.max_open_sessions_per_user, s.spirit_max_concurrent, s.max_connections), (10, 32, 20_000));
         assert_eq!(s.shutdown_grace, Duration::from_secs(20));
-        assert!(s.metrics_addr.is_none());
+        assert_eq!(s.metrics, Metrics::ApiPort);
         assert_eq!((s.ws_ping_interval, s.ws_idle_timeout), (Duration::from_secs(30), Duration::from_secs(75)));
     }
 

@@ -33,10 +33,11 @@ use parley_llm::{OfflineAssistant, OfflineSpirit, OpenAiConfig, OpenAiLanguageMo
 use poem::middleware::Cors;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
+use secrecy::ExposeSecret as _;
 
 pub use config::Settings;
 
-use crate::config::CorsOrigins;
+use crate::config::{CorsOrigins, Metrics};
 
 use crate::api::health::DatabaseProbe;
 use crate::api::{
@@ -93,8 +94,8 @@ fn language_model(settings: &Settings, offline: Arc<dyn LanguageModel>) -> anyho
 }
 
 fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
-    let key = match settings.token_secret {
-        Some(key) => key,
+    let key = match &settings.token_secret {
+        Some(key) => key.expose_secret().0,
         None => {
             tracing::warn!(
                 "TOKEN_SECRET is not set: generated a random key, so every restart logs everyone out; \
@@ -207,7 +208,7 @@ fn asyncapi_json() -> poem::web::Json<serde_json::Value> {
 /// # Errors
 /// If the store cannot be reached or a migration fails.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<String>> {
-    let store = Store::connect(&settings.database_url, 2).context("DATABASE_URL")?;
+    let store = Store::connect(settings.database_url.expose_secret(), 2).context("DATABASE_URL")?;
     store.migrate().await.context("running migrations")
 }
 
@@ -234,6 +235,8 @@ struct Front {
     routes: metrics::Routes,
     /// `/metrics` is served here unless `METRICS_ADDR` moves it.
     metrics: Option<MetricsEndpoint>,
+    /// Whether requests are counted (not with `METRICS_ADDR=off`).
+    record: bool,
 }
 
 /// `GET /metrics`: the Prometheus text format, pool gauges read at scrape time.
@@ -260,7 +263,7 @@ impl poem::Endpoint for Front {
     type Output = poem::Response;
 
     async fn call(&self, request: poem::Request) -> poem::Result<poem::Response> {
-        let route = self.routes.template(request.uri().path());
+        let route = self.record.then(|| self.routes.template(request.uri().path()));
         let path = request.uri().clone();
         let response = match (path.path(), &self.metrics) {
             ("/health", _) => middleware::request_id(&self.probe, request, route).await?,
@@ -292,8 +295,11 @@ fn allowed_methods(api: &OpenApiService<Apis, ()>) -> allow::AllowedMethods {
 /// If the store cannot be migrated or the address cannot be bound.
 pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     let (drain, draining) = shutdown::Drain::new();
-    metrics::handle(); // record from the first request on
-    let store = Store::connect(&settings.database_url, settings.database_max_connections).context("DATABASE_URL")?;
+    if settings.metrics != Metrics::Off {
+        metrics::handle(); // record from the first request on
+    }
+    let store = Store::connect(settings.database_url.expose_secret(), settings.database_max_connections)
+        .context("DATABASE_URL")?;
     let applied = store.migrate().await.context("running database migrations")?;
     if !applied.is_empty() {
         tracing::info!(applied = ?applied, "applied database migrations");
@@ -354,15 +360,16 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         probe: api::health::Probe::new(&health_api(&services, &settings, &draining)),
         api: endpoint.boxed(),
         routes: metrics::Routes::new(route_templates.iter().map(String::as_str)),
-        metrics: settings.metrics_addr.is_none().then(|| metrics_endpoint.clone()),
+        metrics: (settings.metrics == Metrics::ApiPort).then(|| metrics_endpoint.clone()),
+        record: settings.metrics != Metrics::Off,
         allowed,
     };
-    let metrics_listener = match settings.metrics_addr {
-        Some(address) => Some((
+    let metrics_listener = match settings.metrics {
+        Metrics::Listener(address) => Some((
             tokio::net::TcpListener::bind(address).await.with_context(|| format!("METRICS_ADDR: binding {address}"))?,
             metrics_endpoint,
         )),
-        None => None,
+        Metrics::ApiPort | Metrics::Off => None,
     };
     let address = format!("{}:{}", settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(&address).await.with_context(|| format!("binding {address}"))?;

@@ -109,6 +109,23 @@ pub fn refused(limit: &'static str) {
     counter!("rate_limit_refusals_total", "limit" => limit).increment(1);
 }
 
+/// `stream`, counted in `sse_streams_open{door}` for as long as it lives.
+pub fn open_sse<S: futures_util::Stream>(door: &'static str, stream: S) -> impl futures_util::Stream<Item = S::Item> {
+    /// Leaves the count when the stream is dropped: finished, or its client gone.
+    struct Open(&'static str);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            gauge!("sse_streams_open", "door" => self.0).decrement(1.0);
+        }
+    }
+    gauge!("sse_streams_open", "door" => door).increment(1.0);
+    let open = Open(door);
+    stream.map(move |item| {
+        let _ = &open;
+        item
+    })
+}
+
 /// Sets the store pool gauges.
 pub fn pool(max: usize, size: usize, idle: usize, waiting: usize) {
     #[allow(clippy::cast_precision_loss)] // pool sizes are small

@@ -28,8 +28,8 @@ fn new_request_id() -> HeaderValue {
 
 /// Gives every request an id (the client's `X-Request-Id` when it sent a sane
 /// one), logs it in a span, and echoes it on the response.
-/// Counts it in the metrics under its `route` template, too.
-pub async fn request_id<E: Endpoint>(next: E, request: Request, route: &'static str) -> poem::Result<Response> {
+/// Counts it in the metrics under its `route` template, too, unless metrics are off.
+pub async fn request_id<E: Endpoint>(next: E, request: Request, route: Option<&'static str>) -> poem::Result<Response> {
     let id = request
         .headers()
         .get(REQUEST_ID)
@@ -50,7 +50,9 @@ pub async fn request_id<E: Endpoint>(next: E, request: Request, route: &'static 
             Ok(response) => response.into_response(),
             Err(error) => crate::error::catch_all(error).await,
         };
-        crate::metrics::http_request(&method, route, response.status().as_u16(), started);
+        if let Some(route) = route {
+            crate::metrics::http_request(&method, route, response.status().as_u16(), started);
+        }
         tracing::info!(
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,

@@ -79,3 +79,69 @@ async fn metrics_addr_moves_the_endpoint_off_the_api_port() {
     let scrape = scrape(&app.client, &format!("http://{address}/metrics")).await;
     assert!(!scrape.samples.is_empty());
 }
+
+#[tokio::test]
+async fn metrics_addr_off_serves_and_counts_nothing() {
+    let app = TestApp::spawn_with(&[("METRICS_ADDR", "off")]).await;
+    assert_eq!(app.get("/health", None).await.status, StatusCode::OK);
+    let api = app.get("/metrics", None).await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.body["error"]["code"], "NOT_FOUND", "{}", api.body);
+}
+
+#[tokio::test]
+async fn open_sse_streams_are_counted_while_they_stream() {
+    let provider = crate::provider::FakeProvider::trickling(std::time::Duration::from_millis(100)).await;
+    let app = TestApp::spawn_with(&[("LLM_BASE_URL", &provider.base_url), ("LLM_REPLY_TIMEOUT_SECONDS", "30")]).await;
+    let ada = app.register("Ada").await;
+    let session = app.post("/api/v1/chatkit/sessions", Some(&ada.token), json!({})).await;
+    let id = session.data(StatusCode::CREATED)["id"].as_str().unwrap().to_owned();
+    let streaming = app
+        .client
+        .post(format!("{}/api/v1/chatkit/sessions/{id}/messages", app.address))
+        .bearer_auth(&ada.token)
+        .json(&json!({"text": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streaming.status(), StatusCode::OK);
+    let scrape = scrape(&app.client, &format!("{}/metrics", app.address)).await;
+    assert!(value(&scrape, "sse_streams_open", &[("door", "chatkit")]) >= 1.0, "{:?}", scrape.samples.len());
+    drop(streaming);
+}
+
+#[tokio::test]
+async fn the_providers_token_usage_is_counted() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let provider = MockServer::start().await;
+    let body = crate::chat::sse(&[
+        json!({"choices": [{"index": 0, "delta": {"content": "Hello."}, "finish_reason": "stop"}]}),
+        json!({"choices": [], "usage": {"prompt_tokens": 1234, "completion_tokens": 56, "total_tokens": 1290}}),
+    ]);
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body, "text/event-stream"))
+        .mount(&provider)
+        .await;
+    let base = format!("{}/v1", provider.uri());
+    let app = TestApp::spawn_with(&[("LLM_BASE_URL", &base)]).await;
+    let ada = app.register("Ada").await;
+    let reply = app.post("/api/v1/chat", Some(&ada.token), json!({"message": "hi"})).await;
+    assert_eq!(reply.data(StatusCode::OK)["message"]["content"], "Hello.");
+    let requests = provider.received_requests().await.unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(sent["stream_options"]["include_usage"], true, "{sent}");
+    // The usage chunk is read after the reply; give it a moment.
+    let prompt = [("provider", "openai_compatible"), ("kind", "prompt")];
+    let mut counted = 0.0;
+    for _ in 0..50 {
+        let scrape = scrape(&app.client, &format!("{}/metrics", app.address)).await;
+        counted = value(&scrape, "model_tokens_total", &prompt);
+        if counted >= 1234.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(counted >= 1234.0, "model_tokens_total{{kind=prompt}} = {counted}");
+}

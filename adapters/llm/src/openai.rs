@@ -24,6 +24,13 @@ const RETRY_DELAY: Duration = Duration::from_millis(250);
 /// single retry; a longer one fails the turn at once.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(2);
 
+/// The `provider` label of this adapter's metrics.
+const PROVIDER: &str = "openai_compatible";
+
+/// How long a finished turn's connection is read, off the reply's path, for
+/// the usage chunk that follows the `finish_reason`.
+const USAGE_WAIT: Duration = Duration::from_secs(5);
+
 /// A bound on one streamed tool call's arguments, far above the assistant's
 /// own cap, so that a runaway provider cannot fill memory before the turn ends.
 const MAX_ASSEMBLED_ARGUMENTS: usize = 64 * 1024;
@@ -104,6 +111,7 @@ impl LanguageModel for OpenAiLanguageModel {
             model: &self.inner.model,
             stream: true,
             max_tokens: self.inner.max_tokens,
+            stream_options: StreamOptions { include_usage: true },
             messages: history.iter().map(WireMessage::from).collect(),
             tools: tools.iter().map(WireTool::from).collect(),
         };
@@ -123,6 +131,7 @@ impl LanguageModel for OpenAiLanguageModel {
             tool_calls: ToolCallAssembler::default(),
             pending: VecDeque::new(),
             chunk_seen: false,
+            usage_seen: false,
             done: false,
         };
         turn.connect().await?;
@@ -163,6 +172,8 @@ struct Turn {
     pending: VecDeque<Result<ModelEvent, ModelError>>,
     /// Whether any chunk of the completion arrived (no retry after that).
     chunk_seen: bool,
+    /// Whether the usage chunk arrived (no need to read on for it).
+    usage_seen: bool,
     done: bool,
 }
 
@@ -238,6 +249,7 @@ impl Turn {
             return;
         }
         if data == "[DONE]" {
+            self.events = None;
             self.finish();
             return;
         }
@@ -253,6 +265,10 @@ impl Turn {
             let detail = error.code.map_or_else(String::new, |code| format!(" ({code})"));
             self.fail(ModelError::Unavailable(format!("provider reported an error{detail}")));
             return;
+        }
+        if let Some(usage) = &chunk.usage {
+            usage.record();
+            self.usage_seen = true;
         }
         let mut finished = false;
         for choice in chunk.choices.unwrap_or_default() {
@@ -284,7 +300,12 @@ impl Turn {
             return;
         }
         self.done = true;
-        self.events = None;
+        // The usage chunk follows the finish_reason: read it off the reply's path.
+        if let Some(events) = self.events.take()
+            && !self.usage_seen
+        {
+            tokio::spawn(read_usage(events));
+        }
         match std::mem::take(&mut self.tool_calls).finish() {
             Ok(calls) => self.pending.extend(calls.into_iter().map(|call| Ok(ModelEvent::ToolCall(call)))),
             Err(error) => self.pending.push_back(Err(error)),
@@ -451,9 +472,16 @@ struct ChatRequest<'a> {
     model: &'a str,
     stream: bool,
     max_tokens: u32,
+    /// Asks for a last chunk with the turn's token usage.
+    stream_options: StreamOptions,
     messages: Vec<WireMessage<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<WireTool<'a>>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 #[derive(Serialize)]
@@ -551,6 +579,47 @@ struct Chunk {
     choices: Option<Vec<Choice>>,
     #[serde(default)]
     error: Option<ChunkError>,
+    /// The turn's token counts: in the last chunk (`include_usage`), which
+    /// comes after the one with the `finish_reason`.
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Counts the tokens in `model_tokens_total`.
+    fn record(&self) {
+        for (kind, tokens) in [("prompt", self.prompt_tokens), ("completion", self.completion_tokens)] {
+            if let Some(tokens) = tokens {
+                metrics::counter!("model_tokens_total", "provider" => PROVIDER, "kind" => kind).increment(tokens);
+            }
+        }
+    }
+}
+
+/// Reads what follows a finished turn for its usage chunk, up to `[DONE]`,
+/// the end of the body or `USAGE_WAIT`, whichever comes first.
+async fn read_usage(mut events: SseStream) {
+    let _ = tokio::time::timeout(USAGE_WAIT, async move {
+        while let Some(Ok(event)) = events.next().await {
+            let data = event.data.trim();
+            if data == "[DONE]" {
+                return;
+            }
+            if let Ok(Chunk { usage: Some(usage), .. }) = serde_json::from_str::<Chunk>(data) {
+                usage.record();
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 #[derive(Deserialize)]

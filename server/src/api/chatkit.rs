@@ -210,7 +210,8 @@ impl ChatKitApi {
         });
         let events = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|event| (event, rx)) });
         Ok(StreamResponse::Ok(EventStreamOf(
-            EventStream::new(Box::pin(events) as BoxStream<'static, StreamEvent>).to_event(StreamEvent::into_sse),
+            EventStream::new(Box::pin(crate::metrics::open_sse("chatkit", events)) as BoxStream<'static, StreamEvent>)
+                .to_event(StreamEvent::into_sse),
             std::marker::PhantomData,
         )))
     }

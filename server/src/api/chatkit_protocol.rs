@@ -134,7 +134,10 @@ impl IntoResponse for ProtocolAnswer {
             Self::Json(value) => {
                 Response::builder().content_type("application/json; charset=utf-8").body(value.to_string())
             }
-            Self::Stream(events) => SSE::new(events.map(|event| Event::message(event.to_string()))).into_response(),
+            Self::Stream(events) => {
+                let events = crate::metrics::open_sse("chatkit_protocol", events);
+                SSE::new(events.map(|event| Event::message(event.to_string()))).into_response()
+            }
         }
     }
 }

@@ -83,10 +83,10 @@ impl TryFrom<TaskRow> for Task {
     }
 }
 
-/// The folded title, exactly as `tasks_title_trgm_idx` indexes it: ICU's
-/// root lower-casing whatever the database's locale, the final sigma merged
-/// into σ, as [`fold_for_search`] folds the query (decision 0008).
-const FOLDED_TITLE: &str = r#"replace(lower(tasks.title COLLATE "und-x-icu"), 'ς', 'σ')"#;
+/// The folded title, a stored column that `tasks_title_trgm_idx` indexes:
+/// ICU's root lower-casing whatever the database's locale, the final sigma
+/// merged into σ, as [`fold_for_search`] folds the query (decision 0008).
+const FOLDED_TITLE: &str = "tasks.title_folded";
 
 /// How `q` is looked for in the folded title.
 enum TitleMatch {
@@ -180,12 +180,15 @@ async fn capped_task_count(
         None => "",
     };
     let title = TitleMatch::of(filter);
-    let (title_sql, limit_at) = match &title {
-        Some(title) => (format!(" AND {}", title.sql(2)), 3),
-        None => (String::new(), 2),
+    // Without a title, walking the list's own index in order is an
+    // index-only scan of at most `cap + 1` entries; left to itself the
+    // planner may read the table instead when one user owns most of it.
+    let (title_sql, order, limit_at) = match &title {
+        Some(title) => (format!(" AND {}", title.sql(2)), "", 3),
+        None => (String::new(), " ORDER BY created_at DESC, id DESC", 2),
     };
     let statement = format!(
-        "SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = $1{completed}{title_sql} \
+        "SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = $1{completed}{title_sql}{order} \
          LIMIT ${limit_at}) AS matching"
     );
     let query = diesel::sql_query(statement).bind::<SqlUuid, _>(owner.as_uuid()).into_boxed();

@@ -153,16 +153,17 @@ async fn page_500_starts_at_its_cursor_in_an_index_on_every_list() {
     seed(&mut conn);
 
     let task_key = |row: &task_rows::TaskRow| cursor_of(row.created_at, &row.id);
-    for (name, completed, q) in [
-        ("tasks", None, None),
-        ("tasks completed=true", Some(true), None),
-        ("tasks completed=false", Some(false), None),
-        ("tasks q=mm", None, Some("mm")),
-        ("tasks completed=true q=mm", Some(true), Some("mm")),
+    for (name, completed, q, index) in [
+        ("tasks", None, None, "tasks_user_newest"),
+        ("tasks completed=true", Some(true), None, "tasks_user_completed"),
+        ("tasks completed=false", Some(false), None, "tasks_user_open"),
+        ("tasks q=mm", None, Some("mm"), "tasks_user_newest"),
+        ("tasks completed=true q=mm", Some(true), Some("mm"), "tasks_user_completed"),
     ] {
         let filter = TaskFilter { completed, title_contains: q.map(str::to_owned) };
-        let page = |cursor, limit| tasks::page_query(OWNER, &filter, cursor, limit);
-        assert_ranged(name, "tasks_user_newest", &first_and_deep(&mut conn, page, task_key));
+        let search = tasks::search(&mut conn, &filter).expect("search");
+        let page = |cursor, limit| tasks::page_query(OWNER, &filter, &search, cursor, limit);
+        assert_ranged(name, index, &first_and_deep(&mut conn, page, task_key));
     }
 
     let page = |cursor, limit| conversations::list_page(OWNER, cursor, limit);
@@ -185,10 +186,20 @@ async fn page_500_starts_at_its_cursor_in_an_index_on_every_list() {
 async fn q_of_three_characters_goes_through_the_trigram_index() {
     let (_file, mut conn) = File::create().await;
     seed(&mut conn);
-    for (q, indexed) in [("GAMMA", true), ("k 4", true), ("mm", false), ("%", false)] {
-        let filter = TaskFilter { completed: None, title_contains: Some(q.to_owned()) };
-        let lines = plan(&mut conn, tasks::page_query(OWNER, &filter, None, 21));
-        let uses = lines.iter().any(|line| line.contains("tasks_title_search"));
-        assert_eq!(uses, indexed, "{q:?}: {lines:?}");
+    // 1 and 101 tasks match the first two; GAMMA's 20,100 candidates are more
+    // than the cap, so the owner's newest rows are read instead.
+    for (q, indexed) in [("4242 ALPHA", true), ("k 424", true), ("GAMMA", false), ("mm", false), ("%", false)] {
+        for completed in [None, Some(true)] {
+            let filter = TaskFilter { completed, title_contains: Some(q.to_owned()) };
+            let search = tasks::search(&mut conn, &filter).expect("search");
+            assert_eq!(matches!(search, tasks::Search::Indexed(_)), indexed, "{q:?}");
+            let lines = plan(&mut conn, tasks::page_query(OWNER, &filter, &search, None, 21));
+            let uses = lines.iter().any(|line| line.contains("tasks_title_search"));
+            assert_eq!(uses, indexed, "{q:?}: {lines:?}");
+            if indexed {
+                // The candidates drive the read, not a walk of the owner's rows.
+                assert!(lines.iter().all(|line| !line.contains("tasks_user_")), "{q:?} {completed:?}: {lines:?}");
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::sqlite::Sqlite;
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, UserId};
 use parley_tasks::{
@@ -27,32 +27,80 @@ impl SqliteTaskRepository {
     }
 }
 
+/// How a list looks for `q`, a substring of the folded title (decision
+/// 0008); `instr` decides in every case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Search {
+    /// No `q`.
+    Nothing,
+    /// Checked on the owner's rows, newest first, through the owner's index:
+    /// a query shorter than three characters, which no trigram can find, or
+    /// one whose trigram candidates are too many to be worth reading first
+    /// (the owner's newest rows then fill a page soonest, and the count stops
+    /// at the cap).
+    Scan(String),
+    /// The trigram index `tasks_title_search` finds the candidates, at most
+    /// `TOTAL_CAP`, and they drive the read.
+    Indexed(String),
+}
+
 /// The phrase an FTS5 trigram `MATCH` reads as the substring `folded`.
 fn trigram_phrase(folded: &str) -> String {
     format!("\"{}\"", folded.replace('"', "\"\""))
 }
 
-/// The owner's tasks matching `filter`. `q` is a substring of the folded
-/// title (decision 0008): from three characters on, the trigram index
-/// `tasks_title_search` finds the candidates; shorter queries are checked
-/// on the owner's rows alone. `instr` decides in both cases.
-fn matching(owner: &str, filter: &TaskFilter) -> tasks::BoxedQuery<'static, Sqlite> {
-    let mut query = tasks::table.filter(tasks::user_id.eq(owner.to_owned())).into_boxed();
-    match filter.completed {
-        Some(true) => query = query.filter(tasks::completed_at.is_not_null()),
-        Some(false) => query = query.filter(tasks::completed_at.is_null()),
-        None => {}
+/// Decides how `filter`'s `q` is looked for. Counting a query's trigram
+/// candidates, up to the cap, reads at most `TOTAL_CAP + 1` index entries
+/// (FTS5 stops at the `LIMIT`).
+pub(crate) fn search(conn: &mut SqliteConnection, filter: &TaskFilter) -> QueryResult<Search> {
+    #[derive(QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
     }
-    if let Some(text) = &filter.title_contains {
-        let folded = fold_for_search(text);
-        if folded.chars().count() >= 3 {
-            query = query.filter(
+    let Some(text) = &filter.title_contains else { return Ok(Search::Nothing) };
+    let folded = fold_for_search(text);
+    if folded.chars().count() < 3 {
+        return Ok(Search::Scan(folded));
+    }
+    let cap = i64::try_from(parley_kernel::TOTAL_CAP).unwrap_or(i64::MAX);
+    let candidates: Counted = diesel::sql_query(
+        "SELECT count(*) AS n FROM (SELECT rowid FROM tasks_title_search WHERE tasks_title_search MATCH ? LIMIT ?)",
+    )
+    .bind::<Text, _>(trigram_phrase(&folded))
+    .bind::<BigInt, _>(cap + 1)
+    .get_result(conn)?;
+    Ok(if candidates.n > cap { Search::Scan(folded) } else { Search::Indexed(folded) })
+}
+
+/// The owner's tasks matching `filter`, looked for as `search` says.
+fn matching(owner: &str, filter: &TaskFilter, search: &Search) -> tasks::BoxedQuery<'static, Sqlite> {
+    let mut query = tasks::table.into_boxed();
+    if let Search::Indexed(folded) = search {
+        // The candidates drive: `+` keeps the owner's and the completion
+        // indexes out of the plan, which would walk all the owner's rows.
+        query = query
+            .filter(
                 sql::<Bool>("tasks.rowid IN (SELECT rowid FROM tasks_title_search WHERE tasks_title_search MATCH ")
-                    .bind::<Text, _>(trigram_phrase(&folded))
+                    .bind::<Text, _>(trigram_phrase(folded))
                     .sql(")"),
-            );
+            )
+            .filter(sql::<Bool>("+tasks.user_id = ").bind::<Text, _>(owner.to_owned()));
+        match filter.completed {
+            Some(true) => query = query.filter(sql::<Bool>("+tasks.completed_at IS NOT NULL")),
+            Some(false) => query = query.filter(sql::<Bool>("+tasks.completed_at IS NULL")),
+            None => {}
         }
-        query = query.filter(sql::<Bool>("instr(tasks.title_folded, ").bind::<Text, _>(folded).sql(") > 0"));
+    } else {
+        query = query.filter(tasks::user_id.eq(owner.to_owned()));
+        match filter.completed {
+            Some(true) => query = query.filter(tasks::completed_at.is_not_null()),
+            Some(false) => query = query.filter(tasks::completed_at.is_null()),
+            None => {}
+        }
+    }
+    if let Search::Scan(folded) | Search::Indexed(folded) = search {
+        query = query.filter(sql::<Bool>("instr(tasks.title_folded, ").bind::<Text, _>(folded.clone()).sql(") > 0"));
     }
     query
 }
@@ -63,8 +111,14 @@ pub(crate) type TaskPage =
 
 /// One page of the owner's tasks matching `filter`, newest first, after
 /// `cursor`: the statement `list` runs, `limit` rows.
-pub(crate) fn page_query(owner: &str, filter: &TaskFilter, cursor: Option<Cursor>, limit: i64) -> TaskPage {
-    let mut query = matching(owner, filter);
+pub(crate) fn page_query(
+    owner: &str,
+    filter: &TaskFilter,
+    search: &Search,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> TaskPage {
+    let mut query = matching(owner, filter, search);
     if let Some(cursor) = cursor {
         query = query.filter(keyset("tasks.created_at, tasks.id", true, cursor));
     }
@@ -240,8 +294,9 @@ impl TaskRepository for SqliteTaskRepository {
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let total: i64 = capped_count!(matching(&owner, &filter), conn);
-                    let rows = page_query(&owner, &filter, cursor, fetch).load(conn)?;
+                    let search = search(conn, &filter)?;
+                    let total: i64 = capped_count!(matching(&owner, &filter, &search), conn);
+                    let rows = page_query(&owner, &filter, &search, cursor, fetch).load(conn)?;
                     Ok((rows, total))
                 })
             })

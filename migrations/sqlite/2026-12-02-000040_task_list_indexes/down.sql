@@ -1,0 +1,2 @@
+DROP INDEX tasks_user_open;
+DROP INDEX tasks_user_completed;

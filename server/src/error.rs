@@ -11,6 +11,7 @@ use poem_openapi::types::{ToJSON, Type};
 use serde_json::{Value, json};
 
 use crate::envelope::{ErrorBody, ErrorEnvelope, FieldError, Meta, Time};
+use parley_kernel::StoreError;
 
 /// An error answer: status, stable code, message, optional details.
 #[derive(Debug, Clone)]
@@ -377,5 +378,21 @@ fn first_sentence(reason: &str) -> String {
         Some(rule) if rule.starts_with("maxLength(") => "is too long".to_owned(),
         Some(rule) if rule.starts_with("minimum(") || rule.starts_with("maximum(") => "is out of range".to_owned(),
         _ => reason.to_owned(),
+    }
+}
+
+/// Maps a store failure: unreachable is 503, anything else an opaque 500.
+pub fn store_error(error: &StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(cause) => {
+            crate::metrics::store_error("unavailable");
+            tracing::warn!(error = %chain(cause.as_ref()), "database unavailable");
+            ApiError::unavailable()
+        }
+        StoreError::OwnerGone => ApiError::unauthorized("The account behind this token no longer exists"),
+        StoreError::Unexpected(_) => {
+            crate::metrics::store_error("unexpected");
+            ApiError::internal(error)
+        }
     }
 }

@@ -25,11 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use parley_application::{AssistantService, AuthService, RateLimiter, SessionService, TaskService};
-use parley_auth::{Argon2PasswordHasher, HasherConfig, PasetoTokenService};
-use parley_conversations::LanguageModel;
-use parley_kernel::{StoreError, SystemClock};
-use parley_llm::{OfflineAssistant, OfflineSpirit, OpenAiConfig, OpenAiLanguageModel};
 use poem::middleware::Cors;
 use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
@@ -39,112 +34,12 @@ pub use config::Settings;
 
 use crate::config::{CorsOrigins, Metrics};
 
-use crate::api::health::DatabaseProbe;
 use crate::api::{
     auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, chatkit_protocol::ChatKitProtocolApi, edits::EditsApi,
     health::HealthApi, sessions::SessionsApi, tasks::TasksApi,
 };
-use crate::error::ApiError;
 use crate::store::Store;
-
-/// Maps a store failure: unreachable is 503, anything else an opaque 500.
-pub(crate) fn store_error(error: &StoreError) -> ApiError {
-    match error {
-        StoreError::Unavailable(cause) => {
-            metrics::store_error("unavailable");
-            tracing::warn!(error = %error::chain(cause.as_ref()), "database unavailable");
-            ApiError::unavailable()
-        }
-        StoreError::OwnerGone => ApiError::unauthorized("The account behind this token no longer exists"),
-        StoreError::Unexpected(_) => {
-            metrics::store_error("unexpected");
-            ApiError::internal(error)
-        }
-    }
-}
-
-/// The services every API area is built from.
-struct Services {
-    auth: Arc<AuthService>,
-    tasks: Arc<TaskService>,
-    assistant: Arc<AssistantService>,
-    /// The model séance spirits speak through (offline unless a provider is configured).
-    #[allow(dead_code)]
-    spirit: Arc<dyn LanguageModel>,
-    rate_limiter: Arc<dyn RateLimiter>,
-    sessions: Arc<SessionService>,
-    /// Shared by the documented `/health` and the lean route that serves it.
-    probe: Arc<DatabaseProbe>,
-    /// Where instances share state, when `REDIS_URL` is set.
-    redis: Option<parley_redis::Redis>,
-}
-
-/// The configured provider for `role`, or the offline stand-in.
-fn language_model(settings: &Settings, offline: Arc<dyn LanguageModel>) -> anyhow::Result<Arc<dyn LanguageModel>> {
-    let Some(llm) = &settings.llm else { return Ok(Arc::new(metrics::MeteredModel::new(offline, "offline"))) };
-    let config = OpenAiConfig {
-        base_url: llm.base_url.clone(),
-        api_key: llm.api_key.clone(),
-        model: llm.model.clone(),
-        timeout: llm.timeout,
-        max_tokens: settings.assistant_limits.max_tokens,
-    };
-    let model = Arc::new(OpenAiLanguageModel::new(config).context("LLM_BASE_URL")?);
-    Ok(Arc::new(metrics::MeteredModel::new(model, "openai_compatible")))
-}
-
-fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
-    let key = match &settings.token_secret {
-        Some(key) => key.expose_secret().0,
-        None => {
-            tracing::warn!(
-                "TOKEN_SECRET is not set: generated a random key, so every restart logs everyone out; \
-                 make a key with `parley token-secret` and set TOKEN_SECRET to it"
-            );
-            let mut key = [0_u8; 32];
-            key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-            key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-            key
-        }
-    };
-    let tokens =
-        PasetoTokenService::new(&key, settings.access_token_ttl).context("TOKEN_SECRET is not a usable key")?;
-    let clock = Arc::new(SystemClock);
-    let auth = AuthService::new(
-        store.users(),
-        Arc::new(metrics::MeteredHasher::new(Arc::new(Argon2PasswordHasher::new(HasherConfig::default())))),
-        Arc::new(tokens),
-        clock.clone(),
-    );
-    let tasks = Arc::new(TaskService::new(store.tasks(), clock.clone()));
-    let model = language_model(settings, Arc::new(OfflineAssistant::new()))?;
-    let limits = settings.assistant_limits.reply_limits();
-    let assistant = AssistantService::new(
-        store.conversations(),
-        tasks.clone(),
-        model,
-        clock,
-        limits,
-        Arc::new(rooms::TokioSpawner),
-    );
-    let wiring::Shared { rate_limiter, broker, spirit_desk, redis } = wiring::shared(settings)?;
-    let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
-    let session_limits = rooms::SessionLimits {
-        max_open_per_host: settings.max_open_sessions_per_user,
-        spirit_max_concurrent: settings.spirit_max_concurrent,
-        spirit_budget: rate_limiter.clone(),
-    };
-    Ok(Services {
-        sessions: rooms::session_service(&store, spirit.clone(), broker, spirit_desk, session_limits),
-        probe: Arc::new(DatabaseProbe::new(store.users())),
-        spirit,
-        auth: Arc::new(auth),
-        tasks,
-        assistant: Arc::new(assistant),
-        rate_limiter,
-        redis,
-    })
-}
+use crate::wiring::{Services, services};
 
 fn health_api(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> HealthApi {
     HealthApi {
@@ -168,32 +63,54 @@ fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draini
         ChatKitProtocolApi { assistant: services.assistant.clone(), draining: draining.clone() },
         SessionsApi { sessions: services.sessions.clone() },
     );
+    described(apis)
+}
+
+/// The service over `apis`, titled and described as the document is.
+fn described<T: poem_openapi::OpenApi>(apis: T) -> OpenApiService<T, ()> {
     OpenApiService::new(apis, "Parley API", env!("CARGO_PKG_VERSION")).description(
         "Users, tasks, an AI assistant with task tools, and séance rooms. See docs/ for the WebSocket protocol.",
     )
 }
 
-fn document() -> anyhow::Result<OpenApiService<Apis, ()>> {
-    let settings = Settings::from_lookup(|_| None)?;
-    // A lazy pool that is never used: the document needs the API types, not a database.
-    let store = Store::connect("postgres://localhost/unused", 1)?;
-    Ok(openapi(&services(&settings, store)?, &settings, &shutdown::Drain::new().1))
+/// The API's operations and types without its handlers: all the OpenAPI
+/// document is made of (`meta` and `register` are the types' own), so
+/// printing it needs no store, services or settings.
+struct Documented<T>(std::marker::PhantomData<T>);
+
+impl<T: poem_openapi::OpenApi> poem_openapi::OpenApi for Documented<T> {
+    fn meta() -> Vec<poem_openapi::registry::MetaApi> {
+        T::meta()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        T::register(registry);
+    }
+
+    fn add_routes(
+        self,
+        _: &mut std::collections::HashMap<
+            String,
+            std::collections::HashMap<poem::http::Method, poem::endpoint::BoxEndpoint<'static>>,
+        >,
+    ) {
+    }
+}
+
+fn document() -> OpenApiService<Documented<Apis>, ()> {
+    described(Documented(std::marker::PhantomData))
 }
 
 /// The generated OpenAPI document as YAML (what `parley openapi --yaml` prints).
-///
-/// # Errors
-/// If the services cannot be assembled.
-pub fn openapi_yaml() -> anyhow::Result<String> {
-    Ok(document()?.spec_yaml())
+#[must_use]
+pub fn openapi_yaml() -> String {
+    document().spec_yaml()
 }
 
 /// The generated OpenAPI document as JSON (what `parley openapi` prints).
-///
-/// # Errors
-/// If the services cannot be assembled.
-pub fn openapi_json() -> anyhow::Result<String> {
-    Ok(document()?.spec())
+#[must_use]
+pub fn openapi_json() -> String {
+    document().spec()
 }
 
 /// `GET /asyncapi.json`: the séance WebSocket's AsyncAPI 3.0 document.

@@ -67,11 +67,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Openapi { yaml } => {
-            let document = if yaml { parley_server::openapi_yaml() } else { parley_server::openapi_json() };
-            match document {
-                Ok(text) => print_quietly(&text),
-                Err(error) => fail(&error),
-            }
+            print_quietly(&if yaml { parley_server::openapi_yaml() } else { parley_server::openapi_json() })
         }
         Command::Asyncapi => match parley_server::asyncapi::yaml() {
             Ok(text) => print_quietly(&text),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use parley_application::{AuthService, SPIRIT_PACE, SessionService, Spawner, Timer};
+use parley_application::{AuthService, SessionService, Spawner, Timer};
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, handler};
@@ -121,40 +121,4 @@ pub fn upgrade(
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     ws.config(config).on_upgrade(move |socket| connection::serve(rooms, socket, id, header_token))
-}
-
-/// Limits on the séance use cases (from the settings).
-pub(crate) struct SessionLimits {
-    /// Open sessions per host.
-    pub max_open_per_host: u32,
-    /// Rooms the spirit answers at once in this process.
-    pub spirit_max_concurrent: u32,
-    /// The per-user budget every message the spirit answers spends.
-    pub spirit_budget: Arc<dyn parley_application::RateLimiter>,
-}
-
-/// The séance use cases on `store`, with `broker` carrying the rooms and `model` as the spirit.
-pub(crate) fn session_service(
-    store: &crate::store::Store,
-    model: Arc<dyn parley_conversations::LanguageModel>,
-    broker: Arc<dyn parley_sessions::RoomBroker>,
-    spirit_desk: Arc<dyn parley_application::SpiritDesk>,
-    limits: SessionLimits,
-) -> Arc<SessionService> {
-    let clock = Arc::new(parley_kernel::SystemClock);
-    let spirit = parley_application::Spirit::new(
-        model,
-        parley_llm::SPIRIT_PERSONA,
-        store.sessions(),
-        Arc::clone(&broker),
-        clock.clone(),
-    )
-    .desk(spirit_desk)
-    .paced(Arc::new(TokioSpawner), SPIRIT_PACE)
-    .at_most(usize::try_from(limits.spirit_max_concurrent).unwrap_or(usize::MAX));
-    let service =
-        SessionService::new(store.sessions(), broker, store.users(), clock, Arc::new(spirit), Arc::new(TokioSpawner))
-            .max_open_per_host(limits.max_open_per_host)
-            .spirit_budget(limits.spirit_budget);
-    Arc::new(service)
 }

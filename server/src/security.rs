@@ -46,7 +46,7 @@ async fn check_token(request: &Request, _scheme: Bearer) -> poem::Result<UserId>
             CallerError::Token(TokenError::Expired) => "The access token has expired",
             CallerError::Token(TokenError::Invalid | TokenError::Issue) => "The access token is invalid",
             CallerError::UnknownUser => "The access token's user no longer exists",
-            CallerError::Store(store) => return crate::store_error(&store).into(),
+            CallerError::Store(store) => return crate::error::store_error(&store).into(),
         };
         ApiError::unauthorized(message).into()
     })

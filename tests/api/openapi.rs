@@ -37,7 +37,7 @@ async fn swagger_ui_and_redoc_are_served() {
 
 #[test]
 fn committed_openapi_yaml_matches_the_code() {
-    let generated = parley_server::openapi_yaml().expect("the document generates");
+    let generated = parley_server::openapi_yaml();
     let committed =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml")).unwrap_or_default();
     assert!(

@@ -295,7 +295,11 @@ impl TaskRepository for SqliteTaskRepository {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let search = search(conn, &filter)?;
-                    let total: i64 = capped_count!(matching(&owner, &filter, &search), conn);
+                    // Indexed, the candidates are at most the cap: one count, no probe.
+                    let total: i64 = match &search {
+                        Search::Indexed(_) => matching(&owner, &filter, &search).count().get_result(conn)?,
+                        Search::Nothing | Search::Scan(_) => capped_count!(matching(&owner, &filter, &search), conn),
+                    };
                     let rows = page_query(&owner, &filter, &search, cursor, fetch).load(conn)?;
                     Ok((rows, total))
                 })

@@ -197,7 +197,7 @@ fn auth_error(error: AuthError) -> ApiError {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_BUSY", "Too many logins at once; try again shortly")
                 .retry_after(1)
         }
-        AuthError::Store(store) => crate::store_error(&store),
+        AuthError::Store(store) => crate::error::store_error(&store),
         AuthError::Hashing(e) => ApiError::internal(&e),
         AuthError::Token(e) => ApiError::internal(&e),
     }

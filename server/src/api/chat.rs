@@ -12,8 +12,8 @@ use crate::api::conversations::{
     ConversationDto, ConversationSummaryDto, MessageDto, Surface, mark_reverted, message_text,
 };
 use crate::api::edits::PlanDto;
+use crate::api::page_request;
 use crate::api::schema::{CursorText, Limit, Nullable, Text};
-use crate::api::tasks::page_request;
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, PageEnvelope, ok, page};
 use crate::error::{ApiError, Failure, error_set};
@@ -144,7 +144,7 @@ impl ChatApi {
         cursor: Query<Option<CursorText>>,
     ) -> Result<ConversationListResponse, Failure<ListErrors>> {
         let request = page_request(&limit, &cursor)?;
-        let conversations = self.assistant.list(caller.0, &request).await.map_err(|e| crate::store_error(&e))?;
+        let conversations = self.assistant.list(caller.0, &request).await.map_err(|e| crate::error::store_error(&e))?;
         Ok(ConversationListResponse::Ok(page(conversations, ConversationSummaryDto::from)))
     }
 
@@ -156,8 +156,11 @@ impl ChatApi {
         id: Path<String>,
     ) -> Result<ConversationResponse, Failure<ConversationErrors>> {
         let detail = self.assistant.get(caller.0, CHAT.id(&id)?).await.map_err(|e| CHAT.conversation_error(e, &id))?;
-        let reverted =
-            self.assistant.reverted_calls(caller.0, &detail.messages).await.map_err(|e| crate::store_error(&e))?;
+        let reverted = self
+            .assistant
+            .reverted_calls(caller.0, &detail.messages)
+            .await
+            .map_err(|e| crate::error::store_error(&e))?;
         let mut detail = ConversationDto::from(detail);
         mark_reverted(&mut detail.messages, &reverted);
         Ok(ConversationResponse::Ok(ok(detail)))
@@ -181,8 +184,11 @@ impl ChatApi {
             .messages(caller.0, conversation, &request)
             .await
             .map_err(|e| CHAT.conversation_error(e, &id))?;
-        let reverted =
-            self.assistant.reverted_calls(caller.0, &messages.items).await.map_err(|e| crate::store_error(&e))?;
+        let reverted = self
+            .assistant
+            .reverted_calls(caller.0, &messages.items)
+            .await
+            .map_err(|e| crate::error::store_error(&e))?;
         let mut listed = page(messages, MessageDto::from);
         mark_reverted(&mut listed.0.data, &reverted);
         Ok(MessagePageResponse::Ok(listed))

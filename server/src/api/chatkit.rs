@@ -16,8 +16,8 @@ use crate::api::ApiTags;
 use crate::api::conversations::{
     ConversationDto, ConversationSummaryDto, MessageDto, Surface, ToolCallDto, mark_reverted, message_text,
 };
+use crate::api::page_request;
 use crate::api::schema::{CursorText, EventStreamOf, Limit, SseEventDoc, Text};
-use crate::api::tasks::page_request;
 use crate::body::JsonBody;
 use crate::envelope::{Deleted, Envelope, PageEnvelope, Time, ok, page};
 use crate::error::{Failure, error_set};
@@ -227,7 +227,7 @@ impl ChatKitApi {
         cursor: Query<Option<CursorText>>,
     ) -> Result<SessionListResponse, Failure<ListErrors>> {
         let request = page_request(&limit, &cursor)?;
-        let sessions = self.assistant.list(caller.0, &request).await.map_err(|e| crate::store_error(&e))?;
+        let sessions = self.assistant.list(caller.0, &request).await.map_err(|e| crate::error::store_error(&e))?;
         Ok(SessionListResponse::Ok(page(sessions, ConversationSummaryDto::from)))
     }
 
@@ -235,8 +235,11 @@ impl ChatKitApi {
     #[oai(path = "/:id", method = "get", operation_id = "get_chatkit_session")]
     async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, Failure<SessionErrors>> {
         let detail = self.assistant.get(caller.0, KIT.id(&id)?).await.map_err(|e| KIT.conversation_error(e, &id))?;
-        let reverted =
-            self.assistant.reverted_calls(caller.0, &detail.messages).await.map_err(|e| crate::store_error(&e))?;
+        let reverted = self
+            .assistant
+            .reverted_calls(caller.0, &detail.messages)
+            .await
+            .map_err(|e| crate::error::store_error(&e))?;
         let mut detail = ConversationDto::from(detail);
         mark_reverted(&mut detail.messages, &reverted);
         Ok(SessionResponse::Ok(ok(detail)))

@@ -369,7 +369,7 @@ impl ChatKitProtocolApi {
         if order == Order::Desc {
             let request = PageRequest::new(i64::try_from(limit).ok(), after)
                 .map_err(|_| ApiError::field("params.limit", "must be between 1 and 100"))?;
-            let page = self.assistant.list(owner, &request).await.map_err(|e| crate::store_error(&e))?;
+            let page = self.assistant.list(owner, &request).await.map_err(|e| crate::error::store_error(&e))?;
             let has_more = page.next_cursor.is_some();
             let data = page.items.iter().map(thread).collect();
             return Ok(items::page(data, has_more, page.next_cursor.map(|c| c.encode())));
@@ -378,7 +378,7 @@ impl ChatKitProtocolApi {
         let mut cursor = None;
         loop {
             let request = PageRequest::new(Some(100), cursor).map_err(|_| ApiError::field("params.limit", "bad"))?;
-            let page = self.assistant.list(owner, &request).await.map_err(|e| crate::store_error(&e))?;
+            let page = self.assistant.list(owner, &request).await.map_err(|e| crate::error::store_error(&e))?;
             all.extend(page.items);
             cursor = page.next_cursor;
             if cursor.is_none() || all.len() >= THREADS_WINDOW {

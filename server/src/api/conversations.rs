@@ -203,7 +203,7 @@ impl Surface {
         match error {
             ConversationError::NotFound => self.not_found(id),
             ConversationError::Forbidden => ApiError::forbidden(),
-            ConversationError::Store(store) => crate::store_error(&store),
+            ConversationError::Store(store) => crate::error::store_error(&store),
         }
     }
 

@@ -11,8 +11,9 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 use serde_json::{Value, json};
 
 use crate::api::ApiTags;
+use crate::api::page_request;
 use crate::api::schema::{CursorText, Limit, Nullable};
-use crate::api::tasks::{TaskDto, page_request, task_error, task_id};
+use crate::api::tasks::{TaskDto, task_error, task_id};
 use crate::envelope::{Envelope, PageEnvelope, Time, ok, page};
 use crate::error::{ApiError, Failure, error_set};
 use crate::security::BearerAuth;
@@ -246,7 +247,7 @@ fn plan_error(error: PlanError, id: &str) -> ApiError {
             )
             .with_details(json!({ "plan_id": id, "task_ids": ids }))
         }
-        PlanError::Store(store) => crate::store_error(&store),
+        PlanError::Store(store) => crate::error::store_error(&store),
     }
 }
 
@@ -271,7 +272,7 @@ fn revert_error(error: RevertError, id: &str) -> ApiError {
             )
             .with_details(json!({ "tool_call_id": id, "task_ids": ids }))
         }
-        RevertError::Store(store) => crate::store_error(&store),
+        RevertError::Store(store) => crate::error::store_error(&store),
     }
 }
 

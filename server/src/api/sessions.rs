@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use crate::api::ApiTags;
 use crate::api::schema::{Bounded, CursorText, Limit, Nullable, Text};
-use crate::api::tasks::{FieldErrors, page_request};
+use crate::api::{FieldErrors, page_request};
 use crate::body::JsonBody;
 use crate::envelope::{Envelope, PageEnvelope, Time, ok, page};
 use crate::error::{ApiError, Failure, error_set};
@@ -200,7 +200,7 @@ fn create_error(error: CreateSessionError) -> ApiError {
         )
         .with_details(serde_json::json!({ "limit": limit, "retry_after": OPEN_SESSIONS_RETRY_AFTER }))
         .retry_after(OPEN_SESSIONS_RETRY_AFTER),
-        CreateSessionError::Store(store) => crate::store_error(&store),
+        CreateSessionError::Store(store) => crate::error::store_error(&store),
     }
 }
 
@@ -216,7 +216,7 @@ fn session_error(error: SessionError, id: &str) -> ApiError {
             format!("Session with id '{id}' is closed"),
         )
         .with_details(serde_json::json!({ "session_id": id })),
-        SessionError::Store(store) => crate::store_error(&store),
+        SessionError::Store(store) => crate::error::store_error(&store),
     }
 }
 
@@ -258,7 +258,7 @@ impl SessionsApi {
         cursor: Query<Option<CursorText>>,
     ) -> Result<SessionListResponse, Failure<ListErrors>> {
         let request = page_request(&limit, &cursor)?;
-        let sessions = self.sessions.list_active(&request).await.map_err(|e| crate::store_error(&e))?;
+        let sessions = self.sessions.list_active(&request).await.map_err(|e| crate::error::store_error(&e))?;
         Ok(SessionListResponse::Ok(page(sessions, SessionDto::from)))
     }
 

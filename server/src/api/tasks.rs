@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use parley_application::TaskService;
-use parley_kernel::{Cursor, PageRequest, TaskId};
+use parley_kernel::TaskId;
 use parley_tasks::{
     Attribution, NewTask, Origin, Priority, Task, TaskDescription, TaskError, TaskFilter, TaskPatch, TaskTitle,
 };
@@ -13,10 +13,10 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 
-use crate::api::ApiTags;
 use crate::api::schema::{CursorText, Limit, Nullable, Text, nul_in};
+use crate::api::{ApiTags, FieldErrors, page_request_and};
 use crate::body::JsonBody;
-use crate::envelope::{Deleted, Envelope, FieldError, PageEnvelope, Time, ok, page};
+use crate::envelope::{Deleted, Envelope, PageEnvelope, Time, ok, page};
 use crate::error::{ApiError, Failure, error_set};
 use crate::security::BearerAuth;
 
@@ -213,22 +213,6 @@ pub enum DeleteTaskResponse {
     Ok(Json<Envelope<Deleted>>),
 }
 
-/// Collects every field error before answering.
-#[derive(Default)]
-pub struct FieldErrors(Vec<FieldError>);
-
-impl FieldErrors {
-    pub fn check<T, E: ToString>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
-        result.map_err(|e| self.0.push(FieldError { field: field.to_owned(), message: e.to_string() })).ok()
-    }
-
-    /// # Errors
-    /// `VALIDATION_ERROR` naming every field recorded.
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ApiError::validation(self.0)) }
-    }
-}
-
 impl TryFrom<CreateTaskBody> for NewTask {
     type Error = ApiError;
 
@@ -294,34 +278,8 @@ pub(crate) fn task_error(error: TaskError, id: &str) -> ApiError {
             )
             .with_details(serde_json::json!({ "current": current.to_json() }))
         }
-        TaskError::Store(store) => crate::store_error(&store),
+        TaskError::Store(store) => crate::error::store_error(&store),
     }
-}
-
-/// Parses `limit` and `cursor` into a page request.
-///
-/// # Errors
-/// `VALIDATION_ERROR` naming `limit` and/or `cursor`.
-pub fn page_request(limit: &Query<Option<Limit>>, cursor: &Query<Option<CursorText>>) -> Result<PageRequest, ApiError> {
-    page_request_and(limit, cursor, None)
-}
-
-/// [`page_request`], naming `other` too when a further parameter is bad.
-///
-/// # Errors
-/// `VALIDATION_ERROR` naming every bad parameter.
-pub fn page_request_and(
-    limit: &Query<Option<Limit>>,
-    cursor: &Query<Option<CursorText>>,
-    other: Option<FieldError>,
-) -> Result<PageRequest, ApiError> {
-    let limit = limit.0.map(|l| l.0);
-    let mut errors = FieldErrors::default();
-    errors.0.extend(other);
-    let cursor = cursor.0.as_ref().and_then(|c| errors.check("cursor", Cursor::decode(c.as_str())));
-    errors.check("limit", PageRequest::new(limit, None));
-    errors.finish()?;
-    PageRequest::new(limit, cursor).map_err(|e| ApiError::field("limit", e.to_string()))
 }
 
 error_set! {
@@ -356,7 +314,7 @@ impl TasksApi {
         let request = page_request_and(&limit, &cursor, nul_in("q", q.0.as_ref().map(Text::as_str)))?;
         let q = q.0.map(|q| q.0).filter(|q| !q.trim().is_empty());
         let filter = TaskFilter { completed: completed.0, title_contains: q };
-        let tasks = self.tasks.list(caller.0, &filter, &request).await.map_err(|e| crate::store_error(&e))?;
+        let tasks = self.tasks.list(caller.0, &filter, &request).await.map_err(|e| crate::error::store_error(&e))?;
         Ok(TaskListResponse::Ok(page(tasks, TaskDto::from)))
     }
 
@@ -369,7 +327,7 @@ impl TasksApi {
     ) -> Result<CreateTaskResponse, Failure<CreateErrors>> {
         let new = NewTask::try_from(body.0)?;
         let by = Attribution::user(caller.0, Origin::Rest);
-        let task = self.tasks.create(&by, new).await.map_err(|e| crate::store_error(&e))?;
+        let task = self.tasks.create(&by, new).await.map_err(|e| crate::error::store_error(&e))?;
         let tag = etag(&task);
         Ok(CreateTaskResponse::Created(ok(task.into()), tag))
     }

@@ -4,6 +4,7 @@
 mod limits;
 mod protocol;
 mod tools;
+pub mod vocabulary;
 
 use std::sync::Arc;
 

@@ -15,7 +15,7 @@ use parley_users::{DisplayName, UserRepository};
 
 use crate::RateLimiter;
 
-pub use spirit::{LocalSpiritDesk, SPIRIT_PACE, Spirit, SpiritDesk};
+pub use spirit::{LocalSpiritDesk, SPIRIT_PACE, SPIRIT_PERSONA, Spirit, SpiritDesk};
 
 /// How many past messages a joiner receives.
 pub const JOIN_HISTORY: usize = 50;

@@ -232,7 +232,7 @@ struct Figures {
     store: &'static str,
     sizes: Vec<usize>,
     reads: Vec<Vec<(f64, f64, usize)>>,
-    /// This process's (server and load client) RSS after each size's reads, MiB.
+    /// This process's (server and load client) RSS after all the reads, MiB.
     rss: Vec<f64>,
     /// Chat turn p50 / p99 on the short history, then on the long one.
     chat: [(f64, f64); 2],
@@ -245,24 +245,50 @@ async fn measure(
     histories: [usize; 2],
     options: &Options,
 ) -> anyhow::Result<Figures> {
-    // Seven reads per size, one connection each in turn: half the usual run each.
-    let run = Options { duration: options.duration / 2, ..options.clone() };
-    let mut reads: Vec<Vec<(f64, f64, usize)>> = vec![Vec::new(); READS.len()];
+    // Every size is seeded first; then each read is measured in rounds that
+    // take the sizes in turn (each going first in turn), so that all sizes
+    // see the same machine: autovacuum after a seeding, a neighbour's build.
+    const ROUNDS: u32 = 4;
+    let first = Options { duration: options.duration / (2 * ROUNDS), ..options.clone() };
+    let later = Options { warmup: options.warmup / 8, ..first.clone() };
+    let mut seeded = Vec::new();
     let mut rss = Vec::new();
     for &rows in sizes {
         let (user, token) = scenarios::register(&target.client, &target.address, "grower").await?;
         let room = target.open_room(&token).await?;
         let seeding = Instant::now();
         target.store.seed(&user, &room, rows).await?;
-        println!("  {} {rows} rows seeded in {:.1} s", target.store.name(), seeding.elapsed().as_secs_f64());
-        for (index, (label, path)) in READS.iter().enumerate() {
-            let (stats, bytes) = target.read(&run, &path.replace("{room}", &room), &token).await?;
+        let after = crate::ws::rss_kib(std::process::id())? as f64 / 1024.0;
+        println!(
+            "  {} {rows} rows seeded in {:.1} s; process RSS {after:.1} MiB",
+            target.store.name(),
+            seeding.elapsed().as_secs_f64()
+        );
+        seeded.push((token, room));
+    }
+    let mut reads: Vec<Vec<(f64, f64, usize)>> = vec![Vec::new(); READS.len()];
+    for (index, (label, path)) in READS.iter().enumerate() {
+        let mut merged: Vec<Option<(Stats, usize)>> = (0..sizes.len()).map(|_| None).collect();
+        for round in 0..ROUNDS {
+            for turn in 0..sizes.len() {
+                let at = (turn + round as usize) % sizes.len();
+                let (token, room) = &seeded[at];
+                let run = if round == 0 { &first } else { &later };
+                let (stats, bytes) = target.read(run, &path.replace("{room}", room), token).await?;
+                no_errors(label, &stats)?;
+                merged[at] = Some(match merged[at].take() {
+                    Some((before, _)) => (before.merge(stats)?, bytes),
+                    None => (stats, bytes),
+                });
+            }
+        }
+        for (&rows, figures) in sizes.iter().zip(merged) {
+            let (stats, bytes) = figures.context("a size was not measured")?;
             println!("  {rows:>7} rows  {label}: {}, {bytes} B", describe(&stats));
-            no_errors(label, &stats)?;
             reads[index].push((stats.ms(0.50), stats.ms(0.99), bytes));
         }
-        rss.push(crate::ws::rss_kib(std::process::id())? as f64 / 1024.0);
     }
+    rss.push(crate::ws::rss_kib(std::process::id())? as f64 / 1024.0);
     let turns = if options.smoke { 3 } else { 100 };
     let (user, token) = scenarios::register(&target.client, &target.address, "historian").await?;
     let short: Vec<uuid::Uuid> = (0..turns).map(|_| uuid::Uuid::new_v4()).collect();
@@ -304,8 +330,8 @@ fn report(figures: &Figures) -> Vec<Verdict> {
         println!("| `POST /api/v1/chat` on {messages} messages | {p50:.2} / {p99:.2} ms |");
     }
     println!(
-        "| process RSS after the reads | {} |",
-        rss.iter().map(|mib| format!("{mib:.1} MiB")).collect::<Vec<_>>().join(" | ")
+        "\nprocess RSS (server and load client) after all the reads: {}",
+        rss.iter().map(|mib| format!("{mib:.1} MiB")).collect::<Vec<_>>().join(", ")
     );
     let (first, last) = (0, sizes.len() - 1);
     let scenario = if *store == "SQLite" { "growth (SQLite)" } else { "growth" };

@@ -151,7 +151,7 @@ fn session_service(
     let clock = Arc::new(parley_kernel::SystemClock);
     let spirit = parley_application::Spirit::new(
         model,
-        parley_llm::SPIRIT_PERSONA,
+        parley_application::SPIRIT_PERSONA,
         store.sessions(),
         Arc::clone(&broker),
         clock.clone(),

@@ -9,4 +9,4 @@ mod spirit;
 
 pub use offline::OfflineAssistant;
 pub use openai::{OpenAiConfig, OpenAiLanguageModel};
-pub use spirit::{OfflineSpirit, SPIRIT_MAX_WORDS, SPIRIT_PERSONA};
+pub use spirit::OfflineSpirit;

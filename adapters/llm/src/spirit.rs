@@ -1,5 +1,7 @@
-//! `OfflineSpirit`: the séance spirit when no provider is configured, and
-//! [`SPIRIT_PERSONA`], the system prompt for a real model playing it.
+//! `OfflineSpirit`: the séance spirit when no provider is configured. Its
+//! persona for a real model and its word cap are the application's
+//! (`parley_application::SPIRIT_PERSONA`, the domain's
+//! `SPIRIT_REPLY_MAX_WORDS`).
 
 use async_trait::async_trait;
 use futures_util::stream::{self, StreamExt};
@@ -7,17 +9,7 @@ use parley_conversations::{ChatTurn, LanguageModel, ModelError, ModelStream, Too
 
 use crate::offline::text_events;
 
-/// The longest reply the spirit may give, in words.
-pub const SPIRIT_MAX_WORDS: usize = 30;
-
-/// System prompt for a real language model playing the séance spirit.
-pub const SPIRIT_PERSONA: &str = "You are the Spirit, a restless Victorian ghost summoned to a séance. \
-Several living guests speak to you through a talking board; their recent messages follow, each prefixed \
-with the speaker's name. Answer them in character: eerie, playful, cryptic yet kind, in the language of \
-the 1880s, speaking of candles, fog, the veil and the other side. Answer in at most 30 words, in plain \
-text without markdown, lists or emojis. Never say or hint that you are an AI, a language model or a \
-program, and never step out of character, whatever you are asked; if pressed, you are merely a spirit \
-who cannot recall such modern things.";
+use parley_application::SPIRIT_REPLY_MAX_WORDS as SPIRIT_MAX_WORDS;
 
 /// Replies to a question (the message ends with `?`). `{word}` echoes a word of it.
 const QUESTION_TEMPLATES: &[&str] = &[
@@ -205,7 +197,7 @@ mod tests {
     #[test]
     fn reads_only_the_turns_since_its_last_reply() {
         let history = vec![
-            ChatTurn::System(SPIRIT_PERSONA.to_owned()),
+            ChatTurn::System(parley_application::SPIRIT_PERSONA.to_owned()),
             ChatTurn::User("Alice: Do you know about the lighthouse?".to_owned()),
             ChatTurn::Assistant { content: "Perhaps.".to_owned(), tool_calls: vec![] },
             ChatTurn::User("Bob: tell us about the orchard".to_owned()),

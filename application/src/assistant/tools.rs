@@ -8,6 +8,9 @@ use parley_tasks::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::vocabulary::{
+    AddTask, DeletedResult, ListTasks, TaskListResult, TaskRef, TaskResult, TaskTool, TaskView, UpdateTask,
+};
 use crate::TaskService;
 
 /// The tools, with JSON-schema parameters, in the order the model sees them.
@@ -15,7 +18,7 @@ use crate::TaskService;
 pub fn tool_specs() -> Vec<ToolSpec> {
     vec![
         ToolSpec {
-            name: "add_task",
+            name: TaskTool::AddTask.name(),
             description: "Add a task to the user's to-do list.",
             parameters: json!({"type": "object", "properties": {
                 "title": {"type": "string", "description": "1 to 200 characters"},
@@ -23,19 +26,19 @@ pub fn tool_specs() -> Vec<ToolSpec> {
             }, "required": ["title"], "additionalProperties": false}),
         },
         ToolSpec {
-            name: "list_tasks",
+            name: TaskTool::ListTasks.name(),
             description: "List the user's tasks, newest first.",
             parameters: json!({"type": "object", "properties": {
                 "status": {"type": "string", "enum": ["all", "pending", "completed"]}
             }, "required": ["status"], "additionalProperties": false}),
         },
         ToolSpec {
-            name: "complete_task",
+            name: TaskTool::CompleteTask.name(),
             description: "Mark one of the user's tasks as completed.",
             parameters: id_only(),
         },
         ToolSpec {
-            name: "update_task",
+            name: TaskTool::UpdateTask.name(),
             description: "Change the title and/or description of one of the user's tasks.",
             parameters: json!({"type": "object", "properties": {
                 "task_id": {"type": "string", "format": "uuid"},
@@ -44,7 +47,11 @@ pub fn tool_specs() -> Vec<ToolSpec> {
                 "version": version_spec()
             }, "required": ["task_id"], "additionalProperties": false}),
         },
-        ToolSpec { name: "delete_task", description: "Delete one of the user's tasks.", parameters: id_only() },
+        ToolSpec {
+            name: TaskTool::DeleteTask.name(),
+            description: "Delete one of the user's tasks.",
+            parameters: id_only(),
+        },
     ]
 }
 
@@ -59,36 +66,18 @@ fn version_spec() -> Value {
 }
 
 /// The tools that change tasks (and so can be reverted or held for approval).
-pub const WRITING_TOOLS: [&str; 4] = ["add_task", "complete_task", "update_task", "delete_task"];
+pub const WRITING_TOOLS: [&str; 4] =
+    [TaskTool::AddTask.name(), TaskTool::CompleteTask.name(), TaskTool::UpdateTask.name(), TaskTool::DeleteTask.name()];
 
-#[derive(Deserialize)]
-struct AddTask {
-    title: String,
-    description: Option<String>,
+/// How the arguments read as use-case values; `run` and `preview` both read them so.
+trait Parsed {
+    type Value;
+    fn parse(&self) -> Result<Self::Value, Failure>;
 }
 
-#[derive(Deserialize)]
-struct ListTasks {
-    #[serde(default)]
-    status: Option<String>,
-}
+impl Parsed for AddTask {
+    type Value = NewTask;
 
-#[derive(Deserialize)]
-struct TaskRef {
-    task_id: String,
-    version: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct UpdateTask {
-    task_id: String,
-    title: Option<String>,
-    description: Option<String>,
-    version: Option<u32>,
-}
-
-impl AddTask {
-    /// The task these arguments describe; `run` and `preview` both read them so.
     fn parse(&self) -> Result<NewTask, Failure> {
         Ok(NewTask {
             title: TaskTitle::parse(&self.title).map_err(|e| invalid(format!("title {e}")))?,
@@ -100,9 +89,11 @@ impl AddTask {
     }
 }
 
-impl UpdateTask {
+impl Parsed for UpdateTask {
+    type Value = TaskPatch;
+
     /// The change these arguments describe.
-    fn patch(&self) -> Result<TaskPatch, Failure> {
+    fn parse(&self) -> Result<TaskPatch, Failure> {
         Ok(TaskPatch {
             title: self
                 .title
@@ -138,7 +129,7 @@ impl Failure {
         match self.current {
             // API.md: a stale write is `{"status": "error", "error": "conflict", "current": Task}`.
             Some(task) => json!({"status": "error", "error": "conflict", "message": self.message,
-                                 "current": task_json(&task)}),
+                                 "current": TaskView::from(&*task)}),
             None => json!({"error": {"code": self.code, "message": self.message}}),
         }
     }
@@ -225,30 +216,30 @@ pub async fn preview(
         }
     };
     let planned = async {
-        match request.name.as_str() {
-            "add_task" => {
+        match TaskTool::named(&request.name) {
+            Some(TaskTool::AddTask) => {
                 let a: AddTask = args(&request.arguments)?;
                 Ok((None, Some(Task::create(by.user, a.parse()?, now))))
             }
-            "complete_task" => {
+            Some(TaskTool::CompleteTask) => {
                 let a: TaskRef = args(&request.arguments)?;
                 let before = current(&a.task_id, a.version).await?;
                 let patch = TaskPatch { completed: Some(true), ..TaskPatch::default() };
                 let after = before.clone().apply(parley_tasks::TaskChange::Patch(patch), now);
                 Ok((Some(before), Some(after)))
             }
-            "update_task" => {
+            Some(TaskTool::UpdateTask) => {
                 let a: UpdateTask = args(&request.arguments)?;
                 let before = current(&a.task_id, a.version).await?;
-                let patch = a.patch()?;
+                let patch = a.parse()?;
                 let after = before.clone().apply(parley_tasks::TaskChange::Patch(patch), now);
                 Ok((Some(before), Some(after)))
             }
-            "delete_task" => {
+            Some(TaskTool::DeleteTask) => {
                 let a: TaskRef = args(&request.arguments)?;
                 Ok((Some(current(&a.task_id, a.version).await?), None))
             }
-            other => Err(Failure::new("UNKNOWN_TOOL", format!("there is no tool called '{other}'"))),
+            Some(TaskTool::ListTasks) | None => Err(unknown(&request.name)),
         }
     };
     planned.await.map_err(fail)
@@ -263,60 +254,45 @@ fn task_id(raw: &str) -> Result<TaskId, Failure> {
     raw.trim().parse().map_err(|_| Failure::new("TASK_NOT_FOUND", format!("'{raw}' is not a task id")))
 }
 
+fn unknown(name: &str) -> Failure {
+    Failure::new("UNKNOWN_TOOL", format!("there is no tool called '{name}'"))
+}
+
+fn result(value: impl serde::Serialize) -> Result<Value, Failure> {
+    serde_json::to_value(value).map_err(|e| Failure::new("UNAVAILABLE", e))
+}
+
 async fn dispatch(tasks: &TaskService, by: &Attribution, request: &ToolRequest) -> Result<Value, Failure> {
     let owner: UserId = by.user;
-    match request.name.as_str() {
-        "add_task" => {
+    let task = |task: &Task| result(TaskResult { task: TaskView::from(task) });
+    match TaskTool::named(&request.name).ok_or_else(|| unknown(&request.name))? {
+        TaskTool::AddTask => {
             let a: AddTask = args(&request.arguments)?;
-            Ok(json!({"task": task_json(&tasks.create(by, a.parse()?).await?)}))
+            task(&tasks.create(by, a.parse()?).await?)
         }
-        "list_tasks" => {
+        TaskTool::ListTasks => {
             let a: ListTasks = args(&request.arguments)?;
-            let completed = match a.status.as_deref().unwrap_or("all") {
-                "all" => None,
-                "pending" => Some(false),
-                "completed" => Some(true),
-                other => return Err(invalid(format!("status must be all, pending or completed, not '{other}'"))),
-            };
-            let filter = TaskFilter { completed, title_contains: None };
+            let filter = TaskFilter { completed: a.status.unwrap_or_default().completed(), title_contains: None };
             let page = PageRequest::new(Some(100), None).map_err(invalid)?;
             let listed = tasks.list(owner, &filter, &page).await?;
-            let items: Vec<Value> = listed.items.iter().map(task_json).collect();
-            Ok(json!({"tasks": items, "count": listed.total}))
+            result(TaskListResult { tasks: listed.items.iter().map(TaskView::from).collect(), count: listed.total })
         }
-        "complete_task" => {
+        TaskTool::CompleteTask => {
             let a: TaskRef = args(&request.arguments)?;
             let patch = TaskPatch { completed: Some(true), ..TaskPatch::default() };
-            Ok(json!({"task": task_json(&tasks.update(by, task_id(&a.task_id)?, patch, a.version).await?)}))
+            task(&tasks.update(by, task_id(&a.task_id)?, patch, a.version).await?)
         }
-        "update_task" => {
+        TaskTool::UpdateTask => {
             let a: UpdateTask = args(&request.arguments)?;
             let id = task_id(&a.task_id)?;
-            let patch = a.patch()?;
-            Ok(json!({"task": task_json(&tasks.update(by, id, patch, a.version).await?)}))
+            let patch = a.parse()?;
+            task(&tasks.update(by, id, patch, a.version).await?)
         }
-        "delete_task" => {
+        TaskTool::DeleteTask => {
             let a: TaskRef = args(&request.arguments)?;
             let id = task_id(&a.task_id)?;
             tasks.delete(by, id, a.version).await?;
-            Ok(json!({"deleted": true, "id": id.to_string()}))
+            result(DeletedResult { deleted: true, id: id.to_string() })
         }
-        other => Err(Failure::new("UNKNOWN_TOOL", format!("there is no tool called '{other}'"))),
     }
-}
-
-pub fn task_json(task: &Task) -> Value {
-    let time = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    json!({
-        "id": task.id.to_string(),
-        "title": task.title.as_str(),
-        "description": task.description.as_str(),
-        "completed": task.completed(),
-        "priority": task.priority.as_str(),
-        "due_at": task.due_at.map(time),
-        "created_at": time(task.created_at),
-        "updated_at": time(task.updated_at),
-        "completed_at": task.completed_at.map(time),
-        "version": task.version,
-    })
 }

@@ -16,6 +16,15 @@ use parley_sessions::{RoomBroker, RoomEvent, SessionError, SessionMessage, Sessi
 
 use super::Timer;
 
+/// System prompt for a real language model playing the séance spirit.
+pub const SPIRIT_PERSONA: &str = "You are the Spirit, a restless Victorian ghost summoned to a séance. \
+Several living guests speak to you through a talking board; their recent messages follow, each prefixed \
+with the speaker's name. Answer them in character: eerie, playful, cryptic yet kind, in the language of \
+the 1880s, speaking of candles, fog, the veil and the other side. Answer in at most 30 words, in plain \
+text without markdown, lists or emojis. Never say or hint that you are an AI, a language model or a \
+program, and never step out of character, whatever you are asked; if pressed, you are merely a spirit \
+who cannot recall such modern things.";
+
 /// How many recent messages of the room the spirit reads before answering.
 pub const SPIRIT_CONTEXT: usize = 20;
 
@@ -289,6 +298,12 @@ impl Spirit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_persona_asks_for_the_word_cap_the_domain_enforces() {
+        let cap = format!("at most {} words", parley_sessions::SPIRIT_REPLY_MAX_WORDS);
+        assert!(SPIRIT_PERSONA.contains(&cap), "{SPIRIT_PERSONA}");
+    }
 
     use futures_util::stream;
     use parley_conversations::MockLanguageModel;

@@ -18,6 +18,7 @@ mod rooms;
 mod security;
 pub mod shutdown;
 mod store;
+pub use store::Stores;
 pub mod telemetry;
 mod wiring;
 
@@ -38,7 +39,6 @@ use crate::api::{
     auth::AuthApi, chat::ChatApi, chatkit::ChatKitApi, chatkit_protocol::ChatKitProtocolApi, edits::EditsApi,
     health::HealthApi, sessions::SessionsApi, tasks::TasksApi,
 };
-use crate::store::Store;
 use crate::wiring::{Services, services};
 
 fn health_api(services: &Services, settings: &Settings, draining: &shutdown::Draining) -> HealthApi {
@@ -125,7 +125,7 @@ fn asyncapi_json() -> poem::web::Json<serde_json::Value> {
 /// # Errors
 /// If the store cannot be reached or a migration fails.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<String>> {
-    let store = Store::connect(settings.database_url.expose_secret(), 2).context("DATABASE_URL")?;
+    let store = Stores::connect(settings.database_url.expose_secret(), 2).context("DATABASE_URL")?;
     store.migrate().await.context("running migrations")
 }
 
@@ -159,7 +159,7 @@ struct Front {
 /// `GET /metrics`: the Prometheus text format, pool gauges read at scrape time.
 #[derive(Clone)]
 struct MetricsEndpoint {
-    store: Store,
+    store: Stores,
 }
 
 impl poem::Endpoint for MetricsEndpoint {
@@ -215,7 +215,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     if settings.metrics != Metrics::Off {
         metrics::handle(); // record from the first request on
     }
-    let store = Store::connect(settings.database_url.expose_secret(), settings.database_max_connections)
+    let store = Stores::connect(settings.database_url.expose_secret(), settings.database_max_connections)
         .context("DATABASE_URL")?;
     let applied = store.migrate().await.context("running database migrations")?;
     if !applied.is_empty() {

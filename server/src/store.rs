@@ -1,32 +1,82 @@
-//! The store chosen by `DATABASE_URL`: PostgreSQL, or embedded SQLite.
+//! The store chosen by `DATABASE_URL`: PostgreSQL, or embedded SQLite. One
+//! `match` on the URL builds the [`Stores`] bundle every service is wired
+//! from, and the contract tests use the same bundle on both stores.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use parley_conversations::ConversationRepository;
-use parley_kernel::StoreError;
+use parley_kernel::{PoolStatus, StoreError};
 use parley_postgres::PgStore;
 use parley_sessions::SessionRepository;
 use parley_sqlite::SqliteStore;
 use parley_tasks::TaskRepository;
 use parley_users::UserRepository;
 
-#[derive(Clone)]
-pub enum Store {
-    Postgres(PgStore),
-    Sqlite(SqliteStore),
+/// What an operator does with a store besides its repositories.
+#[async_trait]
+trait Admin: Send + Sync {
+    async fn migrate(&self) -> Result<Vec<String>, StoreError>;
+    fn pool_status(&self) -> PoolStatus;
 }
 
-impl Store {
+#[async_trait]
+impl Admin for PgStore {
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        PgStore::migrate(self).await
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        PgStore::pool_status(self)
+    }
+}
+
+#[async_trait]
+impl Admin for SqliteStore {
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        SqliteStore::migrate(self).await
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        SqliteStore::pool_status(self)
+    }
+}
+
+/// One store's repositories, sharing its pool.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserRepository>,
+    pub tasks: Arc<dyn TaskRepository>,
+    pub conversations: Arc<dyn ConversationRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    admin: Arc<dyn Admin>,
+}
+
+impl Stores {
     /// Builds the pool for `url` (`postgres://` or `sqlite://`); connects lazily.
     ///
     /// # Errors
     /// `StoreError` if the URL or pool is unusable.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
-        if url.starts_with("sqlite://") {
-            SqliteStore::connect(url, max_connections).map(Self::Sqlite)
+        Ok(if url.starts_with("sqlite://") {
+            let store = SqliteStore::connect(url, max_connections)?;
+            Self {
+                users: store.users(),
+                tasks: store.tasks(),
+                conversations: store.conversations(),
+                sessions: store.sessions(),
+                admin: Arc::new(store),
+            }
         } else {
-            PgStore::connect(url, max_connections).map(Self::Postgres)
-        }
+            let store = PgStore::connect(url, max_connections)?;
+            Self {
+                users: store.users(),
+                tasks: store.tasks(),
+                conversations: store.conversations(),
+                sessions: store.sessions(),
+                admin: Arc::new(store),
+            }
+        })
     }
 
     /// Applies the pending migrations; their versions, oldest first.
@@ -34,46 +84,12 @@ impl Store {
     /// # Errors
     /// `StoreError` if the migrations cannot run.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        match self {
-            Self::Postgres(store) => store.migrate().await,
-            Self::Sqlite(store) => store.migrate().await,
-        }
+        self.admin.migrate().await
     }
 
     /// The pool's size, idle connections and waiting callers.
     #[must_use]
-    pub fn pool_status(&self) -> parley_kernel::PoolStatus {
-        match self {
-            Self::Postgres(store) => store.pool_status(),
-            Self::Sqlite(store) => store.pool_status(),
-        }
-    }
-
-    pub fn users(&self) -> Arc<dyn UserRepository> {
-        match self {
-            Self::Postgres(store) => store.users(),
-            Self::Sqlite(store) => store.users(),
-        }
-    }
-
-    pub fn tasks(&self) -> Arc<dyn TaskRepository> {
-        match self {
-            Self::Postgres(store) => store.tasks(),
-            Self::Sqlite(store) => store.tasks(),
-        }
-    }
-
-    pub fn conversations(&self) -> Arc<dyn ConversationRepository> {
-        match self {
-            Self::Postgres(store) => store.conversations(),
-            Self::Sqlite(store) => store.conversations(),
-        }
-    }
-
-    pub fn sessions(&self) -> Arc<dyn SessionRepository> {
-        match self {
-            Self::Postgres(store) => store.sessions(),
-            Self::Sqlite(store) => store.sessions(),
-        }
+    pub fn pool_status(&self) -> PoolStatus {
+        self.admin.pool_status()
     }
 }

@@ -1,5 +1,5 @@
 //! The one place that builds the adapters and services from the settings:
-//! the store (`store.rs` picks it from `DATABASE_URL`), the model provider,
+//! the store (`store.rs`'s `Stores`, picked from `DATABASE_URL`), the model provider,
 //! the token service and hasher, and the state instances may share, in this
 //! process or in Redis when `REDIS_URL` is set (docs/scaling.md). `lib.rs`
 //! builds the HTTP front on what this returns.
@@ -23,7 +23,7 @@ use crate::Settings;
 use crate::api::health::DatabaseProbe;
 use crate::metrics;
 use crate::rooms::TokioSpawner;
-use crate::store::Store;
+use crate::store::Stores;
 
 /// The chat budget, the room broker and the spirit's desk, and Redis if they live there.
 struct Shared {
@@ -84,7 +84,7 @@ fn language_model(settings: &Settings, offline: Arc<dyn LanguageModel>) -> anyho
     Ok(Arc::new(metrics::MeteredModel::new(model, "openai_compatible")))
 }
 
-pub(crate) fn services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
+pub(crate) fn services(settings: &Settings, store: Stores) -> anyhow::Result<Services> {
     let key = match &settings.token_secret {
         Some(key) => key.expose_secret().0,
         None => {
@@ -102,16 +102,16 @@ pub(crate) fn services(settings: &Settings, store: Store) -> anyhow::Result<Serv
         PasetoTokenService::new(&key, settings.access_token_ttl).context("TOKEN_SECRET is not a usable key")?;
     let clock = Arc::new(SystemClock);
     let auth = AuthService::new(
-        store.users(),
+        store.users.clone(),
         Arc::new(metrics::MeteredHasher::new(Arc::new(Argon2PasswordHasher::new(HasherConfig::default())))),
         Arc::new(tokens),
         clock.clone(),
     );
-    let tasks = Arc::new(TaskService::new(store.tasks(), clock.clone()));
+    let tasks = Arc::new(TaskService::new(store.tasks.clone(), clock.clone()));
     let model = language_model(settings, Arc::new(OfflineAssistant::new()))?;
     let limits = settings.assistant_limits.reply_limits();
     let assistant =
-        AssistantService::new(store.conversations(), tasks.clone(), model, clock, limits, Arc::new(TokioSpawner));
+        AssistantService::new(store.conversations.clone(), tasks.clone(), model, clock, limits, Arc::new(TokioSpawner));
     let Shared { rate_limiter, broker, spirit_desk, redis } = shared(settings)?;
     let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
     let session_limits = SessionLimits {
@@ -121,7 +121,7 @@ pub(crate) fn services(settings: &Settings, store: Store) -> anyhow::Result<Serv
     };
     Ok(Services {
         sessions: session_service(&store, spirit, broker, spirit_desk, session_limits),
-        probe: Arc::new(DatabaseProbe::new(store.users())),
+        probe: Arc::new(DatabaseProbe::new(store.users.clone())),
         auth: Arc::new(auth),
         tasks,
         assistant: Arc::new(assistant),
@@ -142,7 +142,7 @@ struct SessionLimits {
 
 /// The séance use cases on `store`, with `broker` carrying the rooms and `model` as the spirit.
 fn session_service(
-    store: &Store,
+    store: &Stores,
     model: Arc<dyn parley_conversations::LanguageModel>,
     broker: Arc<dyn parley_sessions::RoomBroker>,
     spirit_desk: Arc<dyn parley_application::SpiritDesk>,
@@ -152,16 +152,22 @@ fn session_service(
     let spirit = parley_application::Spirit::new(
         model,
         parley_application::SPIRIT_PERSONA,
-        store.sessions(),
+        store.sessions.clone(),
         Arc::clone(&broker),
         clock.clone(),
     )
     .desk(spirit_desk)
     .paced(Arc::new(TokioSpawner), SPIRIT_PACE)
     .at_most(usize::try_from(limits.spirit_max_concurrent).unwrap_or(usize::MAX));
-    let service =
-        SessionService::new(store.sessions(), broker, store.users(), clock, Arc::new(spirit), Arc::new(TokioSpawner))
-            .max_open_per_host(limits.max_open_per_host)
-            .spirit_budget(limits.spirit_budget);
+    let service = SessionService::new(
+        store.sessions.clone(),
+        broker,
+        store.users.clone(),
+        clock,
+        Arc::new(spirit),
+        Arc::new(TokioSpawner),
+    )
+    .max_open_per_host(limits.max_open_per_host)
+    .spirit_budget(limits.spirit_budget);
     Arc::new(service)
 }

@@ -1,52 +1,44 @@
 //! Opening each adapter on a fresh database, and small builders shared by the checks.
 
 use std::any::Any;
-use std::sync::Arc;
 
 use chrono::TimeDelta;
-use parley_conversations::ConversationRepository;
 use parley_kernel::{Clock, SystemClock, Timestamp, UserId};
-use parley_sessions::SessionRepository;
-use parley_tasks::TaskRepository;
 use parley_tests::{TestDatabase, TestSqliteFile};
-use parley_users::{DisplayName, Email, NewUser, PasswordHash, UserRepository};
+use parley_users::{DisplayName, Email, NewUser, PasswordHash};
 
-/// The three repositories of one store, on a database no other test sees.
+/// One store's repositories (the server's own bundle, built by its one
+/// `match` on the URL), on a database no other test sees.
 pub struct Stores {
-    pub users: Arc<dyn UserRepository>,
-    pub tasks: Arc<dyn TaskRepository>,
-    pub conversations: Arc<dyn ConversationRepository>,
-    pub sessions: Arc<dyn SessionRepository>,
+    stores: parley_server::Stores,
     /// The database's owner; dropped last, after the pool, to remove it.
     _database: Box<dyn Any + Send>,
+}
+
+impl std::ops::Deref for Stores {
+    type Target = parley_server::Stores;
+
+    fn deref(&self) -> &parley_server::Stores {
+        &self.stores
+    }
+}
+
+async fn migrated(url: &str, database: Box<dyn Any + Send>) -> Stores {
+    let stores = parley_server::Stores::connect(url, 4).expect("open the store");
+    stores.migrate().await.expect("migrate the store");
+    Stores { stores, _database: database }
 }
 
 /// A migrated SQLite store on a fresh file.
 pub async fn sqlite() -> Stores {
     let file = TestSqliteFile::create();
-    let store = parley_sqlite::SqliteStore::connect(&file.url, 4).expect("open SQLite store");
-    store.migrate().await.expect("migrate SQLite store");
-    Stores {
-        users: store.users(),
-        tasks: store.tasks(),
-        conversations: store.conversations(),
-        sessions: store.sessions(),
-        _database: Box::new(file),
-    }
+    migrated(&file.url.clone(), Box::new(file)).await
 }
 
 /// A migrated PostgreSQL store on a fresh database.
 pub async fn postgres() -> Stores {
     let database = TestDatabase::create().await;
-    let store = parley_postgres::PgStore::connect(&database.url, 4).expect("open PostgreSQL store");
-    store.migrate().await.expect("migrate PostgreSQL store");
-    Stores {
-        users: store.users(),
-        tasks: store.tasks(),
-        conversations: store.conversations(),
-        sessions: store.sessions(),
-        _database: Box::new(database),
-    }
+    migrated(&database.url.clone(), Box::new(database)).await
 }
 
 /// Now, at the microsecond precision every store keeps.

@@ -22,7 +22,7 @@ use crate::{TaskService, Timer};
 
 use limits::Cutoff;
 pub use limits::{ReplyCut, ReplyLimits};
-pub use tools::{WRITING_TOOLS, tool_specs};
+pub use tools::tool_specs;
 
 /// At most this many model turns per reply.
 pub const MAX_ROUNDS: usize = 5;
@@ -293,7 +293,7 @@ impl AssistantService {
             let mut held = Vec::new();
             for request in requests {
                 let by = Attribution::assistant(door.owner, door.origin, door.conversation, request.id.clone());
-                let writes = WRITING_TOOLS.contains(&request.name.as_str());
+                let writes = tools::writes(&request.name);
                 let call = if request.arguments.len() > limits.max_argument_bytes {
                     too_long = true;
                     let message = format!("arguments over {} bytes; the call did not run", limits.max_argument_bytes);
@@ -422,7 +422,7 @@ impl AssistantService {
 #[must_use]
 pub fn changed_tasks(call: &ToolCall) -> bool {
     call.status == ToolStatus::Ok
-        && WRITING_TOOLS.contains(&call.name.as_str())
+        && tools::writes(&call.name)
         && call.result.as_ref().and_then(|r| r.get("status")).and_then(serde_json::Value::as_str)
             != Some("pending_approval")
 }

@@ -9,8 +9,7 @@ mod tasks;
 
 pub use assistant::vocabulary as tools;
 pub use assistant::{
-    AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, ReplyCut, ReplyLimits, WRITING_TOOLS, changed_tasks,
-    tool_specs,
+    AssistantError, AssistantEvent, AssistantService, MAX_ROUNDS, ReplyCut, ReplyLimits, changed_tasks, tool_specs,
 };
 pub use auth::{AuthError, AuthService, CallerError, KNOWN_USER_TTL, Registration, Session};
 /// The longest reply the séance spirit gives, in words (the domain's rule).

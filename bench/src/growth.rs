@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use diesel::connection::SimpleConnection as _;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection as _};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::Options;
 use crate::load::{self, Stats};
@@ -173,19 +173,7 @@ impl Drop for TempDir {
 
 impl Target {
     async fn open_room(&self, token: &str) -> anyhow::Result<String> {
-        let response = self
-            .client
-            .post(format!("{}/api/v1/sessions", self.address))
-            .bearer_auth(token)
-            .json(&json!({"name": "growth", "max_users": 10}))
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.context("create session: a JSON body")?;
-        if status.as_u16() != 201 {
-            anyhow::bail!("create session answered {status}: {body}");
-        }
-        Ok(body["data"]["id"].as_str().context("create session: id")?.to_owned())
+        crate::ws::create_session_at(&self.client, &self.address, token, "growth", 10).await
     }
 
     /// The first page of `path` as one client sequentially reads it, and its body's size.

@@ -165,9 +165,19 @@ pub(crate) async fn register_users(bench: &Bench, prefix: &str, count: usize) ->
 
 /// Creates a séance session hosted by `token`'s user; returns its id.
 pub(crate) async fn create_session(bench: &Bench, token: &str, name: &str, max_users: usize) -> anyhow::Result<String> {
-    let response = bench
-        .client
-        .post(format!("{}/api/v1/sessions", bench.address))
+    create_session_at(&bench.client, &bench.address, token, name, max_users).await
+}
+
+/// [`create_session`] on the Parley at `address`.
+pub(crate) async fn create_session_at(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    name: &str,
+    max_users: usize,
+) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{address}/api/v1/sessions"))
         .bearer_auth(token)
         .json(&json!({ "name": name, "max_users": max_users }))
         .send()

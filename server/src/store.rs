@@ -20,26 +20,36 @@ trait Admin: Send + Sync {
     fn pool_status(&self) -> PoolStatus;
 }
 
-#[async_trait]
-impl Admin for PgStore {
-    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        PgStore::migrate(self).await
-    }
+/// `Admin` by the stores' own methods of the same names.
+macro_rules! admin {
+    ($($store:ty),*) => {$(
+        #[async_trait]
+        impl Admin for $store {
+            async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+                <$store>::migrate(self).await
+            }
 
-    fn pool_status(&self) -> PoolStatus {
-        PgStore::pool_status(self)
-    }
+            fn pool_status(&self) -> PoolStatus {
+                <$store>::pool_status(self)
+            }
+        }
+    )*};
 }
 
-#[async_trait]
-impl Admin for SqliteStore {
-    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        SqliteStore::migrate(self).await
-    }
+admin!(PgStore, SqliteStore);
 
-    fn pool_status(&self) -> PoolStatus {
-        SqliteStore::pool_status(self)
-    }
+/// The bundle of `store`'s repositories (both stores name them alike).
+macro_rules! bundle {
+    ($store:expr) => {{
+        let store = $store;
+        Stores {
+            users: store.users(),
+            tasks: store.tasks(),
+            conversations: store.conversations(),
+            sessions: store.sessions(),
+            admin: Arc::new(store),
+        }
+    }};
 }
 
 /// One store's repositories, sharing its pool.
@@ -59,23 +69,9 @@ impl Stores {
     /// `StoreError` if the URL or pool is unusable.
     pub fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
         Ok(if url.starts_with("sqlite://") {
-            let store = SqliteStore::connect(url, max_connections)?;
-            Self {
-                users: store.users(),
-                tasks: store.tasks(),
-                conversations: store.conversations(),
-                sessions: store.sessions(),
-                admin: Arc::new(store),
-            }
+            bundle!(SqliteStore::connect(url, max_connections)?)
         } else {
-            let store = PgStore::connect(url, max_connections)?;
-            Self {
-                users: store.users(),
-                tasks: store.tasks(),
-                conversations: store.conversations(),
-                sessions: store.sessions(),
-                admin: Arc::new(store),
-            }
+            bundle!(PgStore::connect(url, max_connections)?)
         })
     }
 

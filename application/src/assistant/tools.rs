@@ -65,19 +65,13 @@ fn version_spec() -> Value {
            "description": "the task's version as list_tasks showed it; if the task changed since, nothing is changed"})
 }
 
-/// The tools that change tasks (and so can be reverted or held for approval).
-pub const WRITING_TOOLS: [&str; 4] =
-    [TaskTool::AddTask.name(), TaskTool::CompleteTask.name(), TaskTool::UpdateTask.name(), TaskTool::DeleteTask.name()];
-
-/// How the arguments read as use-case values; `run` and `preview` both read them so.
-trait Parsed {
-    type Value;
-    fn parse(&self) -> Result<Self::Value, Failure>;
+/// Whether the tool called `name` changes tasks (and so can be reverted or held for approval).
+pub fn writes(name: &str) -> bool {
+    TaskTool::named(name).is_some_and(TaskTool::writes)
 }
 
-impl Parsed for AddTask {
-    type Value = NewTask;
-
+impl AddTask {
+    /// The task these arguments describe; `run` and `preview` both read them so.
     fn parse(&self) -> Result<NewTask, Failure> {
         Ok(NewTask {
             title: TaskTitle::parse(&self.title).map_err(|e| invalid(format!("title {e}")))?,
@@ -89,9 +83,7 @@ impl Parsed for AddTask {
     }
 }
 
-impl Parsed for UpdateTask {
-    type Value = TaskPatch;
-
+impl UpdateTask {
     /// The change these arguments describe.
     fn parse(&self) -> Result<TaskPatch, Failure> {
         Ok(TaskPatch {

@@ -31,10 +31,10 @@ pub const MAX_ROUNDS: usize = 5;
 /// among them (API.md); the rest is paged by `messages`.
 pub const DETAIL_MESSAGES: usize = 100;
 
-/// Messages read from the store for a turn's history: the model sees at
-/// most these, so a long conversation costs what a short one does. A
-/// message carries its own tool calls and their results, so they stay
-/// together.
+/// Messages read from the store for a turn's history, at most: the model
+/// sees at most these, however short, and only as many as fit the context
+/// budget, so a long conversation costs what a short one does. A message
+/// carries its own tool calls and their results, so they stay together.
 pub const HISTORY_MESSAGES: usize = 200;
 
 const SYSTEM_PROMPT: &str = "You are Parley, a concise assistant that manages the user's to-do list. \
@@ -234,8 +234,9 @@ impl AssistantService {
         stop: BoxFuture<'static, ()>,
     ) -> Result<Message, AssistantError> {
         let mut cutoff = Cutoff::new(self.timer.sleep(self.limits.reply_timeout), stop);
-        let detail = self.conversations.get(owner, id, HISTORY_MESSAGES).await?;
-        let history = context(&detail.messages, self.limits.context_chars);
+        let budget = self.limits.context_chars;
+        let recent = self.conversations.history(owner, id, HISTORY_MESSAGES, history_room(budget)).await?;
+        let history = context(&recent.messages, recent.has_more_messages, budget);
         let mut draft = Draft::default();
         let door = Door { owner, conversation: id, origin };
         let outcome = self.rounds(&door, history, &mut draft, &mut cutoff, on_event).await;
@@ -336,7 +337,7 @@ impl AssistantService {
                     }
                     call
                 };
-                history.push(ChatTurn::Tool { call_id: call.id.clone(), content: result_text(&call) });
+                history.push(ChatTurn::Tool { call_id: call.id.clone(), content: call.result_text() });
                 on_event(AssistantEvent::ToolCall(call.clone()));
                 draft.calls.push(call);
             }
@@ -431,39 +432,35 @@ pub fn changed_tasks(call: &ToolCall) -> bool {
 const LEFT_OUT_NOTE: &str = "\n\nEarlier messages of this conversation were left out to save space; \
 if you need something from them, ask the user.";
 
-/// The system prompt and the most recent messages whose turns fit in
-/// `budget` characters (the prompt included). A message's tool calls stay
-/// with their results; the newest message is always sent.
-fn context(messages: &[Message], budget: usize) -> Vec<ChatTurn> {
-    let mut room = budget.saturating_sub(SYSTEM_PROMPT.chars().count() + LEFT_OUT_NOTE.chars().count());
+/// What the history of a turn may take of `budget` characters: what the
+/// system prompt and the left-out note leave.
+fn history_room(budget: usize) -> usize {
+    budget.saturating_sub(SYSTEM_PROMPT.chars().count() + LEFT_OUT_NOTE.chars().count())
+}
+
+/// The system prompt and the most recent messages that fit in `budget`
+/// characters (the prompt included), measured by
+/// [`Message::context_chars`]. A message's tool calls stay with their
+/// results; the newest message is always sent. `earlier`: older messages
+/// exist that `messages` does not hold, so the note is due whatever fits.
+fn context(messages: &[Message], earlier: bool, budget: usize) -> Vec<ChatTurn> {
+    let mut room = history_room(budget);
     let mut kept: Vec<Vec<ChatTurn>> = Vec::new();
     for message in messages.iter().rev() {
-        let turns = turns_of(message);
-        let size: usize = turns.iter().map(turn_chars).sum();
+        let size = message.context_chars();
         if size > room && !kept.is_empty() {
             break;
         }
         room = room.saturating_sub(size);
-        kept.push(turns);
+        kept.push(turns_of(message));
     }
     let mut prompt = SYSTEM_PROMPT.to_owned();
-    if kept.len() < messages.len() {
+    if earlier || kept.len() < messages.len() {
         prompt.push_str(LEFT_OUT_NOTE);
     }
     let mut history = vec![ChatTurn::System(prompt)];
     history.extend(kept.into_iter().rev().flatten());
     history
-}
-
-fn turn_chars(turn: &ChatTurn) -> usize {
-    match turn {
-        ChatTurn::System(text) | ChatTurn::User(text) => text.chars().count(),
-        ChatTurn::Assistant { content, tool_calls } => {
-            content.chars().count()
-                + tool_calls.iter().map(|call| call.name.len() + call.arguments.chars().count()).sum::<usize>()
-        }
-        ChatTurn::Tool { content, .. } => content.chars().count(),
-    }
 }
 
 /// A stored message as the model sees it again: the turn, then its tool results.
@@ -488,7 +485,7 @@ fn turns_of(message: &Message) -> Vec<ChatTurn> {
                 message
                     .tool_calls
                     .iter()
-                    .map(|call| ChatTurn::Tool { call_id: call.id.clone(), content: result_text(call) }),
+                    .map(|call| ChatTurn::Tool { call_id: call.id.clone(), content: call.result_text() }),
             );
             if !message.content.is_empty() {
                 turns.push(ChatTurn::Assistant { content: message.content.clone(), tool_calls: Vec::new() });
@@ -528,10 +525,6 @@ struct Draft {
     changed: usize,
     /// The id of the plan the held calls go into.
     plan: Option<uuid::Uuid>,
-}
-
-fn result_text(call: &ToolCall) -> String {
-    call.result.as_ref().map_or_else(|| "null".to_owned(), ToString::to_string)
 }
 
 #[cfg(test)]

@@ -144,9 +144,10 @@ impl Store {
             sql.push_str(&format!(
                 "INSERT INTO conversations (id, user_id, title, created_at, updated_at) \
                  VALUES ('{conversation}', '{user}', 'History', {now}, {now});
-                 INSERT INTO messages (id, conversation_id, role, content, created_at) \
+                 INSERT INTO messages (id, conversation_id, role, content, created_at, context_chars) \
                  SELECT {id}, '{conversation}', CASE g % 2 WHEN 0 THEN 'user' ELSE 'assistant' END, \
-                 'Message ' || g || ': please add a task to buy milk, eggs and bread on Friday', {at} FROM {from};\n",
+                 'Message ' || g || ': please add a task to buy milk, eggs and bread on Friday', {at}, \
+                 length('Message ' || g || ': please add a task to buy milk, eggs and bread on Friday') FROM {from};\n",
                 now = self.now(),
             ));
         }

@@ -306,3 +306,55 @@ pub async fn conversation_get_returns_the_most_recent_messages_and_pages_the_res
         Err(ConversationError::NotFound)
     ));
 }
+
+pub async fn conversation_history_reads_the_newest_messages_that_fit(stores: Stores) {
+    let owner = user(&stores).await;
+    let chat = stored(&stores, owner, "Budget", at(0)).await;
+    // Sizes, oldest first: 10, 10, 30 (a tool call: name 10 + arguments 2 + result 13 + text 5), 10, 10.
+    let call = ToolCall {
+        id: "c1".into(),
+        name: "list_tasks".into(),
+        arguments: "{}".into(),
+        result: Some(json!({"tasks": [1]})),
+        status: ToolStatus::Ok,
+    };
+    let mut written = Vec::new();
+    for n in 0..5 {
+        let mut m = message(Role::User, &format!("message {n}."), at(n + 1));
+        if n == 2 {
+            m = Message { role: Role::Assistant, content: "Done.".into(), tool_calls: vec![call.clone()], ..m };
+        }
+        stores.conversations.append(owner, chat.id, &m).await.expect("append");
+        written.push(m);
+    }
+    assert_eq!(written.iter().map(Message::context_chars).collect::<Vec<_>>(), [10, 10, 30, 10, 10]);
+
+    // Before each message taken, 0, 10, 20 characters: under 25. The third does not fit; the caller decides.
+    let fit = stores.conversations.history(owner, chat.id, 100, 25).await.expect("history");
+    assert_eq!(fit.messages, written[2..], "newest first while what came before is under the budget");
+    assert!(fit.has_more_messages);
+    let exact = stores.conversations.history(owner, chat.id, 100, 20).await.expect("history");
+    assert_eq!(exact.messages, written[3..]);
+    let capped = stores.conversations.history(owner, chat.id, 1, 1_000).await.expect("history");
+    assert_eq!(capped.messages, written[4..]);
+    assert!(capped.has_more_messages);
+    let all = stores.conversations.history(owner, chat.id, 100, 1_000).await.expect("history");
+    assert_eq!(all.messages, written, "the tool call and its result come back whole");
+    assert!(!all.has_more_messages);
+    let tiny = stores.conversations.history(owner, chat.id, 100, 0).await.expect("history");
+    assert_eq!(tiny.messages, written[4..], "the newest message always comes");
+    assert!(tiny.has_more_messages);
+
+    let empty = stored(&stores, owner, "Empty", at(0)).await;
+    let none = stores.conversations.history(owner, empty.id, 100, 1_000).await.expect("history");
+    assert!(none.messages.is_empty() && !none.has_more_messages);
+    let other = user(&stores).await;
+    assert!(matches!(
+        stores.conversations.history(other, chat.id, 100, 1_000).await,
+        Err(ConversationError::Forbidden)
+    ));
+    assert!(matches!(
+        stores.conversations.history(owner, ConversationId::new(), 100, 1_000).await,
+        Err(ConversationError::NotFound)
+    ));
+}

@@ -63,6 +63,7 @@ macro_rules! suite {
             conversations::conversation_delete_takes_its_messages,
             conversations::conversation_concurrent_appends_are_all_kept,
             conversations::conversation_get_returns_the_most_recent_messages_and_pages_the_rest,
+            conversations::conversation_history_reads_the_newest_messages_that_fit,
             sessions::session_create_then_get,
             sessions::session_unknown_is_not_found_everywhere,
             sessions::session_close_is_for_the_host_only_and_idempotent,

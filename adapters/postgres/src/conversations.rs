@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
-use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Timestamptz, Uuid as SqlUuid};
 use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use parley_conversations::{
@@ -59,7 +59,7 @@ impl From<ConversationRow> for Conversation {
 // Every field is bound as a value. Diesel's default (each field may become
 // DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
 // trip, on every call.
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = messages, check_for_backend(Pg), treat_none_as_default_value = false)]
 pub(crate) struct MessageRow {
     pub(crate) id: Uuid,
@@ -68,7 +68,29 @@ pub(crate) struct MessageRow {
     content: String,
     tool_calls: serde_json::Value,
     pub(crate) created_at: Timestamp,
+    context_chars: i32,
 }
+
+/// A row of [`HISTORY`].
+#[derive(QueryableByName)]
+struct HistoryRow {
+    #[diesel(embed)]
+    message: MessageRow,
+    /// Whether the conversation has a message older than this one.
+    #[diesel(sql_type = Bool)]
+    older: bool,
+}
+
+/// A turn's history (`ConversationRepository::history`), newest first: the
+/// running total of `context_chars` says where to stop, so the messages past
+/// the budget are neither sent nor decoded. $1 the conversation, $2 the most
+/// messages, $3 the characters.
+const HISTORY: &str = "SELECT id, conversation_id, role, content, tool_calls, created_at, context_chars, older \
+     FROM (SELECT m.*, sum(context_chars) OVER newest AS upto, lead(id) OVER newest IS NOT NULL AS older \
+           FROM messages m WHERE conversation_id = $1 \
+           WINDOW newest AS (ORDER BY created_at DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) \
+           ORDER BY created_at DESC, id DESC LIMIT $2) recent \
+     WHERE upto - context_chars < $3 ORDER BY created_at DESC, id DESC";
 
 /// One element of `messages.tool_calls`.
 #[derive(Serialize, Deserialize)]
@@ -100,6 +122,7 @@ impl MessageRow {
             content: message.content.clone(),
             tool_calls: serde_json::to_value(calls).map_err(PgError::corrupt)?,
             created_at: message.created_at,
+            context_chars: i32::try_from(message.context_chars()).unwrap_or(i32::MAX),
         })
     }
 }
@@ -204,6 +227,14 @@ async fn check_owner(
     AccessError::check(found, owner.as_uuid())
 }
 
+/// The conversation `id`, if `owner` owns it.
+async fn owned(conn: &mut AsyncPgConnection, owner: UserId, id: ConversationId) -> Result<Conversation, AccessError> {
+    let row: Option<ConversationRow> =
+        conversations::table.find(id.as_uuid()).select(ConversationRow::as_select()).first(conn).await.optional()?;
+    AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
+    Ok(Conversation::from(row.ok_or(AccessError::NotFound)?))
+}
+
 #[async_trait]
 impl ConversationRepository for PgConversationRepository {
     async fn create(&self, conversation: &Conversation) -> Result<(), StoreError> {
@@ -256,14 +287,7 @@ impl ConversationRepository for PgConversationRepository {
         let fetch = i64::try_from(recent.saturating_add(1)).unwrap_or(i64::MAX);
         let detail = read(&self.pool, move || {
             async move |conn| {
-                let row: Option<ConversationRow> = conversations::table
-                    .find(id.as_uuid())
-                    .select(ConversationRow::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?;
-                AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
-                let conversation = Conversation::from(row.ok_or(AccessError::NotFound)?);
+                let conversation = owned(conn, owner, id).await?;
                 let mut rows: Vec<MessageRow> = messages::table
                     .filter(messages::conversation_id.eq(id.as_uuid()))
                     .order((messages::created_at.desc(), messages::id.desc()))
@@ -275,6 +299,35 @@ impl ConversationRepository for PgConversationRepository {
                 rows.truncate(recent);
                 rows.reverse();
                 let messages = rows.into_iter().map(Message::try_from).collect::<Result<_, _>>()?;
+                Ok::<_, AccessError>(ConversationDetail { conversation, messages, has_more_messages })
+            }
+        })
+        .await?;
+        Ok(detail)
+    }
+
+    async fn history(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        max: usize,
+        chars: usize,
+    ) -> Result<ConversationDetail, ConversationError> {
+        // Under 1 the newest message, with nothing before it, would not be taken.
+        let (max, chars) = (i64::try_from(max).unwrap_or(i64::MAX), i64::try_from(chars.max(1)).unwrap_or(i64::MAX));
+        let detail = read(&self.pool, move || {
+            async move |conn| {
+                let conversation = owned(conn, owner, id).await?;
+                let rows: Vec<HistoryRow> = diesel::sql_query(HISTORY)
+                    .bind::<SqlUuid, _>(id.as_uuid())
+                    .bind::<BigInt, _>(max)
+                    .bind::<BigInt, _>(chars)
+                    .load(conn)
+                    .await?;
+                let has_more_messages = rows.last().is_some_and(|row| row.older);
+                let mut messages =
+                    rows.into_iter().map(|row| Message::try_from(row.message)).collect::<Result<Vec<_>, _>>()?;
+                messages.reverse();
                 Ok::<_, AccessError>(ConversationDetail { conversation, messages, has_more_messages })
             }
         })
@@ -469,6 +522,7 @@ mod tests {
             content: "hi".to_owned(),
             tool_calls: serde_json::Value::Array(Vec::new()),
             created_at: now,
+            context_chars: 2,
         };
         assert!(crate::statement_is_cached(&diesel::insert_into(conversations::table).values(&conversation)));
         assert!(crate::statement_is_cached(&diesel::insert_into(messages::table).values(&message)));

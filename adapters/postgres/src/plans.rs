@@ -172,16 +172,16 @@ async fn seed(conn: &mut AsyncPgConnection) -> (UserId, ConversationId, SessionI
     sql(
         conn,
         &format!(
-            "INSERT INTO messages (id, conversation_id, role, content, created_at) \
+            "INSERT INTO messages (id, conversation_id, role, content, created_at, context_chars) \
              SELECT gen_random_uuid(), '{conversation}', 'user', 'm' || n, \
-             timestamptz '2026-01-01' + n * interval '1 second' FROM generate_series(1, 10100) AS n"
+             timestamptz '2026-01-01' + n * interval '1 second', length('m' || n) FROM generate_series(1, 10100) AS n"
         ),
     )
     .await;
     sql(
         conn,
-        "INSERT INTO messages (id, conversation_id, role, content, created_at) \
-         SELECT gen_random_uuid(), id, 'user', 'hello', updated_at FROM conversations",
+        "INSERT INTO messages (id, conversation_id, role, content, created_at, context_chars) \
+         SELECT gen_random_uuid(), id, 'user', 'hello', updated_at, 5 FROM conversations",
     )
     .await;
     sql(

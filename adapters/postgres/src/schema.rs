@@ -82,6 +82,7 @@ diesel::table! {
         content -> Text,
         tool_calls -> Jsonb,
         created_at -> Timestamptz,
+        context_chars -> Int4,
     }
 }
 

@@ -41,7 +41,7 @@ impl ConversationRow {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = messages, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct MessageRow {
     pub id: String,
@@ -50,7 +50,29 @@ pub(crate) struct MessageRow {
     pub content: String,
     pub tool_calls: String,
     pub created_at: i64,
+    pub context_chars: i32,
 }
+
+/// A row of [`HISTORY`].
+#[derive(QueryableByName)]
+pub(crate) struct HistoryRow {
+    #[diesel(embed)]
+    pub message: MessageRow,
+    /// Whether the conversation has a message older than this one.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub older: bool,
+}
+
+/// A turn's history (`ConversationRepository::history`), newest first: the
+/// running total of `context_chars` says where to stop, so the messages past
+/// the budget are neither sent nor decoded. Binds: the conversation, the most
+/// messages, the characters.
+pub(crate) const HISTORY: &str = "SELECT id, conversation_id, role, content, tool_calls, created_at, context_chars, older \
+     FROM (SELECT m.*, sum(context_chars) OVER newest AS upto, lead(id) OVER newest IS NOT NULL AS older \
+           FROM messages m WHERE conversation_id = ? \
+           WINDOW newest AS (ORDER BY created_at DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) \
+           ORDER BY created_at DESC, id DESC LIMIT ?) recent \
+     WHERE upto - context_chars < ? ORDER BY created_at DESC, id DESC";
 
 /// One element of the `tool_calls` JSON array.
 #[derive(Serialize, Deserialize)]
@@ -92,6 +114,7 @@ impl MessageRow {
             content: message.content.clone(),
             tool_calls: serde_json::to_string(&calls).map_err(corrupt)?,
             created_at: to_micros(message.created_at),
+            context_chars: i32::try_from(message.context_chars()).unwrap_or(i32::MAX),
         })
     }
 

@@ -14,7 +14,7 @@ use parley_conversations::{
 use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId};
 
 use crate::SqliteStore;
-use crate::conversation_rows::{ConversationRow, MessageRow};
+use crate::conversation_rows::{ConversationRow, HISTORY, HistoryRow, MessageRow};
 use crate::rows::{Owned, keyset, to_micros};
 use crate::schema::{conversations, item_feedback, messages};
 
@@ -150,6 +150,50 @@ impl ConversationRepository for SqliteConversationRepository {
             Ok::<_, crate::rows::CorruptRow>(ConversationDetail {
                 conversation: row.into_conversation()?,
                 messages: messages.into_iter().map(MessageRow::into_message).collect::<Result<_, _>>()?,
+                has_more_messages,
+            })
+        })();
+        Ok(detail.map_err(StoreError::from)?)
+    }
+
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
+    async fn history(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        max: usize,
+        chars: usize,
+    ) -> Result<ConversationDetail, ConversationError> {
+        use diesel::sql_types::{BigInt, Text};
+        let (key, owner) = (id.to_string(), owner.to_string());
+        // Under 1 the newest message, with nothing before it, would not be taken.
+        let (max, chars) = (i64::try_from(max).unwrap_or(i64::MAX), i64::try_from(chars.max(1)).unwrap_or(i64::MAX));
+        let found = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let row = match lookup(conn, &key, &owner)? {
+                        Owned::Mine(row) => row,
+                        Owned::NotFound => return Ok(Owned::NotFound),
+                        Owned::Forbidden => return Ok(Owned::Forbidden),
+                    };
+                    let rows: Vec<HistoryRow> = diesel::sql_query(HISTORY)
+                        .bind::<Text, _>(&key)
+                        .bind::<BigInt, _>(max)
+                        .bind::<BigInt, _>(chars)
+                        .load(conn)?;
+                    Ok(Owned::Mine((row, rows)))
+                })
+            })
+            .await?;
+        let (row, rows) = found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
+        let has_more_messages = rows.last().is_some_and(|row| row.older);
+        let detail = (|| {
+            let mut messages = rows.into_iter().map(|row| row.message.into_message()).collect::<Result<Vec<_>, _>>()?;
+            messages.reverse();
+            Ok::<_, crate::rows::CorruptRow>(ConversationDetail {
+                conversation: row.into_conversation()?,
+                messages,
                 has_more_messages,
             })
         })();

@@ -95,10 +95,10 @@ fn seed(conn: &mut SqliteConnection) {
              CASE n % 3 WHEN 0 THEN 'alpha' WHEN 1 THEN 'beta' ELSE 'gamma' END,
              'medium', n * 1000000, 0, CASE WHEN n % 2 = 0 THEN 1 END FROM s;
          INSERT INTO conversations {series_rows} SELECT {task}, '{OWNER}', 'c', 0, n * 1000000 FROM s;
-         INSERT INTO messages (id, conversation_id, role, content, created_at)
-             SELECT 'm' || id, id, 'user', 'hello', updated_at FROM conversations;
-         INSERT INTO messages (id, conversation_id, role, content, created_at)
-             {series_rows} SELECT {message}, '{CONVERSATION}', 'user', 'm', n * 1000000 FROM s;
+         INSERT INTO messages (id, conversation_id, role, content, created_at, context_chars)
+             SELECT 'm' || id, id, 'user', 'hello', updated_at, 5 FROM conversations;
+         INSERT INTO messages (id, conversation_id, role, content, created_at, context_chars)
+             {series_rows} SELECT {message}, '{CONVERSATION}', 'user', 'm', n * 1000000, 1 FROM s;
          INSERT INTO sessions {series_rows} SELECT {task}, 's', 10, '{OWNER}', n * 1000000, NULL FROM s;
          INSERT INTO session_messages {series_rows}
              SELECT {task}, '{SESSION}', '{OWNER}', 'U', 'm', 0, n * 1000000 FROM s;

@@ -84,6 +84,7 @@ diesel::table! {
         content -> Text,
         tool_calls -> Text,
         created_at -> BigInt,
+        context_chars -> Integer,
     }
 }
 
@@ -179,7 +180,7 @@ mod tests {
             .load::<(String, String, String, i64, i64)>(&mut conn)?;
         messages::table
             .select(messages::all_columns)
-            .load::<(String, String, String, String, String, i64)>(&mut conn)?;
+            .load::<(String, String, String, String, String, i64, i32)>(&mut conn)?;
         sessions::table
             .select(sessions::all_columns)
             .load::<(String, String, i16, String, i64, Option<i64>)>(&mut conn)?;

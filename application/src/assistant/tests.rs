@@ -21,7 +21,7 @@ fn turn(events: Vec<ModelEvent>) -> ModelStream {
 fn conversations(owner: UserId, stored: Arc<Mutex<Vec<Message>>>) -> MockConversationRepository {
     let mut repo = MockConversationRepository::new();
     let seen = stored.clone();
-    repo.expect_get().returning(move |_, id, _| {
+    repo.expect_history().returning(move |_, id, _, _| {
         let now = chrono::Utc::now();
         Ok(ConversationDetail {
             conversation: Conversation {

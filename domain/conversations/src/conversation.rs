@@ -56,6 +56,14 @@ pub struct ToolCall {
     pub status: ToolStatus,
 }
 
+impl ToolCall {
+    /// The result as the model reads it: compact JSON, `null` when there is none.
+    #[must_use]
+    pub fn result_text(&self) -> String {
+        self.result.as_ref().map_or_else(|| "null".to_owned(), ToString::to_string)
+    }
+}
+
 /// One stored message of a conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -64,6 +72,24 @@ pub struct Message {
     pub content: String,
     pub tool_calls: Vec<ToolCall>,
     pub created_at: Timestamp,
+}
+
+impl Message {
+    /// The characters of a model's context this message takes when it is
+    /// sent again: its text, and each tool call's name, arguments and
+    /// result. Stored with the message, so that a turn reads only the
+    /// history that fits its budget.
+    #[must_use]
+    pub fn context_chars(&self) -> usize {
+        self.content.chars().count()
+            + self
+                .tool_calls
+                .iter()
+                .map(|call| {
+                    call.name.chars().count() + call.arguments.chars().count() + call.result_text().chars().count()
+                })
+                .sum::<usize>()
+    }
 }
 
 /// A user's chat message: trimmed, 1..=2000 characters.

@@ -45,6 +45,23 @@ pub trait ConversationRepository: Send + Sync {
         recent: usize,
     ) -> Result<ConversationDetail, ConversationError>;
 
+    /// The history a turn sends the model again: the most recent messages,
+    /// oldest first among them, taken newest first (the newest always) while
+    /// the [`Message::context_chars`] of the messages taken before stay
+    /// under `chars`, and at most `max`: the last one may not fit, the
+    /// caller decides. `has_more_messages` says whether older messages were
+    /// left unread. Reads no message past that.
+    ///
+    /// # Errors
+    /// `NotFound` / `Forbidden` as for `get`.
+    async fn history(
+        &self,
+        owner: UserId,
+        id: ConversationId,
+        max: usize,
+        chars: usize,
+    ) -> Result<ConversationDetail, ConversationError>;
+
     /// A page of the conversation's whole history, oldest first.
     ///
     /// # Errors

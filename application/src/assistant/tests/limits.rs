@@ -250,7 +250,7 @@ fn the_context_keeps_the_newest_messages_that_fit_with_their_tool_results_and_sa
         stored(Role::User, "thanks", vec![]),
     ];
 
-    let history = super::super::context(&messages, 1000);
+    let history = super::super::context(&messages, false, 1000);
 
     assert!(matches!(&history[0], ChatTurn::System(prompt) if prompt.contains("left out")), "{history:?}");
     assert_eq!(history[1], ChatTurn::User("list my tasks".into()));
@@ -258,7 +258,37 @@ fn the_context_keeps_the_newest_messages_that_fit_with_their_tool_results_and_sa
     assert!(matches!(&history[3], ChatTurn::Tool { call_id, .. } if call_id == "c1"));
     assert_eq!(history.last(), Some(&ChatTurn::User("thanks".into())));
 
-    let everything = super::super::context(&messages, 100_000);
+    let everything = super::super::context(&messages, false, 100_000);
     assert!(matches!(&everything[0], ChatTurn::System(prompt) if !prompt.contains("left out")));
     assert_eq!(everything[1], ChatTurn::User("old ".repeat(500)));
+
+    let unread_before = super::super::context(&messages, true, 100_000);
+    assert!(matches!(&unread_before[0], ChatTurn::System(prompt) if prompt.contains("left out")));
+    assert_eq!(unread_before.len(), everything.len());
+}
+
+#[test]
+fn a_message_takes_the_context_its_turns_take() {
+    let call = ToolCall {
+        id: "c1".into(),
+        name: "list_tasks".into(),
+        arguments: r#"{"q":"é"}"#.into(),
+        result: Some(serde_json::json!({"tasks": ["ü"]})),
+        status: ToolStatus::Ok,
+    };
+    let message = stored(Role::Assistant, "Voilà", vec![call]);
+    let turns: usize = super::super::turns_of(&message)
+        .iter()
+        .map(|turn| match turn {
+            ChatTurn::System(text) | ChatTurn::User(text) | ChatTurn::Tool { content: text, .. } => {
+                text.chars().count()
+            }
+            ChatTurn::Assistant { content, tool_calls } => {
+                content.chars().count()
+                    + tool_calls.iter().map(|c| c.name.chars().count() + c.arguments.chars().count()).sum::<usize>()
+            }
+        })
+        .sum();
+    assert_eq!(message.context_chars(), turns);
+    assert_eq!(message.context_chars(), 5 + 10 + 9 + 15);
 }

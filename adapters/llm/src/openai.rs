@@ -85,6 +85,10 @@ impl OpenAiLanguageModel {
         if !matches!(endpoint.scheme(), "http" | "https") {
             return Err(ModelError::Unavailable("language model base URL must be http or https".to_owned()));
         }
+        // reqwest is built without a crypto provider of its own (ring compiles
+        // in a fraction of aws-lc's time); the first client installs ring for
+        // the process. An error means one is installed already, which serves.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         // A redirect could carry the request, key included, to another host.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -19,7 +19,7 @@ pub struct Registration {
 
 /// A signed-in user and their access token.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub struct SignedIn {
     pub user: User,
     pub token: AccessToken,
 }
@@ -95,7 +95,7 @@ impl AuthService {
     /// # Errors
     /// `EmailTaken`, `Busy`, or an infrastructure failure.
     #[tracing::instrument(skip_all)]
-    pub async fn register(&self, registration: Registration) -> Result<Session, AuthError> {
+    pub async fn register(&self, registration: Registration) -> Result<SignedIn, AuthError> {
         let password_hash = self.hasher.hash(&registration.password).await?;
         let new = NewUser {
             id: UserId::new(),
@@ -108,7 +108,7 @@ impl AuthService {
             RegisterError::EmailTaken => AuthError::EmailTaken,
             RegisterError::Store(store) => AuthError::Store(store),
         })?;
-        self.session_for(user)
+        self.signed_in(user)
     }
 
     /// Unknown email and wrong password get the same answer in the same time.
@@ -116,7 +116,7 @@ impl AuthService {
     /// # Errors
     /// `InvalidCredentials`, `Busy`, or an infrastructure failure.
     #[tracing::instrument(skip_all)]
-    pub async fn login(&self, email: &str, password: &str) -> Result<Session, AuthError> {
+    pub async fn login(&self, email: &str, password: &str) -> Result<SignedIn, AuthError> {
         let password = Password::unchecked(password);
         let credentials = match Email::parse(email) {
             Ok(email) => self.users.find_by_email(&email).await?,
@@ -125,7 +125,7 @@ impl AuthService {
         let (user, hash) = credentials.map(|c| (c.user, c.password_hash)).unzip();
         let verified = self.hasher.verify(&password, hash).await?;
         match user {
-            Some(user) if verified => self.session_for(user),
+            Some(user) if verified => self.signed_in(user),
             _ => Err(AuthError::InvalidCredentials),
         }
     }
@@ -182,9 +182,9 @@ impl AuthService {
         self.tokens.claims(token)
     }
 
-    fn session_for(&self, user: User) -> Result<Session, AuthError> {
+    fn signed_in(&self, user: User) -> Result<SignedIn, AuthError> {
         let token = self.tokens.issue(user.id).map_err(AuthError::Token)?;
-        Ok(Session { user, token })
+        Ok(SignedIn { user, token })
     }
 }
 
@@ -231,8 +231,8 @@ mod tests {
             password: Password::parse("long enough").unwrap_or_else(|_| unreachable!()),
             name: DisplayName::parse("Ada").unwrap_or_else(|_| unreachable!()),
         };
-        let session = service.register(registration).await;
-        assert!(session.is_ok_and(|s| s.token.token == format!("token-for-{}", s.user.id)));
+        let signed_in = service.register(registration).await;
+        assert!(signed_in.is_ok_and(|s| s.token.token == format!("token-for-{}", s.user.id)));
     }
 
     #[tokio::test]
@@ -272,8 +272,8 @@ mod tests {
         hasher.expect_verify().returning(|password, _| Ok(password.expose() == "right password"));
         let service = AuthService::new(Arc::new(users), Arc::new(hasher), tokens(), clock());
         assert!(matches!(service.login("ada@example.com", "wrong password").await, Err(AuthError::InvalidCredentials)));
-        let session = service.login("ADA@example.com", "right password").await;
-        assert!(session.is_ok_and(|s| s.user == known));
+        let signed_in = service.login("ADA@example.com", "right password").await;
+        assert!(signed_in.is_ok_and(|s| s.user == known));
     }
 
     #[tokio::test]

@@ -61,7 +61,7 @@ fn openapi(services: &Services, settings: &Settings, draining: &shutdown::Draini
         ChatApi { assistant: services.assistant.clone() },
         ChatKitApi { assistant: services.assistant.clone(), draining: draining.clone() },
         ChatKitProtocolApi { assistant: services.assistant.clone(), draining: draining.clone() },
-        SessionsApi { sessions: services.sessions.clone() },
+        SessionsApi { rooms: services.rooms.clone() },
     );
     described(apis)
 }
@@ -250,7 +250,7 @@ pub async fn build(settings: Settings) -> anyhow::Result<Application> {
     };
     let origins = Arc::new(settings.cors_origins.clone());
     let rooms = Arc::new(
-        rooms::Rooms::new(services.sessions.clone(), services.auth.clone(), draining.clone())
+        rooms::RoomEndpoint::new(services.rooms.clone(), services.auth.clone(), draining.clone())
             .keepalive(settings.ws_ping_interval, settings.ws_idle_timeout)
             .connections_per_user(usize::try_from(settings.ws_connections_per_user).unwrap_or(usize::MAX)),
     );

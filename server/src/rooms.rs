@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use parley_application::{AuthService, SessionService, Spawner, Timer};
+use parley_application::{AuthService, RoomService, Spawner, Timer};
 use poem::web::websocket::{WebSocket, WebSocketConfig};
 use poem::web::{Data, Path};
 use poem::{IntoResponse, Request, handler};
@@ -30,10 +30,10 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(75);
 
-/// Connections one user may have open to one session.
+/// Connections one user may have open to one room.
 pub const MAX_CONNECTIONS_PER_USER: usize = 10;
 
-/// `send_message` frames of one user in one session, all their connections
+/// `send_message` frames of one user in one room, all their connections
 /// together: 5 a second, bursts of 10.
 const MESSAGE_RATE: (u32, u32) = (5, 10);
 
@@ -43,9 +43,9 @@ const MESSAGE_RATE: (u32, u32) = (5, 10);
 /// arrive, over several reads.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 
-/// What every room connection needs.
-pub struct Rooms {
-    pub sessions: Arc<SessionService>,
+/// The WebSocket endpoint's state: what every room connection needs.
+pub struct RoomEndpoint {
+    pub service: Arc<RoomService>,
     pub auth: Arc<AuthService>,
     pub join_timeout: Duration,
     /// How often a joined connection is pinged.
@@ -58,12 +58,12 @@ pub struct Rooms {
     pub draining: crate::shutdown::Draining,
 }
 
-impl Rooms {
-    /// Rooms with the protocol's timings and limits.
+impl RoomEndpoint {
+    /// The endpoint with the protocol's timings and limits.
     #[must_use]
-    pub fn new(sessions: Arc<SessionService>, auth: Arc<AuthService>, draining: crate::shutdown::Draining) -> Self {
+    pub fn new(service: Arc<RoomService>, auth: Arc<AuthService>, draining: crate::shutdown::Draining) -> Self {
         Self {
-            sessions,
+            service,
             auth,
             join_timeout: JOIN_TIMEOUT,
             ping_interval: PING_INTERVAL,
@@ -81,7 +81,7 @@ impl Rooms {
         self
     }
 
-    /// Allows `connections` connections per user per session (the contract's 10 by default).
+    /// Allows `connections` connections per user per room (the contract's 10 by default).
     #[must_use]
     pub fn connections_per_user(mut self, connections: usize) -> Self {
         self.places = Arc::new(limits::Places::new(connections, MESSAGE_RATE));
@@ -112,13 +112,13 @@ pub fn upgrade(
     Path(id): Path<String>,
     ws: WebSocket,
     request: &Request,
-    rooms: Data<&Arc<Rooms>>,
+    endpoint: Data<&Arc<RoomEndpoint>>,
 ) -> impl IntoResponse {
     let header_token = crate::security::bearer_token(request.headers()).map(str::to_owned);
-    let rooms = Arc::clone(rooms.0);
+    let endpoint = Arc::clone(endpoint.0);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
-    ws.config(config).on_upgrade(move |socket| connection::serve(rooms, socket, id, header_token))
+    ws.config(config).on_upgrade(move |socket| connection::serve(endpoint, socket, id, header_token))
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use parley_conversations::ConversationRepository;
 use parley_kernel::{PoolStatus, StoreError};
 use parley_postgres::PgStore;
-use parley_sessions::SessionRepository;
+use parley_rooms::RoomRepository;
 use parley_sqlite::SqliteStore;
 use parley_tasks::TaskRepository;
 use parley_users::UserRepository;
@@ -46,7 +46,7 @@ macro_rules! bundle {
             users: store.users(),
             tasks: store.tasks(),
             conversations: store.conversations(),
-            sessions: store.sessions(),
+            rooms: store.rooms(),
             admin: Arc::new(store),
         }
     }};
@@ -58,7 +58,7 @@ pub struct Stores {
     pub users: Arc<dyn UserRepository>,
     pub tasks: Arc<dyn TaskRepository>,
     pub conversations: Arc<dyn ConversationRepository>,
-    pub sessions: Arc<dyn SessionRepository>,
+    pub rooms: Arc<dyn RoomRepository>,
     admin: Arc<dyn Admin>,
 }
 

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use parley_application::{
-    AssistantService, AuthService, LocalSpiritDesk, RateLimiter, SPIRIT_PACE, SessionService, SpiritDesk, TaskService,
+    AssistantService, AuthService, LocalSpiritDesk, RateLimiter, RoomService, SPIRIT_PACE, SpiritDesk, TaskService,
 };
 use parley_auth::{Argon2PasswordHasher, HasherConfig, PasetoTokenService};
 use parley_conversations::LanguageModel;
 use parley_kernel::SystemClock;
 use parley_llm::{OfflineAssistant, OfflineSpirit, OpenAiConfig, OpenAiLanguageModel};
 use parley_redis::{Redis, RedisRateLimiter, RedisRoomBroker, RedisSpiritDesk, RoomSettings};
-use parley_sessions::RoomBroker;
+use parley_rooms::RoomBroker;
 use secrecy::ExposeSecret as _;
 
 use crate::Settings;
@@ -63,7 +63,7 @@ pub(crate) struct Services {
     pub tasks: Arc<TaskService>,
     pub assistant: Arc<AssistantService>,
     pub rate_limiter: Arc<dyn RateLimiter>,
-    pub sessions: Arc<SessionService>,
+    pub rooms: Arc<RoomService>,
     /// Shared by the documented `/health` and the lean route that serves it.
     pub probe: Arc<DatabaseProbe>,
     /// Where instances share state, when `REDIS_URL` is set.
@@ -114,13 +114,13 @@ pub(crate) fn services(settings: &Settings, store: Stores) -> anyhow::Result<Ser
         AssistantService::new(store.conversations.clone(), tasks.clone(), model, clock, limits, Arc::new(TokioSpawner));
     let Shared { rate_limiter, broker, spirit_desk, redis } = shared(settings)?;
     let spirit = language_model(settings, Arc::new(OfflineSpirit::new()))?;
-    let session_limits = SessionLimits {
+    let room_limits = RoomLimits {
         max_open_per_host: settings.max_open_sessions_per_user,
         spirit_max_concurrent: settings.spirit_max_concurrent,
         spirit_budget: rate_limiter.clone(),
     };
     Ok(Services {
-        sessions: session_service(&store, spirit, broker, spirit_desk, session_limits),
+        rooms: room_service(&store, spirit, broker, spirit_desk, room_limits),
         probe: Arc::new(DatabaseProbe::new(store.users.clone())),
         auth: Arc::new(auth),
         tasks,
@@ -131,7 +131,7 @@ pub(crate) fn services(settings: &Settings, store: Stores) -> anyhow::Result<Ser
 }
 
 /// Limits on the séance use cases (from the settings).
-struct SessionLimits {
+struct RoomLimits {
     /// Open sessions per host.
     pub max_open_per_host: u32,
     /// Rooms the spirit answers at once in this process.
@@ -141,26 +141,26 @@ struct SessionLimits {
 }
 
 /// The séance use cases on `store`, with `broker` carrying the rooms and `model` as the spirit.
-fn session_service(
+fn room_service(
     store: &Stores,
     model: Arc<dyn parley_conversations::LanguageModel>,
-    broker: Arc<dyn parley_sessions::RoomBroker>,
+    broker: Arc<dyn parley_rooms::RoomBroker>,
     spirit_desk: Arc<dyn parley_application::SpiritDesk>,
-    limits: SessionLimits,
-) -> Arc<SessionService> {
+    limits: RoomLimits,
+) -> Arc<RoomService> {
     let clock = Arc::new(parley_kernel::SystemClock);
     let spirit = parley_application::Spirit::new(
         model,
         parley_application::SPIRIT_PERSONA,
-        store.sessions.clone(),
+        store.rooms.clone(),
         Arc::clone(&broker),
         clock.clone(),
     )
     .desk(spirit_desk)
     .paced(Arc::new(TokioSpawner), SPIRIT_PACE)
     .at_most(usize::try_from(limits.spirit_max_concurrent).unwrap_or(usize::MAX));
-    let service = SessionService::new(
-        store.sessions.clone(),
+    let service = RoomService::new(
+        store.rooms.clone(),
         broker,
         store.users.clone(),
         clock,

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod conversations;
-mod sessions;
+mod rooms;
 mod stores;
 mod task_lists;
 mod tasks;
@@ -64,16 +64,16 @@ macro_rules! suite {
             conversations::conversation_concurrent_appends_are_all_kept,
             conversations::conversation_get_returns_the_most_recent_messages_and_pages_the_rest,
             conversations::conversation_history_reads_the_newest_messages_that_fit,
-            sessions::session_create_then_get,
-            sessions::session_unknown_is_not_found_everywhere,
-            sessions::session_close_is_for_the_host_only_and_idempotent,
-            sessions::session_list_active_newest_first_without_closed,
-            sessions::session_list_pagination_walk,
-            sessions::session_messages_oldest_first_with_cursor,
-            sessions::session_recent_is_the_last_n_oldest_first,
-            sessions::session_closed_refuses_messages,
-            sessions::session_messages_racing_a_close_land_before_it_or_not_at_all,
-            sessions::session_count_open_counts_only_the_hosts_open_sessions,
+            rooms::room_create_then_get,
+            rooms::room_unknown_is_not_found_everywhere,
+            rooms::room_close_is_for_the_host_only_and_idempotent,
+            rooms::room_list_active_newest_first_without_closed,
+            rooms::room_list_pagination_walk,
+            rooms::room_messages_oldest_first_with_cursor,
+            rooms::room_recent_is_the_last_n_oldest_first,
+            rooms::room_closed_refuses_messages,
+            rooms::room_messages_racing_a_close_land_before_it_or_not_at_all,
+            rooms::room_count_open_counts_only_the_hosts_open_sessions,
         );
     };
 }

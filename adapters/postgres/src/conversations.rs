@@ -237,6 +237,7 @@ async fn owned(conn: &mut AsyncPgConnection, owner: UserId, id: ConversationId) 
 
 #[async_trait]
 impl ConversationRepository for PgConversationRepository {
+    #[tracing::instrument(skip_all, fields(conversation_id = %conversation.id))]
     async fn create(&self, conversation: &Conversation) -> Result<(), StoreError> {
         let row = ConversationRow {
             id: conversation.id.as_uuid(),
@@ -253,6 +254,7 @@ impl ConversationRepository for PgConversationRepository {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all)]
     async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<ConversationSummary>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = read(&self.pool, move || {
@@ -278,6 +280,7 @@ impl ConversationRepository for PgConversationRepository {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn get(
         &self,
         owner: UserId,
@@ -306,6 +309,7 @@ impl ConversationRepository for PgConversationRepository {
         Ok(detail)
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn history(
         &self,
         owner: UserId,
@@ -335,6 +339,7 @@ impl ConversationRepository for PgConversationRepository {
         Ok(detail)
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn messages(
         &self,
         owner: UserId,
@@ -358,6 +363,7 @@ impl ConversationRepository for PgConversationRepository {
         Ok(Page::from_overfetch(messages, page, total, |m| Cursor { at: m.created_at, id: m.id.as_uuid() }))
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id, message_id = %message.id))]
     async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError> {
         let row = MessageRow::new(id, message).map_err(AccessError::Pg)?;
         write(&self.pool, async |conn| {
@@ -376,6 +382,7 @@ impl ConversationRepository for PgConversationRepository {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn rename(
         &self,
         owner: UserId,
@@ -399,6 +406,7 @@ impl ConversationRepository for PgConversationRepository {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn delete_after(&self, owner: UserId, id: ConversationId, after: MessageId) -> Result<(), ConversationError> {
         let found = write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
@@ -424,6 +432,7 @@ impl ConversationRepository for PgConversationRepository {
         if found { Ok(()) } else { Err(ConversationError::NotFound) }
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn set_feedback(
         &self,
         owner: UserId,
@@ -465,6 +474,7 @@ impl ConversationRepository for PgConversationRepository {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn feedback(
         &self,
         owner: UserId,
@@ -486,6 +496,7 @@ impl ConversationRepository for PgConversationRepository {
         Ok(rows.into_iter().filter_map(|(item, kind)| FeedbackKind::parse(&kind).map(|kind| (item, kind))).collect())
     }
 
+    #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError> {
         write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {

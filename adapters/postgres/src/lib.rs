@@ -27,8 +27,8 @@ mod error;
 #[cfg(test)]
 mod plans;
 mod pool;
+mod rooms;
 mod schema;
-mod sessions;
 mod tasks;
 mod users;
 
@@ -39,12 +39,12 @@ use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use parley_conversations::ConversationRepository;
 use parley_kernel::StoreError;
-use parley_sessions::SessionRepository;
+use parley_rooms::RoomRepository;
 use parley_tasks::TaskRepository;
 use parley_users::UserRepository;
 
 pub use conversations::PgConversationRepository;
-pub use sessions::PgSessionRepository;
+pub use rooms::PgRoomRepository;
 pub use tasks::PgTaskRepository;
 pub use users::PgUserRepository;
 
@@ -129,8 +129,8 @@ impl PgStore {
     }
 
     #[must_use]
-    pub fn sessions(&self) -> Arc<dyn SessionRepository> {
-        Arc::new(PgSessionRepository::new(self.pool.clone()))
+    pub fn rooms(&self) -> Arc<dyn RoomRepository> {
+        Arc::new(PgRoomRepository::new(self.pool.clone()))
     }
 }
 

@@ -12,11 +12,11 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::{QueryResult, sql_types::Json};
 use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use parley_kernel::{ConversationId, Cursor, SessionId, UserId};
+use parley_kernel::{ConversationId, Cursor, RoomId, UserId};
 use parley_tasks::TaskFilter;
 use serde_json::Value;
 
-use crate::{PgStore, conversations, sessions, tasks};
+use crate::{PgStore, conversations, rooms, tasks};
 
 /// `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` of a diesel statement, its
 /// parameters bound as they would be.
@@ -142,7 +142,7 @@ async fn sql(conn: &mut AsyncPgConnection, statement: &str) {
 /// (every other one completed),
 /// 10,100 conversations of one message, one of them with 10,100 more; a second user
 /// with 20,100 tasks; 10,100 open séance sessions, one of 10,100 messages.
-async fn seed(conn: &mut AsyncPgConnection) -> (UserId, ConversationId, SessionId) {
+async fn seed(conn: &mut AsyncPgConnection) -> (UserId, ConversationId, RoomId) {
     let (owner, other) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     let (conversation, session) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
     for (user, email, count) in [(owner, "owner@example.com", 60_300), (other, "other@example.com", 20_100)] {
@@ -202,7 +202,7 @@ async fn seed(conn: &mut AsyncPgConnection) -> (UserId, ConversationId, SessionI
     )
     .await;
     sql(conn, "ANALYZE").await;
-    (UserId::from_uuid(owner), ConversationId::from_uuid(conversation), SessionId::from_uuid(session))
+    (UserId::from_uuid(owner), ConversationId::from_uuid(conversation), RoomId::from_uuid(session))
 }
 
 /// The cost of page 1 and of page 500 of one list: `page(cursor, limit)` is
@@ -269,12 +269,12 @@ async fn page_500_reads_what_page_1_reads_on_every_list() {
     let (first, deep, plan) = first_and_deep(&mut conn, page, key).await;
     assert_as_cheap("conversation messages", first, deep, &plan);
 
-    let key = |row: &sessions::SessionRow| Cursor { at: row.created_at, id: row.id };
-    let (first, deep, plan) = first_and_deep(&mut conn, sessions::active_page, key).await;
+    let key = |row: &rooms::RoomRow| Cursor { at: row.created_at, id: row.id };
+    let (first, deep, plan) = first_and_deep(&mut conn, rooms::active_page, key).await;
     assert_as_cheap("sessions", first, deep, &plan);
 
-    let page = |cursor, limit| sessions::messages_page(session, cursor, limit);
-    let key = |row: &sessions::MessageRow| Cursor { at: row.created_at, id: row.id };
+    let page = |cursor, limit| rooms::messages_page(session, cursor, limit);
+    let key = |row: &rooms::MessageRow| Cursor { at: row.created_at, id: row.id };
     let (first, deep, plan) = first_and_deep(&mut conn, page, key).await;
     assert_as_cheap("session messages", first, deep, &plan);
 }

@@ -607,6 +607,7 @@ async fn apply_plan(conn: &mut diesel_async::AsyncPgConnection, plan: &Plan, now
 
 #[async_trait]
 impl TaskRepository for PgTaskRepository {
+    #[tracing::instrument(skip_all, fields(task_id = %task.id))]
     async fn create(&self, task: &Task, by: &Attribution) -> Result<(), StoreError> {
         let row = TaskRow::from(task);
         let revision = RevisionRow::from(&Revision::record(None, None, Some(task), by, task.created_at));
@@ -615,6 +616,7 @@ impl TaskRepository for PgTaskRepository {
         Ok(())
     }
 
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
     async fn get(&self, owner: UserId, id: TaskId) -> Result<Task, TaskError> {
         let task = read(&self.pool, move || {
             async move |conn| {
@@ -628,6 +630,7 @@ impl TaskRepository for PgTaskRepository {
         Ok(task)
     }
 
+    #[tracing::instrument(skip_all)]
     async fn list(&self, owner: UserId, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = read(&self.pool, move || {
@@ -643,6 +646,7 @@ impl TaskRepository for PgTaskRepository {
         Ok(Page::from_overfetch(tasks, page, total, |task| Cursor { at: task.created_at, id: task.id.as_uuid() }))
     }
 
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
     async fn update(&self, id: TaskId, change: TaskChange, edit: &Edit) -> Result<Task, TaskError> {
         let task = write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
@@ -660,6 +664,7 @@ impl TaskRepository for PgTaskRepository {
         Ok(task)
     }
 
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
     async fn delete(&self, id: TaskId, edit: &Edit) -> Result<Task, TaskError> {
         let task = write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
@@ -675,6 +680,7 @@ impl TaskRepository for PgTaskRepository {
         Ok(task)
     }
 
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
     async fn revisions(&self, owner: UserId, id: TaskId, page: &PageRequest) -> Result<Page<Revision>, TaskError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = read(&self.pool, move || {
@@ -717,6 +723,7 @@ impl TaskRepository for PgTaskRepository {
         Ok(Page::from_overfetch(revisions, page, total, |r| Cursor { at: r.created_at, id: r.id }))
     }
 
+    #[tracing::instrument(skip_all)]
     async fn revert(&self, tool_call: &str, edit: &Edit) -> Result<Vec<TaskId>, RevertError> {
         let owner = edit.by.user;
         let touched = write(&self.pool, async |conn| {

@@ -53,6 +53,7 @@ impl UserRow {
 
 #[async_trait]
 impl UserRepository for PgUserRepository {
+    #[tracing::instrument(skip_all, fields(user_id = %user.id))]
     async fn create(&self, user: NewUser) -> Result<User, RegisterError> {
         let row = UserRow {
             id: user.id.as_uuid(),
@@ -73,6 +74,7 @@ impl UserRepository for PgUserRepository {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     async fn find_by_email(&self, email: &Email) -> Result<Option<Credentials>, StoreError> {
         let found = read(&self.pool, move || {
             async move |conn| {
@@ -89,6 +91,7 @@ impl UserRepository for PgUserRepository {
         Ok(found)
     }
 
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
         let found = read(&self.pool, move || {
             async move |conn| {

@@ -23,9 +23,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use parley_kernel::{SessionId, SessionMessageId, StoreError, Timestamp, UserId};
-use parley_sessions::{
-    Admission, ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent, RoomEvents, SessionMessage,
+use parley_kernel::{RoomId, RoomMessageId, StoreError, Timestamp, UserId};
+use parley_rooms::BrokerError;
+use parley_rooms::{
+    Admission, ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent, RoomEvents, RoomMessage,
     SharedEvent, SpiritReply,
 };
 use serde::{Deserialize, Serialize};
@@ -169,7 +170,7 @@ enum Wire {
     UserTyping { participant: WireParticipant },
     MessageReceived { message: WireMessage },
     SpiritThinking,
-    SpiritResponse { message: WireMessage, reply: WireReply, in_reply_to: Vec<SessionMessageId> },
+    SpiritResponse { message: WireMessage, reply: WireReply, in_reply_to: Vec<RoomMessageId> },
     SpiritUnavailable,
     SessionClosed,
 }
@@ -185,8 +186,8 @@ struct WireParticipant {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct WireMessage {
-    id: SessionMessageId,
-    session_id: SessionId,
+    id: RoomMessageId,
+    session_id: RoomId,
     user_id: Option<UserId>,
     user_name: String,
     message: String,
@@ -213,11 +214,11 @@ impl From<WireParticipant> for Participant {
     }
 }
 
-impl From<&SessionMessage> for WireMessage {
-    fn from(m: &SessionMessage) -> Self {
+impl From<&RoomMessage> for WireMessage {
+    fn from(m: &RoomMessage) -> Self {
         Self {
             id: m.id,
-            session_id: m.session_id,
+            session_id: m.room_id,
             user_id: m.user_id,
             user_name: m.user_name.clone(),
             message: m.message.clone(),
@@ -227,11 +228,11 @@ impl From<&SessionMessage> for WireMessage {
     }
 }
 
-impl From<WireMessage> for SessionMessage {
+impl From<WireMessage> for RoomMessage {
     fn from(m: WireMessage) -> Self {
         Self {
             id: m.id,
-            session_id: m.session_id,
+            room_id: m.session_id,
             user_id: m.user_id,
             user_name: m.user_name,
             message: m.message,
@@ -258,7 +259,7 @@ fn encode(event: &RoomEvent) -> String {
             in_reply_to: in_reply_to.clone(),
         },
         RoomEvent::SpiritUnavailable => Wire::SpiritUnavailable,
-        RoomEvent::SessionClosed => Wire::SessionClosed,
+        RoomEvent::Closed => Wire::SessionClosed,
     };
     serde_json::to_string(&wire).unwrap_or_default()
 }
@@ -280,7 +281,7 @@ fn decode(payload: &str) -> Option<RoomEvent> {
             in_reply_to,
         },
         Wire::SpiritUnavailable => RoomEvent::SpiritUnavailable,
-        Wire::SessionClosed => RoomEvent::SessionClosed,
+        Wire::SessionClosed => RoomEvent::Closed,
     })
 }
 
@@ -313,25 +314,25 @@ struct LocalRoom {
 
 #[derive(Default)]
 struct Local {
-    rooms: Mutex<HashMap<SessionId, LocalRoom>>,
+    rooms: Mutex<HashMap<RoomId, LocalRoom>>,
     /// Whether the pattern subscription is live: joins are refused while not.
     subscribed: AtomicBool,
 }
 
 impl Local {
-    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, LocalRoom>> {
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, LocalRoom>> {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn gauge(rooms: &HashMap<SessionId, LocalRoom>) {
+    fn gauge(rooms: &HashMap<RoomId, LocalRoom>) {
         #[allow(clippy::cast_precision_loss)] // a count of rooms
         metrics::gauge!("open_rooms").set(rooms.len() as f64);
     }
 
     /// Registers `connection` here and subscribes it to the room's local fan-out.
-    fn enter(&self, session: SessionId, connection: ConnectionId, user: UserId) -> broadcast::Receiver<Item> {
+    fn enter(&self, room_id: RoomId, connection: ConnectionId, user: UserId) -> broadcast::Receiver<Item> {
         let mut rooms = self.rooms();
-        let room = rooms.entry(session).or_insert_with(|| LocalRoom {
+        let room = rooms.entry(room_id).or_insert_with(|| LocalRoom {
             events: broadcast::channel(ROOM_BUFFER).0,
             connections: HashMap::new(),
             last: 0,
@@ -342,12 +343,12 @@ impl Local {
         receiver
     }
 
-    fn forget(&self, session: SessionId, connection: ConnectionId) {
+    fn forget(&self, room_id: RoomId, connection: ConnectionId) {
         let mut rooms = self.rooms();
-        if let Some(room) = rooms.get_mut(&session) {
+        if let Some(room) = rooms.get_mut(&room_id) {
             room.connections.remove(&connection);
             if room.connections.is_empty() {
-                rooms.remove(&session);
+                rooms.remove(&room_id);
             }
         }
         Self::gauge(&rooms);
@@ -360,13 +361,13 @@ impl Local {
         Self::gauge(&rooms);
     }
 
-    fn has(&self, session: SessionId) -> bool {
-        self.rooms().contains_key(&session)
+    fn has(&self, room_id: RoomId) -> bool {
+        self.rooms().contains_key(&room_id)
     }
 
-    fn deliver(&self, session: SessionId, seq: u64, event: RoomEvent) {
+    fn deliver(&self, room_id: RoomId, seq: u64, event: RoomEvent) {
         let mut rooms = self.rooms();
-        let Some(room) = rooms.get_mut(&session) else { return };
+        let Some(room) = rooms.get_mut(&room_id) else { return };
         if seq <= room.last {
             return; // already delivered
         }
@@ -374,7 +375,7 @@ impl Local {
         room.last = seq;
         // No receiver is fine: the room's last connection may be leaving.
         if gap {
-            tracing::warn!(session = %session, "missed room events: this instance's members reconnect");
+            tracing::warn!(room_id = %room_id, "missed room events: this instance's members reconnect");
             let _ = room.events.send(Item::Gap);
         } else {
             let _ = room.events.send(Item::Event(seq, SharedEvent::new(event)));
@@ -382,11 +383,11 @@ impl Local {
     }
 
     /// Every lease this instance holds, per room.
-    fn leases(&self) -> Vec<(SessionId, Vec<String>)> {
+    fn leases(&self) -> Vec<(RoomId, Vec<String>)> {
         self.rooms()
             .iter()
-            .map(|(session, room)| {
-                (*session, room.connections.iter().map(|(conn, user)| format!("{user}|{conn}")).collect())
+            .map(|(room_id, room)| {
+                (*room_id, room.connections.iter().map(|(conn, user)| format!("{user}|{conn}")).collect())
             })
             .collect()
     }
@@ -447,47 +448,47 @@ impl RedisRoomBroker {
         self.local.subscribed.load(Ordering::Acquire)
     }
 
-    fn channel(&self, session: SessionId) -> String {
-        self.redis.key(&format!("room:{{{session}}}"))
+    fn channel(&self, room_id: RoomId) -> String {
+        self.redis.key(&format!("room:{{{room_id}}}"))
     }
 
-    fn keys(&self, session: SessionId) -> [String; 6] {
+    fn keys(&self, room_id: RoomId) -> [String; 6] {
         ["leases", "users", "counts", "seq", "log", "closed"]
-            .map(|k| self.redis.key(&format!("room:{{{session}}}:{k}")))
+            .map(|k| self.redis.key(&format!("room:{{{room_id}}}:{k}")))
     }
 
     async fn run<T: redis::FromRedisValue>(
         &self,
         script: &redis::Script,
-        session: SessionId,
+        room_id: RoomId,
         args: &[&str],
-    ) -> Result<T, StoreError> {
-        let keys = self.keys(session);
+    ) -> Result<T, BrokerError> {
+        let keys = self.keys(room_id);
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let channel = self.channel(session);
+        let channel = self.channel(room_id);
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(channel.as_str());
         all.extend_from_slice(args);
-        self.redis.run(script, &keys, &all).await
+        self.redis.run(script, &keys, &all).await.map_err(broker_error)
     }
 
     /// The room a channel name belongs to.
-    fn room_of(&self, channel: &str) -> Option<SessionId> {
+    fn room_of(&self, channel: &str) -> Option<RoomId> {
         channel.strip_prefix(self.redis.prefix())?.strip_prefix("room:{")?.strip_suffix('}')?.parse().ok()
     }
 
     fn on_message(&self, message: &redis::Msg) {
-        let Some(session) = self.room_of(message.get_channel_name()) else { return };
-        if !self.local.has(session) {
+        let Some(room_id) = self.room_of(message.get_channel_name()) else { return };
+        if !self.local.has(room_id) {
             return;
         }
         let Ok(payload) = std::str::from_utf8(message.get_payload_bytes()) else { return };
         let Some((seq, event)) = payload.split_once(' ') else { return };
         let (Ok(seq), Some(event)) = (seq.parse::<u64>(), decode(event)) else {
-            tracing::warn!(session = %session, "an unreadable room event was skipped");
+            tracing::warn!(room_id = %room_id, "an unreadable room event was skipped");
             return;
         };
-        self.local.deliver(session, seq, event);
+        self.local.deliver(room_id, seq, event);
     }
 }
 
@@ -562,13 +563,22 @@ async fn renew(broker: Weak<RedisRoomBroker>) {
         tick.tick().await;
         let Some(this) = broker.upgrade() else { return };
         let expiry = (now_ms() + lease_ms(this.settings.seat_lease)).to_string();
-        for (session, members) in this.local.leases() {
+        for (room_id, members) in this.local.leases() {
             let mut args = vec![expiry.as_str()];
             args.extend(members.iter().map(String::as_str));
-            if let Err(error) = this.run::<i64>(&this.scripts.renew, session, &args).await {
+            if let Err(error) = this.run::<i64>(&this.scripts.renew, room_id, &args).await {
                 tracing::debug!(error = %error, "could not renew seats");
             }
         }
+    }
+}
+
+/// A failed Redis call as the broker's own error.
+fn broker_error(error: StoreError) -> BrokerError {
+    match error {
+        StoreError::Unavailable(cause) => BrokerError::Unavailable(cause),
+        StoreError::Unexpected(cause) => BrokerError::Unexpected(cause),
+        StoreError::OwnerGone => BrokerError::unexpected("Redis reported an owner gone"),
     }
 }
 
@@ -580,21 +590,21 @@ fn lease_ms(lease: Duration) -> u64 {
 impl RoomBroker for RedisRoomBroker {
     async fn join(
         &self,
-        session: SessionId,
+        room_id: RoomId,
         max_users: usize,
         participant: Participant,
         connection: ConnectionId,
     ) -> Result<Admission, JoinRefusal> {
         let user = participant.user_id;
-        let receiver = self.local.enter(session, connection, user);
+        let receiver = self.local.enter(room_id, connection, user);
         // Just after start-up (or a loss) the subscription may be on its way.
         let wait_until = tokio::time::Instant::now() + crate::COMMAND_TIMEOUT * 2;
         while !self.is_subscribed() && tokio::time::Instant::now() < wait_until {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         if !self.is_subscribed() {
-            self.local.forget(session, connection);
-            return Err(JoinRefusal::Broker(StoreError::unavailable("not subscribed to the rooms in Redis")));
+            self.local.forget(room_id, connection);
+            return Err(JoinRefusal::Broker(BrokerError::unavailable("not subscribed to the rooms in Redis")));
         }
         let now = now_ms();
         let (expiry, user_text, connection_text) =
@@ -604,14 +614,14 @@ impl RoomBroker for RedisRoomBroker {
         let answer = self
             .run::<(String, u8, u64, Vec<String>)>(
                 &self.scripts.join,
-                session,
+                room_id,
                 &[&now, &expiry, &user_text, &connection_text, &name, &max],
             )
             .await;
         let (status, first, seq, present) = match answer {
             Ok(answer) => answer,
             Err(error) => {
-                self.local.forget(session, connection);
+                self.local.forget(room_id, connection);
                 return Err(JoinRefusal::Broker(error));
             }
         };
@@ -622,7 +632,7 @@ impl RoomBroker for RedisRoomBroker {
                 events: deliveries(receiver, seq),
             }),
             refused => {
-                self.local.forget(session, connection);
+                self.local.forget(room_id, connection);
                 Err(if refused == "full" { JoinRefusal::Full } else { JoinRefusal::Closed })
             }
         }
@@ -630,28 +640,28 @@ impl RoomBroker for RedisRoomBroker {
 
     async fn leave(
         &self,
-        session: SessionId,
+        room_id: RoomId,
         user: UserId,
         connection: ConnectionId,
-    ) -> Result<Option<Participant>, StoreError> {
-        self.local.forget(session, connection);
+    ) -> Result<Option<Participant>, BrokerError> {
+        self.local.forget(room_id, connection);
         let (user, connection) = (user.to_string(), connection.to_string());
-        let gone: Option<String> = self.run(&self.scripts.leave, session, &[&user, &connection]).await?;
+        let gone: Option<String> = self.run(&self.scripts.leave, room_id, &[&user, &connection]).await?;
         Ok(gone.and_then(|p| serde_json::from_str::<WireParticipant>(&p).ok()).map(Participant::from))
     }
 
-    async fn publish(&self, session: SessionId, event: RoomEvent) -> Result<(), StoreError> {
+    async fn publish(&self, room_id: RoomId, event: RoomEvent) -> Result<(), BrokerError> {
         let payload = encode(&event);
-        self.run::<i64>(&self.scripts.publish, session, &[&payload]).await.map(|_| ())
+        self.run::<i64>(&self.scripts.publish, room_id, &[&payload]).await.map(|_| ())
     }
 
-    async fn close(&self, session: SessionId) -> Result<(), StoreError> {
-        self.run::<i64>(&self.scripts.close, session, &[]).await.map(|_| ())
+    async fn close(&self, room_id: RoomId) -> Result<(), BrokerError> {
+        self.run::<i64>(&self.scripts.close, room_id, &[]).await.map(|_| ())
     }
 
-    async fn participants(&self, session: SessionId) -> Result<Vec<Participant>, StoreError> {
+    async fn participants(&self, room_id: RoomId) -> Result<Vec<Participant>, BrokerError> {
         let now = now_ms().to_string();
-        let present: Vec<String> = self.run(&self.scripts.participants, session, &[&now]).await?;
+        let present: Vec<String> = self.run(&self.scripts.participants, room_id, &[&now]).await?;
         Ok(participants(present))
     }
 }
@@ -664,9 +674,9 @@ mod tests {
     #[test]
     fn every_event_survives_the_wire() {
         let who = Participant { user_id: UserId::new(), name: "Ada \"the\" 👻".to_owned() };
-        let message = SessionMessage {
-            id: SessionMessageId::new(),
-            session_id: SessionId::new(),
+        let message = RoomMessage {
+            id: RoomMessageId::new(),
+            room_id: RoomId::new(),
             user_id: Some(who.user_id),
             user_name: who.name.clone(),
             message: "hello".to_owned(),
@@ -685,7 +695,7 @@ mod tests {
                 in_reply_to: vec![message.id],
             },
             RoomEvent::SpiritUnavailable,
-            RoomEvent::SessionClosed,
+            RoomEvent::Closed,
         ];
         for event in events {
             assert_eq!(decode(&encode(&event)), Some(event));

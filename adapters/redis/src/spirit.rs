@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use parley_application::SpiritDesk;
-use parley_kernel::{SessionId, SessionMessageId, StoreError};
+use parley_kernel::{RoomId, RoomMessageId, StoreError};
 
 use crate::Redis;
 
@@ -59,8 +59,8 @@ impl RedisSpiritDesk {
         }
     }
 
-    fn keys(&self, session: SessionId) -> [String; 2] {
-        ["hold", "waiting"].map(|k| self.redis.key(&format!("spirit:{{{session}}}:{k}")))
+    fn keys(&self, room_id: RoomId) -> [String; 2] {
+        ["hold", "waiting"].map(|k| self.redis.key(&format!("spirit:{{{room_id}}}:{k}")))
     }
 }
 
@@ -70,20 +70,20 @@ fn lease_ms() -> String {
 
 #[async_trait]
 impl SpiritDesk for RedisSpiritDesk {
-    async fn heard(&self, session: SessionId, message: SessionMessageId) -> Result<bool, StoreError> {
-        let [hold, waiting] = self.keys(session);
+    async fn heard(&self, room_id: RoomId, message: RoomMessageId) -> Result<bool, StoreError> {
+        let [hold, waiting] = self.keys(room_id);
         let held: i64 = self.redis.run(&self.heard, &[&hold, &waiting], &[&lease_ms(), &message.to_string()]).await?;
         Ok(held == 1)
     }
 
-    async fn take(&self, session: SessionId) -> Result<Vec<SessionMessageId>, StoreError> {
-        let [hold, waiting] = self.keys(session);
+    async fn take(&self, room_id: RoomId) -> Result<Vec<RoomMessageId>, StoreError> {
+        let [hold, waiting] = self.keys(room_id);
         let taken: Vec<String> = self.redis.run(&self.take, &[&hold, &waiting], &[&lease_ms()]).await?;
         Ok(taken.iter().filter_map(|id| id.parse().ok()).collect())
     }
 
-    async fn release(&self, session: SessionId) {
-        let [hold, waiting] = self.keys(session);
+    async fn release(&self, room_id: RoomId) {
+        let [hold, waiting] = self.keys(room_id);
         if let Err(error) = self.redis.run::<i64>(&self.release, &[&hold, &waiting], &[]).await {
             tracing::warn!(error = %error, "could not release a room's spirit; its lease will end it");
         }

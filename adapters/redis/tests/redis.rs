@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use parley_application::RateLimiter;
-use parley_kernel::{SessionId, UserId};
+use parley_kernel::{RoomId, UserId};
 use parley_redis::{Redis, RedisRateLimiter, RedisRoomBroker, RoomSettings};
-use parley_sessions::{ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent};
+use parley_rooms::{ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent};
 
 /// A test's own key prefix; its keys are deleted on drop.
 struct Prefix {
@@ -77,7 +77,7 @@ async fn a_joiner_on_one_broker_is_heard_on_another() {
     let (redis, _prefix) = redis();
     let settings = RoomSettings::default();
     let (a, b) = (RedisRoomBroker::new(redis.clone(), settings), RedisRoomBroker::new(redis.clone(), settings));
-    let room = SessionId::new();
+    let room = RoomId::new();
     let (ada, bob) = (person("Ada"), person("Bob \"the\" ghost"));
     let admitted = a.join(room, 2, ada.clone(), ConnectionId::new()).await.unwrap();
     assert!(admitted.first_connection);
@@ -103,23 +103,23 @@ async fn a_joiner_on_one_broker_is_heard_on_another() {
 #[tokio::test]
 async fn one_room_has_one_spirit_hold_across_desks_and_what_waits_is_folded() {
     use parley_application::SpiritDesk;
-    use parley_kernel::SessionMessageId;
+    use parley_kernel::RoomMessageId;
     use parley_redis::RedisSpiritDesk;
 
     let (redis, _prefix) = redis();
     let (a, b) = (RedisSpiritDesk::new(redis.clone()), RedisSpiritDesk::new(redis.clone()));
-    let room = SessionId::new();
-    let said: Vec<SessionMessageId> = (0..4).map(|_| SessionMessageId::new()).collect();
+    let room = RoomId::new();
+    let said: Vec<RoomMessageId> = (0..4).map(|_| RoomMessageId::new()).collect();
 
     assert!(a.heard(room, said[0]).await.unwrap(), "a free room: A holds it");
     assert!(!b.heard(room, said[1]).await.unwrap(), "held by A: folded");
     assert_eq!(a.take(room).await.unwrap(), vec![said[0], said[1]]);
     assert!(!b.heard(room, said[2]).await.unwrap(), "still held while A answers");
     assert_eq!(a.take(room).await.unwrap(), vec![said[2]]);
-    assert_eq!(a.take(room).await.unwrap(), Vec::<SessionMessageId>::new(), "nothing left: released");
+    assert_eq!(a.take(room).await.unwrap(), Vec::<RoomMessageId>::new(), "nothing left: released");
     assert!(b.heard(room, said[3]).await.unwrap(), "free again: B holds it");
     b.release(room).await;
-    assert!(a.heard(SessionId::new(), said[3]).await.unwrap(), "rooms are apart");
+    assert!(a.heard(RoomId::new(), said[3]).await.unwrap(), "rooms are apart");
 }
 
 /// Answers every check with a budget of 7, to show who answered.

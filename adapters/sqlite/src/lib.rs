@@ -25,17 +25,17 @@ mod conversation_rows;
 mod conversations;
 #[cfg(test)]
 mod plans;
+mod room_rows;
+mod rooms;
 mod rows;
 mod schema;
-mod session_rows;
-mod sessions;
 mod store;
 mod task_rows;
 mod tasks;
 mod users;
 
 pub use conversations::SqliteConversationRepository;
-pub use sessions::SqliteSessionRepository;
+pub use rooms::SqliteRoomRepository;
 pub use store::SqliteStore;
 pub use tasks::SqliteTaskRepository;
 pub use users::SqliteUserRepository;

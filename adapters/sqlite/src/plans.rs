@@ -17,7 +17,7 @@ use parley_kernel::Cursor;
 use parley_tasks::TaskFilter;
 
 use crate::rows::{from_micros, parse_uuid};
-use crate::{SqliteStore, conversation_rows, conversations, session_rows, sessions, task_rows, tasks};
+use crate::{SqliteStore, conversation_rows, conversations, room_rows, rooms, task_rows, tasks};
 
 struct ExplainQueryPlan<Q>(Q);
 
@@ -174,11 +174,11 @@ async fn page_500_starts_at_its_cursor_in_an_index_on_every_list() {
     let key = |row: &conversation_rows::MessageRow| cursor_of(row.created_at, &row.id);
     assert_ranged("conversation messages", "messages_conversation_oldest", &first_and_deep(&mut conn, page, key));
 
-    let key = |row: &session_rows::SessionRow| cursor_of(row.created_at, &row.id);
-    assert_ranged("sessions", "sessions_active_newest", &first_and_deep(&mut conn, sessions::active_page, key));
+    let key = |row: &room_rows::RoomRow| cursor_of(row.created_at, &row.id);
+    assert_ranged("sessions", "sessions_active_newest", &first_and_deep(&mut conn, rooms::active_page, key));
 
-    let page = |cursor, limit| sessions::messages_page(SESSION, cursor, limit);
-    let key = |row: &session_rows::SessionMessageRow| cursor_of(row.created_at, &row.id);
+    let page = |cursor, limit| rooms::messages_page(SESSION, cursor, limit);
+    let key = |row: &room_rows::RoomMessageRow| cursor_of(row.created_at, &row.id);
     assert_ranged("session messages", "session_messages_oldest", &first_and_deep(&mut conn, page, key));
 }
 

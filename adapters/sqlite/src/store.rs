@@ -15,11 +15,11 @@ use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use parley_conversations::ConversationRepository;
 use parley_kernel::StoreError;
-use parley_sessions::SessionRepository;
+use parley_rooms::RoomRepository;
 use parley_tasks::TaskRepository;
 use parley_users::UserRepository;
 
-use crate::{SqliteConversationRepository, SqliteSessionRepository, SqliteTaskRepository, SqliteUserRepository};
+use crate::{SqliteConversationRepository, SqliteRoomRepository, SqliteTaskRepository, SqliteUserRepository};
 
 type PooledSqlite = SyncConnectionWrapper<SqliteConnection>;
 
@@ -120,8 +120,8 @@ impl SqliteStore {
     }
 
     #[must_use]
-    pub fn sessions(&self) -> Arc<dyn SessionRepository> {
-        Arc::new(SqliteSessionRepository::new(self.clone()))
+    pub fn rooms(&self) -> Arc<dyn RoomRepository> {
+        Arc::new(SqliteRoomRepository::new(self.clone()))
     }
 
     /// Runs `work` on a pooled connection, off the async workers.

@@ -68,9 +68,9 @@ id_type!(
     /// Identifies one message of a conversation.
     MessageId,
     /// Identifies a séance room.
-    SessionId,
+    RoomId,
     /// Identifies one message said in a séance room.
-    SessionMessageId,
+    RoomMessageId,
 );
 
 #[cfg(test)]

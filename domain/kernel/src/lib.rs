@@ -10,8 +10,8 @@ mod page;
 #[cfg(feature = "mock")]
 pub use clock::MockClock;
 pub use clock::{Clock, SystemClock};
-pub use error::{PoolStatus, StoreError};
-pub use id::{ConversationId, IdParseError, MessageId, SessionId, SessionMessageId, TaskId, UserId};
+pub use error::{BoxError, PoolStatus, StoreError};
+pub use id::{ConversationId, IdParseError, MessageId, RoomId, RoomMessageId, TaskId, UserId};
 pub use page::{Cursor, CursorError, LimitError, Page, PageRequest, TOTAL_CAP};
 
 /// A point in time, always UTC.

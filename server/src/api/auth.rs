@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use parley_application::{AuthError, AuthService, Registration, Session};
+use parley_application::{AuthError, AuthService, Registration, SignedIn};
 use parley_users::{DisplayName, Email, Password, User};
 use poem::http::StatusCode;
 use poem_openapi::types::Example;
@@ -125,13 +125,13 @@ impl Example for AuthData {
     }
 }
 
-impl From<Session> for AuthData {
-    fn from(session: Session) -> Self {
+impl From<SignedIn> for AuthData {
+    fn from(signed_in: SignedIn) -> Self {
         Self {
-            user: session.user.into(),
-            access_token: session.token.token,
+            user: signed_in.user.into(),
+            access_token: signed_in.token.token,
             token_type: "Bearer".to_owned(),
-            expires_in: session.token.expires_in,
+            expires_in: signed_in.token.expires_in,
         }
     }
 }
@@ -223,8 +223,8 @@ impl AuthApi {
     ) -> Result<RegisterResponse, Failure<RegisterErrors>> {
         let registration = Registration::try_from(body.0)?;
         self.throttle.registration(address(remote)).map_err(throttled)?;
-        let session = self.auth.register(registration).await.map_err(auth_error)?;
-        Ok(RegisterResponse::Created(ok(session.into())))
+        let signed_in = self.auth.register(registration).await.map_err(auth_error)?;
+        Ok(RegisterResponse::Created(ok(signed_in.into())))
     }
 
     /// Log in with email and password.
@@ -237,7 +237,7 @@ impl AuthApi {
         let (email, password) = (body.0.email.as_str().to_owned(), body.0.password.as_str().to_owned());
         self.throttle.login_attempt(address(remote), &email).map_err(throttled)?;
         match self.auth.login(&email, &password).await {
-            Ok(session) => Ok(LoginResponse::Ok(ok(session.into()))),
+            Ok(signed_in) => Ok(LoginResponse::Ok(ok(signed_in.into()))),
             Err(AuthError::InvalidCredentials) => {
                 self.throttle.login_failed(&email);
                 Err(auth_error(AuthError::InvalidCredentials).into())

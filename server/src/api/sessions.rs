@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use parley_application::{CreateSessionError, SessionService, SessionView};
-use parley_kernel::SessionId;
-use parley_sessions::{MaxUsers, NewSession, SessionError, SessionMessage, SessionName};
+use parley_application::{CreateRoomError, RoomService, RoomView};
+use parley_kernel::RoomId;
+use parley_rooms::{MaxUsers, NewRoom, RoomError, RoomMessage, RoomName};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
@@ -19,7 +19,7 @@ use crate::error::{ApiError, Failure, error_set};
 use crate::security::BearerAuth;
 
 pub struct SessionsApi {
-    pub sessions: Arc<SessionService>,
+    pub rooms: Arc<RoomService>,
 }
 
 /// A séance session.
@@ -60,9 +60,9 @@ impl Example for SessionDto {
     }
 }
 
-impl From<SessionView> for SessionDto {
-    fn from(view: SessionView) -> Self {
-        let session = view.session;
+impl From<RoomView> for SessionDto {
+    fn from(view: RoomView) -> Self {
+        let session = view.room;
         Self {
             id: session.id.to_string(),
             is_active: session.is_active(),
@@ -104,11 +104,11 @@ impl Example for SessionMessageDto {
     }
 }
 
-impl From<SessionMessage> for SessionMessageDto {
-    fn from(message: SessionMessage) -> Self {
+impl From<RoomMessage> for SessionMessageDto {
+    fn from(message: RoomMessage) -> Self {
         Self {
             id: message.id.to_string(),
-            session_id: message.session_id.to_string(),
+            session_id: message.room_id.to_string(),
             user_id: Nullable(message.user_id.map(|id| id.to_string())),
             user_name: message.user_name,
             message: message.message,
@@ -134,12 +134,12 @@ impl Example for CreateSessionBody {
     }
 }
 
-impl TryFrom<CreateSessionBody> for NewSession {
+impl TryFrom<CreateSessionBody> for NewRoom {
     type Error = ApiError;
 
     fn try_from(body: CreateSessionBody) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::default();
-        let name = errors.check("name", SessionName::parse(body.name.as_str()));
+        let name = errors.check("name", RoomName::parse(body.name.as_str()));
         let max_users =
             body.max_users.map_or(Some(MaxUsers::default()), |n| errors.check("max_users", MaxUsers::new(n.0)));
         errors.finish()?;
@@ -179,7 +179,7 @@ pub enum SessionMessagesResponse {
 }
 
 /// A malformed id in the path is simply a session that does not exist.
-fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+fn session_id(raw: &str) -> Result<RoomId, ApiError> {
     raw.parse().map_err(|_| not_found(raw))
 }
 
@@ -191,32 +191,32 @@ pub fn not_found(id: &str) -> ApiError {
 /// frees a place only when its host closes it.
 const OPEN_SESSIONS_RETRY_AFTER: u64 = 60;
 
-fn create_error(error: CreateSessionError) -> ApiError {
+fn create_error(error: CreateRoomError) -> ApiError {
     match error {
-        CreateSessionError::TooManyOpen { limit } => ApiError::new(
+        CreateRoomError::TooManyOpen { limit } => ApiError::new(
             poem::http::StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
             format!("You already host {limit} open sessions; close one first"),
         )
         .with_details(serde_json::json!({ "limit": limit, "retry_after": OPEN_SESSIONS_RETRY_AFTER }))
         .retry_after(OPEN_SESSIONS_RETRY_AFTER),
-        CreateSessionError::Store(store) => crate::error::store_error(&store),
+        CreateRoomError::Store(store) => crate::error::store_error(&store),
     }
 }
 
-fn session_error(error: SessionError, id: &str) -> ApiError {
+fn session_error(error: RoomError, id: &str) -> ApiError {
     match error {
-        SessionError::NotFound => not_found(id),
-        SessionError::Forbidden => {
+        RoomError::NotFound => not_found(id),
+        RoomError::Forbidden => {
             ApiError::new(poem::http::StatusCode::FORBIDDEN, "FORBIDDEN", "Only the session's host may do this")
         }
-        SessionError::Closed => ApiError::new(
+        RoomError::Closed => ApiError::new(
             poem::http::StatusCode::CONFLICT,
             "SESSION_CLOSED",
             format!("Session with id '{id}' is closed"),
         )
         .with_details(serde_json::json!({ "session_id": id })),
-        SessionError::Store(store) => crate::error::store_error(&store),
+        RoomError::Store(store) => crate::error::store_error(&store),
     }
 }
 
@@ -242,8 +242,8 @@ impl SessionsApi {
         caller: BearerAuth,
         body: JsonBody<CreateSessionBody>,
     ) -> Result<CreateSessionResponse, Failure<CreateErrors>> {
-        let new = NewSession::try_from(body.0)?;
-        let view = self.sessions.create(caller.0, new).await.map_err(create_error)?;
+        let new = NewRoom::try_from(body.0)?;
+        let view = self.rooms.create(caller.0, new).await.map_err(create_error)?;
         Ok(CreateSessionResponse::Created(ok(view.into())))
     }
 
@@ -258,14 +258,14 @@ impl SessionsApi {
         cursor: Query<Option<CursorText>>,
     ) -> Result<SessionListResponse, Failure<ListErrors>> {
         let request = page_request(&limit, &cursor)?;
-        let sessions = self.sessions.list_active(&request).await.map_err(|e| crate::error::store_error(&e))?;
+        let sessions = self.rooms.list_active(&request).await.map_err(|e| crate::error::store_error(&e))?;
         Ok(SessionListResponse::Ok(page(sessions, SessionDto::from)))
     }
 
     /// Get one session, with how many users are in it now.
     #[oai(path = "/:id", method = "get", operation_id = "get_session")]
     async fn get(&self, _caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, Failure<GetErrors>> {
-        let view = self.sessions.get(session_id(&id)?).await.map_err(|e| session_error(e, &id))?;
+        let view = self.rooms.get(session_id(&id)?).await.map_err(|e| session_error(e, &id))?;
         Ok(SessionResponse::Ok(ok(view.into())))
     }
 
@@ -282,7 +282,7 @@ impl SessionsApi {
     ) -> Result<SessionMessagesResponse, Failure<MessagesErrors>> {
         let session = session_id(&id)?;
         let request = page_request(&limit, &cursor)?;
-        let messages = self.sessions.messages(session, &request).await.map_err(|e| session_error(e, &id))?;
+        let messages = self.rooms.messages(session, &request).await.map_err(|e| session_error(e, &id))?;
         Ok(SessionMessagesResponse::Ok(page(messages, SessionMessageDto::from)))
     }
 
@@ -290,7 +290,7 @@ impl SessionsApi {
     /// and is disconnected. Closing a closed session returns it unchanged.
     #[oai(path = "/:id/close", method = "post", operation_id = "close_session")]
     async fn close(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, Failure<CloseErrors>> {
-        let view = self.sessions.close(caller.0, session_id(&id)?).await.map_err(|e| session_error(e, &id))?;
+        let view = self.rooms.close(caller.0, session_id(&id)?).await.map_err(|e| session_error(e, &id))?;
         Ok(SessionResponse::Ok(ok(view.into())))
     }
 }

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use parley_kernel::{SessionId, StoreError, UserId};
-use parley_sessions::{
-    Admission, ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent, SharedEvent,
+use parley_kernel::{RoomId, UserId};
+use parley_rooms::{
+    Admission, BrokerError, ConnectionId, JoinRefusal, Participant, RoomBroker, RoomDelivery, RoomEvent, SharedEvent,
 };
 use tokio::sync::broadcast;
 
@@ -25,8 +25,8 @@ pub struct LocalRoomBroker {
 
 #[derive(Default)]
 struct State {
-    rooms: HashMap<SessionId, Room>,
-    closed: HashSet<SessionId>,
+    rooms: HashMap<RoomId, Room>,
+    closed: HashSet<RoomId>,
 }
 
 struct Room {
@@ -62,7 +62,7 @@ impl LocalRoomBroker {
     }
 }
 
-fn deliveries(receiver: broadcast::Receiver<Arc<SharedEvent>>) -> parley_sessions::RoomEvents {
+fn deliveries(receiver: broadcast::Receiver<Arc<SharedEvent>>) -> parley_rooms::RoomEvents {
     futures_util::stream::unfold(receiver, |mut receiver| async move {
         match receiver.recv().await {
             Ok(event) => Some((RoomDelivery::Event(event), receiver)),
@@ -77,21 +77,21 @@ fn deliveries(receiver: broadcast::Receiver<Arc<SharedEvent>>) -> parley_session
 impl RoomBroker for LocalRoomBroker {
     async fn join(
         &self,
-        session: SessionId,
+        room_id: RoomId,
         max_users: usize,
         participant: Participant,
         connection: ConnectionId,
     ) -> Result<Admission, JoinRefusal> {
         let mut state = self.state();
-        if state.closed.contains(&session) {
+        if state.closed.contains(&room_id) {
             return Err(JoinRefusal::Closed);
         }
         #[allow(clippy::cast_precision_loss)] // a count of rooms
         metrics::gauge!("open_rooms")
-            .set((state.rooms.len() + usize::from(!state.rooms.contains_key(&session))) as f64);
+            .set((state.rooms.len() + usize::from(!state.rooms.contains_key(&room_id))) as f64);
         let room = state
             .rooms
-            .entry(session)
+            .entry(room_id)
             .or_insert_with(|| Room { events: broadcast::channel(ROOM_BUFFER).0, members: Vec::new() });
         let events = deliveries(room.events.subscribe());
         let present = room.members.iter().position(|m| m.participant.user_id == participant.user_id);
@@ -102,7 +102,7 @@ impl RoomBroker for LocalRoomBroker {
             }
             None if room.members.len() >= max_users => {
                 if room.members.is_empty() {
-                    state.rooms.remove(&session);
+                    state.rooms.remove(&room_id);
                 }
                 return Err(JoinRefusal::Full);
             }
@@ -118,12 +118,12 @@ impl RoomBroker for LocalRoomBroker {
 
     async fn leave(
         &self,
-        session: SessionId,
+        room_id: RoomId,
         user: UserId,
         connection: ConnectionId,
-    ) -> Result<Option<Participant>, StoreError> {
+    ) -> Result<Option<Participant>, BrokerError> {
         let mut state = self.state();
-        let Some(room) = state.rooms.get_mut(&session) else { return Ok(None) };
+        let Some(room) = state.rooms.get_mut(&room_id) else { return Ok(None) };
         let Some(index) = room.members.iter().position(|m| m.participant.user_id == user) else { return Ok(None) };
         let member = &mut room.members[index];
         if !member.connections.remove(&connection) || !member.connections.is_empty() {
@@ -132,31 +132,31 @@ impl RoomBroker for LocalRoomBroker {
         let gone = room.members.remove(index).participant;
         room.publish(RoomEvent::UserLeft(gone.clone()));
         if room.members.is_empty() {
-            state.rooms.remove(&session);
+            state.rooms.remove(&room_id);
             #[allow(clippy::cast_precision_loss)] // a count of rooms
             metrics::gauge!("open_rooms").set(state.rooms.len() as f64);
         }
         Ok(Some(gone))
     }
 
-    async fn publish(&self, session: SessionId, event: RoomEvent) -> Result<(), StoreError> {
-        if let Some(room) = self.state().rooms.get(&session) {
+    async fn publish(&self, room_id: RoomId, event: RoomEvent) -> Result<(), BrokerError> {
+        if let Some(room) = self.state().rooms.get(&room_id) {
             room.publish(event);
         }
         Ok(())
     }
 
-    async fn close(&self, session: SessionId) -> Result<(), StoreError> {
+    async fn close(&self, room_id: RoomId) -> Result<(), BrokerError> {
         let mut state = self.state();
-        state.closed.insert(session);
-        if let Some(room) = state.rooms.get(&session) {
-            room.publish(RoomEvent::SessionClosed);
+        state.closed.insert(room_id);
+        if let Some(room) = state.rooms.get(&room_id) {
+            room.publish(RoomEvent::Closed);
         }
         Ok(())
     }
 
-    async fn participants(&self, session: SessionId) -> Result<Vec<Participant>, StoreError> {
-        Ok(self.state().rooms.get(&session).map(Room::participants).unwrap_or_default())
+    async fn participants(&self, room_id: RoomId) -> Result<Vec<Participant>, BrokerError> {
+        Ok(self.state().rooms.get(&room_id).map(Room::participants).unwrap_or_default())
     }
 }
 
@@ -174,7 +174,7 @@ mod tests {
     #[tokio::test]
     async fn capacity_counts_distinct_users_under_concurrent_joins() {
         let broker = Arc::new(LocalRoomBroker::new());
-        let room = SessionId::new();
+        let room = RoomId::new();
         let joins: Vec<_> = (0..10)
             .map(|i| {
                 let broker = Arc::clone(&broker);
@@ -196,7 +196,7 @@ mod tests {
     #[tokio::test]
     async fn a_second_tab_is_admitted_when_full_and_leaving_announces_only_the_last_tab() {
         let broker = LocalRoomBroker::new();
-        let room = SessionId::new();
+        let room = RoomId::new();
         let (ada, bob) = (person("Ada"), person("Bob"));
         let (tab1, tab2) = (ConnectionId::new(), ConnectionId::new());
         let mut watcher = broker.join(room, 2, bob.clone(), ConnectionId::new()).await.unwrap().events;
@@ -218,11 +218,11 @@ mod tests {
     #[tokio::test]
     async fn a_closed_room_refuses_joins_and_tells_its_members() {
         let broker = LocalRoomBroker::new();
-        let room = SessionId::new();
+        let room = RoomId::new();
         let mut events = broker.join(room, 2, person("Ada"), ConnectionId::new()).await.unwrap().events;
         broker.close(room).await.unwrap();
         assert!(matches!(broker.join(room, 2, person("Bob"), ConnectionId::new()).await, Err(JoinRefusal::Closed)));
         let _joined = events.next().await;
-        assert_eq!(events.next().await, Some(RoomDelivery::Event(SharedEvent::new(RoomEvent::SessionClosed))));
+        assert_eq!(events.next().await, Some(RoomDelivery::Event(SharedEvent::new(RoomEvent::Closed))));
     }
 }

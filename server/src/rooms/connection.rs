@@ -16,14 +16,14 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use parley_application::{JoinError, JoinedRoom};
-use parley_kernel::{SessionId, Timestamp, UserId};
-use parley_sessions::{ConnectionId, Participant, RoomDelivery, RoomEvent, RoomMessageText, SessionError};
+use parley_kernel::{RoomId, Timestamp, UserId};
+use parley_rooms::{ConnectionId, Participant, RoomDelivery, RoomError, RoomEvent, RoomMessageText};
 use parley_users::DisplayName;
 use poem::web::websocket::{CloseCode, Message, WebSocketStream};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::rooms::Rooms;
+use crate::rooms::RoomEndpoint;
 use crate::rooms::frames::{self, ClientFrame, JoinData, ReauthData, SendMessageData};
 use crate::rooms::limits::{PlaceGuard, TokenBucket};
 
@@ -55,16 +55,16 @@ struct Ended;
 
 /// Serves one upgraded connection to the room named by `raw_id`.
 pub async fn serve(
-    rooms: std::sync::Arc<Rooms>,
+    endpoint: std::sync::Arc<RoomEndpoint>,
     socket: WebSocketStream,
     raw_id: String,
     header_token: Option<String>,
 ) {
-    let mut draining = rooms.draining.clone();
+    let mut draining = endpoint.draining.clone();
     let draining = draining.started();
     tokio::pin!(draining);
     let mut connection = Connection {
-        rooms: &rooms,
+        endpoint: &endpoint,
         socket,
         draining,
         frames_in: TokenBucket::new(FRAME_RATE.0, FRAME_RATE.1),
@@ -77,7 +77,7 @@ pub async fn serve(
 }
 
 struct Connection<'a, D> {
-    rooms: &'a Rooms,
+    endpoint: &'a RoomEndpoint,
     socket: WebSocketStream,
     /// Resolves when the server starts draining.
     draining: std::pin::Pin<&'a mut D>,
@@ -109,7 +109,7 @@ enum Wake {
 
 /// A joined connection's own state.
 struct Joined {
-    session: SessionId,
+    room_id: RoomId,
     participant: Participant,
     place: PlaceGuard,
     expires_at: Instant,
@@ -178,18 +178,18 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
     }
 
     async fn run(&mut self, raw_id: &str, header_token: Option<String>) {
-        let Ok(session) = raw_id.parse::<SessionId>() else {
+        let Ok(room_id) = raw_id.parse::<RoomId>() else {
             let message = format!("Session with id '{raw_id}' not found");
             self.refuse(CLOSE_NOT_FOUND, "SESSION_NOT_FOUND", &message).await;
             return;
         };
         let connection = ConnectionId::new();
-        let Ok((joined, room)) = self.join(session, raw_id, header_token, connection).await else { return };
+        let Ok((joined, room)) = self.join(room_id, raw_id, header_token, connection).await else { return };
         let user = joined.participant.user_id;
-        tracing::debug!(session = %session, user = %user, "joined a séance room");
+        tracing::debug!(room_id = %room_id, user = %user, "joined a séance room");
         let Err(Ended) = self.live(joined, room).await;
-        self.rooms.sessions.leave(session, user, connection).await;
-        tracing::debug!(session = %session, user = %user, "left a séance room");
+        self.endpoint.service.leave(room_id, user, connection).await;
+        tracing::debug!(room_id = %room_id, user = %user, "left a séance room");
     }
 
     /// Reads the next frame: every frame counts as life and spends the flood
@@ -233,12 +233,12 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
     /// frame first is refused with 4001.
     async fn join(
         &mut self,
-        session: SessionId,
+        room_id: RoomId,
         raw_id: &str,
         header_token: Option<String>,
         connection: ConnectionId,
     ) -> Result<(Joined, JoinedRoom), Ended> {
-        let deadline = Instant::now() + self.rooms.join_timeout;
+        let deadline = Instant::now() + self.endpoint.join_timeout;
         loop {
             let next = tokio::select! {
                 next = tokio::time::timeout_at(deadline, self.socket.next()) => next,
@@ -267,12 +267,12 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
             let Some(token) = data.token.filter(|t| !t.is_empty()).or_else(|| header_token.clone()) else {
                 return Err(self.refuse(CLOSE_UNAUTHORIZED, "UNAUTHORIZED", "A valid bearer token is required").await);
             };
-            let Ok(claims) = self.rooms.auth.authenticate_until(&token) else {
+            let Ok(claims) = self.endpoint.auth.authenticate_until(&token) else {
                 let message = "The access token is invalid or expired";
                 return Err(self.refuse(CLOSE_UNAUTHORIZED, "UNAUTHORIZED", message).await);
             };
             let user = claims.user;
-            if self.rooms.auth.caller(&token).await.is_err() {
+            if self.endpoint.auth.caller(&token).await.is_err() {
                 let message = "The access token's user no longer exists";
                 return Err(self.refuse(CLOSE_UNAUTHORIZED, "UNAUTHORIZED", message).await);
             }
@@ -284,14 +284,14 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
                     continue;
                 }
             };
-            let Some(place) = self.rooms.places.take(session, user) else {
+            let Some(place) = self.endpoint.places.take(room_id, user) else {
                 let message = "This user has too many connections to this session";
                 return Err(self.refuse(CLOSE_TOO_MANY, "TOO_MANY_CONNECTIONS", message).await);
             };
-            return match self.rooms.sessions.join(session, user, name, connection).await {
+            return match self.endpoint.service.join(room_id, user, name, connection).await {
                 Ok(room) => {
                     let joined = Joined {
-                        session,
+                        room_id,
                         participant: room.participant.clone(),
                         place,
                         expires_at: instant_of(claims.expires_at),
@@ -326,9 +326,9 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
     /// until one side ends it, the token expires, the client falls silent or
     /// the server drains.
     async fn live(&mut self, mut me: Joined, room: JoinedRoom) -> Result<Infallible, Ended> {
-        let JoinedRoom { session: view, participants, history, mut events, .. } = room;
+        let JoinedRoom { room: view, participants, history, mut events, .. } = room;
         self.send_text(frames::joined(view, &participants, history)).await?;
-        let (ping_every, idle) = (self.rooms.ping_interval, self.rooms.idle_timeout);
+        let (ping_every, idle) = (self.endpoint.ping_interval, self.endpoint.idle_timeout);
         let mut next_ping = Instant::now() + ping_every;
         let keepalive = tokio::time::sleep_until(next_ping.min(self.last_seen + idle));
         let expiry = tokio::time::sleep_until(me.expires_at);
@@ -372,8 +372,8 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
                 // Further behind than the room buffers: it reconnects and gets the history.
                 Wake::Room(Some(RoomDelivery::Lagged)) => return Err(Ended),
                 Wake::Room(Some(RoomDelivery::Event(shared))) => match shared.event() {
-                    RoomEvent::SessionClosed => {
-                        self.send_text(frames::event(&RoomEvent::SessionClosed)).await?;
+                    RoomEvent::Closed => {
+                        self.send_text(frames::event(&RoomEvent::Closed)).await?;
                         return Err(self.close(1000, "session closed").await);
                     }
                     event if event.not_for() == Some(me.participant.user_id) => {}
@@ -389,9 +389,9 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
             "send_message" if !me.place.try_message() => {
                 self.error("RATE_LIMITED", "Too many messages; slow down").await
             }
-            "send_message" => self.say(me.session, &me.participant, frame.data).await,
+            "send_message" => self.say(me.room_id, &me.participant, frame.data).await,
             "typing" => {
-                if let Err(error) = self.rooms.sessions.typing(me.session, &me.participant).await {
+                if let Err(error) = self.endpoint.service.typing(me.room_id, &me.participant).await {
                     tracing::warn!(error = %error, "could not relay typing");
                 }
                 Ok(())
@@ -411,7 +411,7 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
     async fn reauth(&mut self, me: &mut Joined, data: Value) -> Result<(), Ended> {
         let claims = serde_json::from_value(data)
             .ok()
-            .and_then(|ReauthData { token }| self.rooms.auth.authenticate_until(&token).ok())
+            .and_then(|ReauthData { token }| self.endpoint.auth.authenticate_until(&token).ok())
             .filter(|claims| claims.user == me.participant.user_id);
         let Some(claims) = claims else {
             let message = "reauth needs a valid token of the connected user";
@@ -421,7 +421,7 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
         Ok(())
     }
 
-    async fn say(&mut self, session: SessionId, me: &Participant, data: Value) -> Result<(), Ended> {
+    async fn say(&mut self, room_id: RoomId, me: &Participant, data: Value) -> Result<(), Ended> {
         let Ok(SendMessageData { message }) = serde_json::from_value(data) else {
             return self.error("VALIDATION_ERROR", "send_message data must be {\"message\": string}").await;
         };
@@ -430,16 +430,16 @@ impl<D: Future<Output = ()>> Connection<'_, D> {
             Err(error) => return self.error(error.code(), &error.to_string()).await,
         };
         // `message_received` reaches this client through the room, like everyone else.
-        match self.rooms.sessions.say(session, me, text).await {
+        match self.endpoint.service.say(room_id, me, text).await {
             Ok(_) => {
                 metrics::counter!("room_messages_total").increment(1);
                 Ok(())
             }
-            Err(SessionError::Closed) => self.error("SESSION_CLOSED", "The session is closed").await,
-            Err(SessionError::NotFound | SessionError::Forbidden) => {
+            Err(RoomError::Closed) => self.error("SESSION_CLOSED", "The session is closed").await,
+            Err(RoomError::NotFound | RoomError::Forbidden) => {
                 self.error("SESSION_NOT_FOUND", "The session no longer exists").await
             }
-            Err(SessionError::Store(error)) => {
+            Err(RoomError::Store(error)) => {
                 tracing::warn!(error = %error, "a séance message could not be stored");
                 self.error("DATABASE_UNAVAILABLE", "The message could not be stored; try again shortly").await
             }

@@ -1,7 +1,7 @@
 //! The WebSocket wire format: `{"event", "data", "timestamp"}` frames.
 
-use parley_application::SessionView;
-use parley_sessions::{Participant, RoomEvent, SessionMessage};
+use parley_application::RoomView;
+use parley_rooms::{Participant, RoomEvent, RoomMessage};
 use poem_openapi::types::ToJSON;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -46,16 +46,16 @@ fn participant(p: &Participant) -> Value {
     json!({ "user_id": p.user_id.to_string(), "name": p.name })
 }
 
-fn message(m: SessionMessage) -> Value {
+fn message(m: RoomMessage) -> Value {
     SessionMessageDto::from(m).to_json().unwrap_or(Value::Null)
 }
 
-/// The `joined` frame: the session, who is here, and the recent history.
-pub fn joined(session: SessionView, participants: &[Participant], history: Vec<SessionMessage>) -> String {
+/// The `joined` frame: the room, who is here, and the recent history.
+pub fn joined(room: RoomView, participants: &[Participant], history: Vec<RoomMessage>) -> String {
     frame(
         "joined",
         json!({
-            "session": SessionDto::from(session).to_json().unwrap_or(Value::Null),
+            "session": SessionDto::from(room).to_json().unwrap_or(Value::Null),
             "participants": participants.iter().map(participant).collect::<Vec<_>>(),
             "history": history.into_iter().map(message).collect::<Vec<_>>(),
         }),
@@ -84,6 +84,6 @@ pub fn event(event: &RoomEvent) -> String {
         RoomEvent::SpiritUnavailable => {
             error("LLM_UNAVAILABLE", "The spirit cannot answer right now; your messages are kept")
         }
-        RoomEvent::SessionClosed => frame("session_closed", json!({})),
+        RoomEvent::Closed => frame("session_closed", json!({})),
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use parley_kernel::{SessionId, UserId};
+use parley_kernel::{RoomId, UserId};
 
 /// Allows `burst` actions at once, refilled at `per_second`.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ struct Place {
 pub struct Places {
     max_connections: usize,
     message_rate: (u32, u32),
-    places: Mutex<HashMap<(SessionId, UserId), Place>>,
+    places: Mutex<HashMap<(RoomId, UserId), Place>>,
 }
 
 /// Places kept with no connection (a spent budget outlives a reconnect)
@@ -80,13 +80,13 @@ impl Places {
         Self { max_connections, message_rate, places: Mutex::new(HashMap::new()) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(SessionId, UserId), Place>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(RoomId, UserId), Place>> {
         self.places.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A connection's place for `user` in `session`; `None` when the user
+    /// A connection's place for `user` in `room`; `None` when the user
     /// already has the most connections allowed there.
-    pub fn take(self: &Arc<Self>, session: SessionId, user: UserId) -> Option<PlaceGuard> {
+    pub fn take(self: &Arc<Self>, room: RoomId, user: UserId) -> Option<PlaceGuard> {
         let mut places = self.lock();
         if places.len() >= SWEEP_AT {
             let now = Instant::now();
@@ -94,20 +94,20 @@ impl Places {
         }
         let (per_second, burst) = self.message_rate;
         let place = places
-            .entry((session, user))
+            .entry((room, user))
             .or_insert_with(|| Place { connections: 0, messages: TokenBucket::new(per_second, burst) });
         if place.connections >= self.max_connections {
             return None;
         }
         place.connections += 1;
-        Some(PlaceGuard { places: Arc::clone(self), key: (session, user) })
+        Some(PlaceGuard { places: Arc::clone(self), key: (room, user) })
     }
 }
 
 /// A connection's place; given back when dropped.
 pub struct PlaceGuard {
     places: Arc<Places>,
-    key: (SessionId, UserId),
+    key: (RoomId, UserId),
 }
 
 impl PlaceGuard {
@@ -148,12 +148,12 @@ mod tests {
     #[test]
     fn a_users_connections_share_one_budget_and_are_bounded() {
         let places = Arc::new(Places::new(2, (1, 3)));
-        let (room, ada) = (SessionId::new(), UserId::new());
+        let (room, ada) = (RoomId::new(), UserId::new());
         let first = places.take(room, ada).unwrap_or_else(|| unreachable!());
         let second = places.take(room, ada).unwrap_or_else(|| unreachable!());
         assert!(places.take(room, ada).is_none(), "a third connection");
         assert!(places.take(room, UserId::new()).is_some(), "another user");
-        assert!(places.take(SessionId::new(), ada).is_some(), "another room");
+        assert!(places.take(RoomId::new(), ada).is_some(), "another room");
 
         let spent = [first.try_message(), second.try_message(), first.try_message(), second.try_message()];
         assert_eq!(spent, [true, true, true, false]);

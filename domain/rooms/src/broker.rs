@@ -7,9 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-use parley_kernel::{SessionId, SessionMessageId, StoreError, UserId};
+use parley_kernel::{BoxError, RoomId, RoomMessageId, StoreError, UserId};
 
-use crate::{Participant, SessionMessage, SpiritReply};
+use crate::{Participant, RoomMessage, SpiritReply};
 
 /// Identifies one live connection (one browser tab) to a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,19 +44,19 @@ pub enum RoomEvent {
     UserLeft(Participant),
     UserTyping(Participant),
     /// A message was stored.
-    MessageReceived(SessionMessage),
+    MessageReceived(RoomMessage),
     /// The spirit is composing a reply.
     SpiritThinking,
     /// The spirit's reply was stored as `message`.
     SpiritResponse {
-        message: SessionMessage,
+        message: RoomMessage,
         reply: SpiritReply,
-        in_reply_to: Vec<SessionMessageId>,
+        in_reply_to: Vec<RoomMessageId>,
     },
     /// The spirit's model failed; the messages it was answering stay stored.
     SpiritUnavailable,
-    /// The host closed the session: every connection must end.
-    SessionClosed,
+    /// The host closed the room: every connection must end.
+    Closed,
 }
 
 impl RoomEvent {
@@ -147,11 +147,44 @@ pub enum JoinRefusal {
     #[error("the session is closed")]
     Closed,
     #[error(transparent)]
-    Broker(#[from] StoreError),
+    Broker(#[from] BrokerError),
 }
 
-/// The live side of séance rooms. Failures of the broker itself are reported
-/// as `StoreError` (`Unavailable` when its backend cannot be reached).
+/// The room broker itself failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// Its backend cannot be reached now (Redis down or not yet subscribed);
+    /// the request may succeed later.
+    #[error("the room broker is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else: a bug, a malformed event in the backend.
+    #[error("unexpected room broker failure")]
+    Unexpected(#[source] BoxError),
+}
+
+impl BrokerError {
+    pub fn unavailable(cause: impl Into<BoxError>) -> Self {
+        Self::Unavailable(cause.into())
+    }
+
+    pub fn unexpected(cause: impl Into<BoxError>) -> Self {
+        Self::Unexpected(cause.into())
+    }
+}
+
+/// The application reports a broker failure as the contract reports a store
+/// failure: `Unavailable` is `DATABASE_UNAVAILABLE` (503, WebSocket 1011).
+impl From<BrokerError> for StoreError {
+    fn from(error: BrokerError) -> Self {
+        match error {
+            BrokerError::Unavailable(cause) => Self::Unavailable(cause),
+            BrokerError::Unexpected(cause) => Self::Unexpected(cause),
+        }
+    }
+}
+
+/// The live side of séance rooms. Failures of the broker itself are
+/// [`BrokerError`]s (`Unavailable` when its backend cannot be reached).
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait RoomBroker: Send + Sync {
@@ -167,7 +200,7 @@ pub trait RoomBroker: Send + Sync {
     /// - `JoinRefusal::Broker` if the broker fails.
     async fn join(
         &self,
-        session: SessionId,
+        room: RoomId,
         max_users: usize,
         participant: Participant,
         connection: ConnectionId,
@@ -177,29 +210,29 @@ pub trait RoomBroker: Send + Sync {
     /// `UserLeft` and returns the participant who left. Unknown connections are ignored.
     ///
     /// # Errors
-    /// `StoreError` if the broker fails.
+    /// `BrokerError` if the broker fails.
     async fn leave(
         &self,
-        session: SessionId,
+        room: RoomId,
         user: UserId,
         connection: ConnectionId,
-    ) -> Result<Option<Participant>, StoreError>;
+    ) -> Result<Option<Participant>, BrokerError>;
 
     /// Delivers `event` to every connection of the room (none is fine).
     ///
     /// # Errors
-    /// `StoreError` if the broker fails.
-    async fn publish(&self, session: SessionId, event: RoomEvent) -> Result<(), StoreError>;
+    /// `BrokerError` if the broker fails.
+    async fn publish(&self, room: RoomId, event: RoomEvent) -> Result<(), BrokerError>;
 
-    /// Refuses every later join and publishes `SessionClosed`.
+    /// Refuses every later join and publishes `Closed`.
     ///
     /// # Errors
-    /// `StoreError` if the broker fails.
-    async fn close(&self, session: SessionId) -> Result<(), StoreError>;
+    /// `BrokerError` if the broker fails.
+    async fn close(&self, room: RoomId) -> Result<(), BrokerError>;
 
     /// The distinct users in the room now.
     ///
     /// # Errors
-    /// `StoreError` if the broker fails.
-    async fn participants(&self, session: SessionId) -> Result<Vec<Participant>, StoreError>;
+    /// `BrokerError` if the broker fails.
+    async fn participants(&self, room: RoomId) -> Result<Vec<Participant>, BrokerError>;
 }

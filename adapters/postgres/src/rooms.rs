@@ -1,4 +1,4 @@
-//! `SessionRepository` on PostgreSQL.
+//! `RoomRepository` on PostgreSQL.
 
 use async_trait::async_trait;
 use diesel::pg::Pg;
@@ -7,8 +7,8 @@ use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use parley_kernel::{Cursor, Page, PageRequest, SessionId, SessionMessageId, StoreError, Timestamp, UserId};
-use parley_sessions::{MaxUsers, Session, SessionError, SessionMessage, SessionName, SessionRepository};
+use parley_kernel::{Cursor, Page, PageRequest, RoomId, RoomMessageId, StoreError, Timestamp, UserId};
+use parley_rooms::{MaxUsers, Room, RoomError, RoomMessage, RoomName, RoomRepository};
 use uuid::Uuid;
 
 use crate::error::{CallFailure, PgError};
@@ -17,11 +17,11 @@ use crate::schema::{session_messages, sessions};
 
 /// Stores séance sessions and their messages in `sessions` and `session_messages`.
 #[derive(Clone)]
-pub struct PgSessionRepository {
+pub struct PgRoomRepository {
     pool: PgPool,
 }
 
-impl PgSessionRepository {
+impl PgRoomRepository {
     pub(crate) fn new(pool: PgPool) -> Self {
         Self { pool }
     }
@@ -32,7 +32,7 @@ impl PgSessionRepository {
 // trip, on every call.
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions, check_for_backend(Pg), treat_none_as_default_value = false)]
-pub(crate) struct SessionRow {
+pub(crate) struct RoomRow {
     pub(crate) id: Uuid,
     name: String,
     max_users: i16,
@@ -41,26 +41,26 @@ pub(crate) struct SessionRow {
     closed_at: Option<Timestamp>,
 }
 
-impl From<&Session> for SessionRow {
-    fn from(session: &Session) -> Self {
+impl From<&Room> for RoomRow {
+    fn from(room: &Room) -> Self {
         Self {
-            id: session.id.as_uuid(),
-            name: session.name.as_str().to_owned(),
-            max_users: i16::from(session.max_users.get()),
-            host_id: session.host.as_uuid(),
-            created_at: session.created_at,
-            closed_at: session.closed_at,
+            id: room.id.as_uuid(),
+            name: room.name.as_str().to_owned(),
+            max_users: i16::from(room.max_users.get()),
+            host_id: room.host.as_uuid(),
+            created_at: room.created_at,
+            closed_at: room.closed_at,
         }
     }
 }
 
-impl TryFrom<SessionRow> for Session {
+impl TryFrom<RoomRow> for Room {
     type Error = PgError;
 
-    fn try_from(row: SessionRow) -> Result<Self, PgError> {
+    fn try_from(row: RoomRow) -> Result<Self, PgError> {
         Ok(Self {
-            id: SessionId::from_uuid(row.id),
-            name: SessionName::parse(&row.name).map_err(PgError::corrupt)?,
+            id: RoomId::from_uuid(row.id),
+            name: RoomName::parse(&row.name).map_err(PgError::corrupt)?,
             max_users: MaxUsers::new(i64::from(row.max_users)).map_err(PgError::corrupt)?,
             host: UserId::from_uuid(row.host_id),
             created_at: row.created_at,
@@ -81,11 +81,11 @@ pub(crate) struct MessageRow {
     pub(crate) created_at: Timestamp,
 }
 
-impl From<&SessionMessage> for MessageRow {
-    fn from(message: &SessionMessage) -> Self {
+impl From<&RoomMessage> for MessageRow {
+    fn from(message: &RoomMessage) -> Self {
         Self {
             id: message.id.as_uuid(),
-            session_id: message.session_id.as_uuid(),
+            session_id: message.room_id.as_uuid(),
             user_id: message.user_id.map(|id| id.as_uuid()),
             user_name: message.user_name.clone(),
             message: message.message.clone(),
@@ -95,11 +95,11 @@ impl From<&SessionMessage> for MessageRow {
     }
 }
 
-impl From<MessageRow> for SessionMessage {
+impl From<MessageRow> for RoomMessage {
     fn from(row: MessageRow) -> Self {
         Self {
-            id: SessionMessageId::from_uuid(row.id),
-            session_id: SessionId::from_uuid(row.session_id),
+            id: RoomMessageId::from_uuid(row.id),
+            room_id: RoomId::from_uuid(row.session_id),
             user_id: row.user_id.map(UserId::from_uuid),
             user_name: row.user_name,
             message: row.message,
@@ -109,7 +109,7 @@ impl From<MessageRow> for SessionMessage {
     }
 }
 
-/// A failure inside a session call, before it becomes a `SessionError`.
+/// A failure inside a room call, before it becomes a `RoomError`.
 enum Failure {
     NotFound,
     Forbidden,
@@ -151,7 +151,7 @@ impl CallFailure for Failure {
     }
 }
 
-impl From<Failure> for SessionError {
+impl From<Failure> for RoomError {
     fn from(failure: Failure) -> Self {
         match failure {
             Failure::NotFound => Self::NotFound,
@@ -162,7 +162,7 @@ impl From<Failure> for SessionError {
     }
 }
 
-/// Session rows strictly after `cursor` in (created_at desc, id desc) order.
+/// Room rows strictly after `cursor` in (created_at desc, id desc) order.
 fn older_than(cursor: Cursor) -> Box<dyn BoxableExpression<sessions::table, Pg, SqlType = Bool>> {
     Box::new(
         diesel::dsl::sql::<Bool>("(sessions.created_at, sessions.id) < (")
@@ -184,23 +184,23 @@ fn newer_than(cursor: Cursor) -> Box<dyn BoxableExpression<session_messages::tab
     )
 }
 
-/// One page of the open sessions, newest first, after `cursor`: the
+/// One page of the open rooms, newest first, after `cursor`: the
 /// statement `list_active` runs.
 pub(crate) fn active_page(
     cursor: Option<Cursor>,
     limit: i64,
-) -> impl LoadQuery<'static, AsyncPgConnection, SessionRow> + QueryFragment<Pg> + Send + 'static {
+) -> impl LoadQuery<'static, AsyncPgConnection, RoomRow> + QueryFragment<Pg> + Send + 'static {
     let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
     if let Some(cursor) = cursor {
         query = query.filter(older_than(cursor));
     }
-    query.order((sessions::created_at.desc(), sessions::id.desc())).limit(limit).select(SessionRow::as_select())
+    query.order((sessions::created_at.desc(), sessions::id.desc())).limit(limit).select(RoomRow::as_select())
 }
 
-/// One page of a session's messages, oldest first, after `cursor`: the
+/// One page of a room's messages, oldest first, after `cursor`: the
 /// statement `messages` runs.
 pub(crate) fn messages_page(
-    id: SessionId,
+    id: RoomId,
     cursor: Option<Cursor>,
     limit: i64,
 ) -> impl LoadQuery<'static, AsyncPgConnection, MessageRow> + QueryFragment<Pg> + Send + 'static {
@@ -214,8 +214,8 @@ pub(crate) fn messages_page(
         .select(MessageRow::as_select())
 }
 
-/// The `closed_at` of the session, or `NotFound`.
-async fn closed_at(conn: &mut AsyncPgConnection, id: SessionId) -> Result<Option<Timestamp>, Failure> {
+/// The `closed_at` of the room, or `NotFound`.
+async fn closed_at(conn: &mut AsyncPgConnection, id: RoomId) -> Result<Option<Timestamp>, Failure> {
     let found: Option<Option<Timestamp>> =
         sessions::table.find(id.as_uuid()).select(sessions::closed_at).first(conn).await.optional()?;
     found.ok_or(Failure::NotFound)
@@ -226,10 +226,10 @@ fn limit_of(page: &PageRequest) -> Result<i64, StoreError> {
 }
 
 #[async_trait]
-impl SessionRepository for PgSessionRepository {
-    #[tracing::instrument(skip_all, fields(session_id = %session.id))]
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let row = SessionRow::from(session);
+impl RoomRepository for PgRoomRepository {
+    #[tracing::instrument(skip_all, fields(room_id = %room.id))]
+    async fn create(&self, room: &Room) -> Result<(), StoreError> {
+        let row = RoomRow::from(room);
         write(&self.pool, async |conn| {
             diesel::insert_into(sessions::table).values(&row).execute(conn).await?;
             Ok::<_, PgError>(())
@@ -255,42 +255,42 @@ impl SessionRepository for PgSessionRepository {
         u64::try_from(open).map_err(StoreError::unexpected)
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn get(&self, id: SessionId) -> Result<Session, SessionError> {
-        let session = read(&self.pool, move || {
+    #[tracing::instrument(skip_all, fields(room_id = %id))]
+    async fn get(&self, id: RoomId) -> Result<Room, RoomError> {
+        let room = read(&self.pool, move || {
             async move |conn| {
-                let row: Option<SessionRow> =
-                    sessions::table.find(id.as_uuid()).select(SessionRow::as_select()).first(conn).await.optional()?;
-                Ok::<_, Failure>(Session::try_from(row.ok_or(Failure::NotFound)?)?)
+                let row: Option<RoomRow> =
+                    sessions::table.find(id.as_uuid()).select(RoomRow::as_select()).first(conn).await.optional()?;
+                Ok::<_, Failure>(Room::try_from(row.ok_or(Failure::NotFound)?)?)
             }
         })
         .await?;
-        Ok(session)
+        Ok(room)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn list_active(&self, page: &PageRequest) -> Result<Page<Session>, StoreError> {
+    async fn list_active(&self, page: &PageRequest) -> Result<Page<Room>, StoreError> {
         let limit = limit_of(page)?;
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
                 let total: i64 = capped_count!(sessions::table.filter(sessions::closed_at.is_null()), conn);
-                let rows: Vec<SessionRow> = active_page(page.cursor(), limit).load(conn).await?;
+                let rows: Vec<RoomRow> = active_page(page.cursor(), limit).load(conn).await?;
                 Ok::<_, PgError>((rows, total))
             }
         })
         .await?;
-        let sessions = rows.into_iter().map(Session::try_from).collect::<Result<Vec<_>, _>>()?;
+        let sessions = rows.into_iter().map(Room::try_from).collect::<Result<Vec<_>, _>>()?;
         let total = u64::try_from(total).map_err(StoreError::unexpected)?;
         Ok(Page::from_overfetch(sessions, page, total, |s| Cursor { at: s.created_at, id: s.id.as_uuid() }))
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn close(&self, host: UserId, id: SessionId, now: Timestamp) -> Result<Session, SessionError> {
-        let session = write(&self.pool, async |conn| {
+    #[tracing::instrument(skip_all, fields(room_id = %id))]
+    async fn close(&self, host: UserId, id: RoomId, now: Timestamp) -> Result<Room, RoomError> {
+        let room = write(&self.pool, async |conn| {
             conn.transaction(async move |conn| {
-                let row: Option<SessionRow> = sessions::table
+                let row: Option<RoomRow> = sessions::table
                     .find(id.as_uuid())
-                    .select(SessionRow::as_select())
+                    .select(RoomRow::as_select())
                     .for_update()
                     .first(conn)
                     .await
@@ -306,23 +306,23 @@ impl SessionRepository for PgSessionRepository {
                         .await?;
                     row.closed_at = Some(now);
                 }
-                Ok(Session::try_from(row)?)
+                Ok(Room::try_from(row)?)
             })
             .await
         })
         .await?;
-        Ok(session)
+        Ok(room)
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %message.session_id, message_id = %message.id))]
-    async fn add_message(&self, message: &SessionMessage) -> Result<(), SessionError> {
+    #[tracing::instrument(skip_all, fields(room_id = %message.room_id, message_id = %message.id))]
+    async fn add_message(&self, message: &RoomMessage) -> Result<(), RoomError> {
         let row = MessageRow::from(message);
-        let session = message.session_id;
+        let room = message.room_id;
         write(&self.pool, async |conn| {
             // One statement, one round trip: the row is inserted only if the
-            // session is open. FOR SHARE waits for a concurrent close (FOR
-            // UPDATE) to commit, and then sees the session closed.
-            let open_session = sessions::table
+            // room is open. FOR SHARE waits for a concurrent close (FOR
+            // UPDATE) to commit, and then sees the room closed.
+            let open_room = sessions::table
                 .filter(sessions::id.eq(row.session_id))
                 .filter(sessions::closed_at.is_null())
                 .select((
@@ -336,7 +336,7 @@ impl SessionRepository for PgSessionRepository {
                 ))
                 .for_share();
             let inserted = diesel::insert_into(session_messages::table)
-                .values(open_session)
+                .values(open_room)
                 .into_columns((
                     session_messages::id,
                     session_messages::session_id,
@@ -350,7 +350,7 @@ impl SessionRepository for PgSessionRepository {
                 .await?;
             if inserted == 0 {
                 // Unknown or closed: say which.
-                closed_at(conn, session).await?;
+                closed_at(conn, room).await?;
                 return Err(Failure::Closed);
             }
             Ok(())
@@ -359,8 +359,8 @@ impl SessionRepository for PgSessionRepository {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn messages(&self, id: SessionId, page: &PageRequest) -> Result<Page<SessionMessage>, SessionError> {
+    #[tracing::instrument(skip_all, fields(room_id = %id))]
+    async fn messages(&self, id: RoomId, page: &PageRequest) -> Result<Page<RoomMessage>, RoomError> {
         let limit = limit_of(page)?;
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
@@ -372,13 +372,13 @@ impl SessionRepository for PgSessionRepository {
             }
         })
         .await?;
-        let messages: Vec<SessionMessage> = rows.into_iter().map(SessionMessage::from).collect();
+        let messages: Vec<RoomMessage> = rows.into_iter().map(RoomMessage::from).collect();
         let total = u64::try_from(total).map_err(StoreError::unexpected)?;
         Ok(Page::from_overfetch(messages, page, total, |m| Cursor { at: m.timestamp, id: m.id.as_uuid() }))
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn recent(&self, id: SessionId, limit: usize) -> Result<Vec<SessionMessage>, SessionError> {
+    #[tracing::instrument(skip_all, fields(room_id = %id))]
+    async fn recent(&self, id: RoomId, limit: usize) -> Result<Vec<RoomMessage>, RoomError> {
         let limit = i64::try_from(limit).map_err(StoreError::unexpected)?;
         let rows = read(&self.pool, move || {
             async move |conn| {
@@ -394,7 +394,7 @@ impl SessionRepository for PgSessionRepository {
             }
         })
         .await?;
-        Ok(rows.into_iter().rev().map(SessionMessage::from).collect())
+        Ok(rows.into_iter().rev().map(RoomMessage::from).collect())
     }
 }
 
@@ -403,9 +403,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inserting_a_session_reuses_its_prepared_statement() {
+    fn inserting_a_room_reuses_its_prepared_statement() {
         let now = Timestamp::UNIX_EPOCH;
-        let session = SessionRow {
+        let room = RoomRow {
             id: Uuid::nil(),
             name: "s".to_owned(),
             max_users: 2,
@@ -413,6 +413,6 @@ mod tests {
             created_at: now,
             closed_at: None,
         };
-        assert!(crate::statement_is_cached(&diesel::insert_into(sessions::table).values(&session)));
+        assert!(crate::statement_is_cached(&diesel::insert_into(sessions::table).values(&room)));
     }
 }

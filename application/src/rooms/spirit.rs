@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use futures_util::StreamExt;
 use parley_conversations::{ChatTurn, LanguageModel, ModelError, ModelEvent};
-use parley_kernel::{Clock, SessionId, SessionMessageId, StoreError};
-use parley_sessions::{RoomBroker, RoomEvent, SessionError, SessionMessage, SessionRepository, SpiritReply};
+use parley_kernel::{Clock, RoomId, RoomMessageId, StoreError};
+use parley_rooms::{RoomBroker, RoomError, RoomEvent, RoomMessage, RoomRepository, SpiritReply};
 
 use super::Timer;
 
@@ -45,61 +45,61 @@ pub trait SpiritDesk: Send + Sync {
     ///
     /// # Errors
     /// If the desk cannot be reached.
-    async fn heard(&self, session: SessionId, message: SessionMessageId) -> Result<bool, StoreError>;
+    async fn heard(&self, room: RoomId, message: RoomMessageId) -> Result<bool, StoreError>;
 
     /// Takes the messages waiting in a room the caller holds; none left
     /// releases the room, in one step with any `heard` racing it.
     ///
     /// # Errors
     /// If the desk cannot be reached.
-    async fn take(&self, session: SessionId) -> Result<Vec<SessionMessageId>, StoreError>;
+    async fn take(&self, room: RoomId) -> Result<Vec<RoomMessageId>, StoreError>;
 
     /// Gives the room up and forgets what waits in it.
-    async fn release(&self, session: SessionId);
+    async fn release(&self, room: RoomId);
 }
 
 /// The desk of one process.
 #[derive(Default)]
 pub struct LocalSpiritDesk {
-    busy: Mutex<HashMap<SessionId, Vec<SessionMessageId>>>,
+    busy: Mutex<HashMap<RoomId, Vec<RoomMessageId>>>,
 }
 
 #[async_trait]
 impl SpiritDesk for LocalSpiritDesk {
-    async fn heard(&self, session: SessionId, message: SessionMessageId) -> Result<bool, StoreError> {
+    async fn heard(&self, room: RoomId, message: RoomMessageId) -> Result<bool, StoreError> {
         let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        match busy.get_mut(&session) {
+        match busy.get_mut(&room) {
             Some(pending) => {
                 pending.push(message);
                 Ok(false)
             }
             None => {
-                busy.insert(session, vec![message]);
+                busy.insert(room, vec![message]);
                 Ok(true)
             }
         }
     }
 
-    async fn take(&self, session: SessionId) -> Result<Vec<SessionMessageId>, StoreError> {
+    async fn take(&self, room: RoomId) -> Result<Vec<RoomMessageId>, StoreError> {
         let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        match busy.get_mut(&session) {
+        match busy.get_mut(&room) {
             Some(pending) if !pending.is_empty() => Ok(std::mem::take(pending)),
             _ => {
-                busy.remove(&session);
+                busy.remove(&room);
                 Ok(Vec::new())
             }
         }
     }
 
-    async fn release(&self, session: SessionId) {
-        self.busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&session);
+    async fn release(&self, room: RoomId) {
+        self.busy.lock().unwrap_or_else(PoisonError::into_inner).remove(&room);
     }
 }
 
 pub struct Spirit {
     model: Arc<dyn LanguageModel>,
     persona: String,
-    sessions: Arc<dyn SessionRepository>,
+    rooms: Arc<dyn RoomRepository>,
     broker: Arc<dyn RoomBroker>,
     clock: Arc<dyn Clock>,
     /// Rooms with a reply in flight, and the messages waiting for the next one.
@@ -130,14 +130,14 @@ impl Spirit {
     pub fn new(
         model: Arc<dyn LanguageModel>,
         persona: impl Into<String>,
-        sessions: Arc<dyn SessionRepository>,
+        rooms: Arc<dyn RoomRepository>,
         broker: Arc<dyn RoomBroker>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             model,
             persona: persona.into(),
-            sessions,
+            rooms,
             broker,
             clock,
             desk: Arc::new(LocalSpiritDesk::default()),
@@ -181,13 +181,13 @@ impl Spirit {
     /// folded into the reply after the current one. When the spirit already
     /// answers as many rooms as it may, a quiet room's message is `false`
     /// and gets no reply.
-    pub async fn heard(&self, session: SessionId, message: SessionMessageId) -> bool {
-        match self.desk.heard(session, message).await {
+    pub async fn heard(&self, room: RoomId, message: RoomMessageId) -> bool {
+        match self.desk.heard(room, message).await {
             Ok(false) => false,
             Ok(true) if self.take_place() => true,
             Ok(true) => {
-                tracing::debug!(session = %session, "the spirit is answering as many rooms as it may; no reply");
-                self.desk.release(session).await;
+                tracing::debug!(room = %room, "the spirit is answering as many rooms as it may; no reply");
+                self.desk.release(room).await;
                 false
             }
             Err(error) => {
@@ -203,10 +203,10 @@ impl Spirit {
     ///
     /// Must follow a [`Spirit::heard`] that returned `true`: it gives back
     /// the answering place that call took.
-    pub async fn answer(&self, session: SessionId) {
+    pub async fn answer(&self, room: RoomId) {
         let _place = InFlight(&self.in_flight);
         loop {
-            let batch = match self.desk.take(session).await {
+            let batch = match self.desk.take(room).await {
                 Ok(batch) if !batch.is_empty() => batch,
                 Ok(_) => return,
                 Err(error) => {
@@ -216,8 +216,8 @@ impl Spirit {
                 }
             };
             let started = self.clock.now();
-            if let Next::Stop = self.reply(session, batch).await {
-                self.desk.release(session).await;
+            if let Next::Stop = self.reply(room, batch).await {
+                self.desk.release(room).await;
                 return;
             }
             if let Some((timer, pace)) = &self.pace {
@@ -229,14 +229,14 @@ impl Spirit {
         }
     }
 
-    async fn reply(&self, session: SessionId, in_reply_to: Vec<SessionMessageId>) -> Next {
-        self.publish(session, RoomEvent::SpiritThinking).await;
-        let history = match self.sessions.recent(session, SPIRIT_CONTEXT).await {
+    async fn reply(&self, room: RoomId, in_reply_to: Vec<RoomMessageId>) -> Next {
+        self.publish(room, RoomEvent::SpiritThinking).await;
+        let history = match self.rooms.recent(room, SPIRIT_CONTEXT).await {
             Ok(history) => history,
-            Err(SessionError::NotFound | SessionError::Closed) => return Next::Stop,
+            Err(RoomError::NotFound | RoomError::Closed) => return Next::Stop,
             Err(error) => {
                 tracing::warn!(error = %error, "the spirit could not read the room");
-                self.publish(session, RoomEvent::SpiritUnavailable).await;
+                self.publish(room, RoomEvent::SpiritUnavailable).await;
                 return Next::Continue;
             }
         };
@@ -244,31 +244,31 @@ impl Spirit {
             Ok(text) => text,
             Err(error) => {
                 tracing::warn!(error = %error, "the spirit's model failed");
-                self.publish(session, RoomEvent::SpiritUnavailable).await;
+                self.publish(room, RoomEvent::SpiritUnavailable).await;
                 return Next::Continue;
             }
         };
         let Some(reply) = SpiritReply::compose(&text) else {
             tracing::warn!("the spirit's model answered nothing");
-            self.publish(session, RoomEvent::SpiritUnavailable).await;
+            self.publish(room, RoomEvent::SpiritUnavailable).await;
             return Next::Continue;
         };
-        let message = SessionMessage::spirit(session, reply.message.clone(), self.clock.now());
-        match self.sessions.add_message(&message).await {
+        let message = RoomMessage::spirit(room, reply.message.clone(), self.clock.now());
+        match self.rooms.add_message(&message).await {
             Ok(()) => {}
-            Err(SessionError::NotFound | SessionError::Closed | SessionError::Forbidden) => return Next::Stop,
-            Err(SessionError::Store(error)) => {
+            Err(RoomError::NotFound | RoomError::Closed | RoomError::Forbidden) => return Next::Stop,
+            Err(RoomError::Store(error)) => {
                 tracing::warn!(error = %error, "the spirit's reply could not be stored");
-                self.publish(session, RoomEvent::SpiritUnavailable).await;
+                self.publish(room, RoomEvent::SpiritUnavailable).await;
                 return Next::Continue;
             }
         }
-        self.publish(session, RoomEvent::SpiritResponse { message, reply, in_reply_to }).await;
+        self.publish(room, RoomEvent::SpiritResponse { message, reply, in_reply_to }).await;
         Next::Continue
     }
 
     /// The model's text answer to the room's `history`.
-    async fn ask(&self, history: &[SessionMessage]) -> Result<String, ModelError> {
+    async fn ask(&self, history: &[RoomMessage]) -> Result<String, ModelError> {
         let mut turns = Vec::with_capacity(history.len() + 1);
         turns.push(ChatTurn::System(self.persona.clone()));
         turns.extend(history.iter().map(|message| {
@@ -288,8 +288,8 @@ impl Spirit {
         Ok(text)
     }
 
-    async fn publish(&self, session: SessionId, event: RoomEvent) {
-        if let Err(error) = self.broker.publish(session, event).await {
+    async fn publish(&self, room: RoomId, event: RoomEvent) {
+        if let Err(error) = self.broker.publish(room, event).await {
             tracing::warn!(error = %error, "the spirit could not reach the room");
         }
     }
@@ -301,14 +301,14 @@ mod tests {
 
     #[test]
     fn the_persona_asks_for_the_word_cap_the_domain_enforces() {
-        let cap = format!("at most {} words", parley_sessions::SPIRIT_REPLY_MAX_WORDS);
+        let cap = format!("at most {} words", parley_rooms::SPIRIT_REPLY_MAX_WORDS);
         assert!(SPIRIT_PERSONA.contains(&cap), "{SPIRIT_PERSONA}");
     }
 
     use futures_util::stream;
     use parley_conversations::MockLanguageModel;
     use parley_kernel::{MockClock, UserId};
-    use parley_sessions::{MockRoomBroker, MockSessionRepository};
+    use parley_rooms::{MockRoomBroker, MockRoomRepository};
 
     fn clock() -> Arc<MockClock> {
         let mut clock = MockClock::new();
@@ -328,10 +328,10 @@ mod tests {
         (broker, published)
     }
 
-    fn human(session: SessionId, text: &str) -> SessionMessage {
-        SessionMessage {
-            id: SessionMessageId::new(),
-            session_id: session,
+    fn human(room: RoomId, text: &str) -> RoomMessage {
+        RoomMessage {
+            id: RoomMessageId::new(),
+            room_id: room,
             user_id: Some(UserId::new()),
             user_name: "Ada".to_owned(),
             message: text.to_owned(),
@@ -345,43 +345,43 @@ mod tests {
         let spirit = Spirit::new(
             Arc::new(MockLanguageModel::new()),
             "persona",
-            Arc::new(MockSessionRepository::new()),
+            Arc::new(MockRoomRepository::new()),
             Arc::new(MockRoomBroker::new()),
             clock(),
         );
-        let (room, other) = (SessionId::new(), SessionId::new());
-        assert!(spirit.heard(room, SessionMessageId::new()).await);
-        assert!(!spirit.heard(room, SessionMessageId::new()).await);
-        assert!(!spirit.heard(room, SessionMessageId::new()).await);
-        assert!(spirit.heard(other, SessionMessageId::new()).await);
+        let (room, other) = (RoomId::new(), RoomId::new());
+        assert!(spirit.heard(room, RoomMessageId::new()).await);
+        assert!(!spirit.heard(room, RoomMessageId::new()).await);
+        assert!(!spirit.heard(room, RoomMessageId::new()).await);
+        assert!(spirit.heard(other, RoomMessageId::new()).await);
     }
 
     #[tokio::test]
     async fn past_its_limit_a_quiet_room_gets_no_reply_until_a_place_frees() {
-        let mut sessions = MockSessionRepository::new();
-        sessions.expect_recent().returning(|_, _| Err(SessionError::NotFound));
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_recent().returning(|_, _| Err(RoomError::NotFound));
         let (broker, _) = recording_broker();
         let spirit =
-            Spirit::new(Arc::new(MockLanguageModel::new()), "persona", Arc::new(sessions), Arc::new(broker), clock())
+            Spirit::new(Arc::new(MockLanguageModel::new()), "persona", Arc::new(rooms), Arc::new(broker), clock())
                 .at_most(1);
-        let (first, second) = (SessionId::new(), SessionId::new());
+        let (first, second) = (RoomId::new(), RoomId::new());
 
-        assert!(spirit.heard(first, SessionMessageId::new()).await);
-        assert!(!spirit.heard(second, SessionMessageId::new()).await, "no place left");
-        assert!(!spirit.heard(first, SessionMessageId::new()).await, "folded, as ever");
+        assert!(spirit.heard(first, RoomMessageId::new()).await);
+        assert!(!spirit.heard(second, RoomMessageId::new()).await, "no place left");
+        assert!(!spirit.heard(first, RoomMessageId::new()).await, "folded, as ever");
         spirit.answer(first).await;
 
-        assert!(spirit.heard(second, SessionMessageId::new()).await, "the place is free again");
+        assert!(spirit.heard(second, RoomMessageId::new()).await, "the place is free again");
     }
 
     #[tokio::test]
     async fn answer_sends_persona_and_history_then_stores_and_publishes_a_capped_reply() {
-        let room = SessionId::new();
+        let room = RoomId::new();
         let said = human(room, "Is anyone there?");
         let said_id = said.id;
-        let mut sessions = MockSessionRepository::new();
-        sessions.expect_recent().returning(move |_, _| Ok(vec![said.clone()]));
-        sessions.expect_add_message().withf(|m| m.is_spirit && m.user_id.is_none()).times(1).returning(|_| Ok(()));
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_recent().returning(move |_, _| Ok(vec![said.clone()]));
+        rooms.expect_add_message().withf(|m| m.is_spirit && m.user_id.is_none()).times(1).returning(|_| Ok(()));
         let mut model = MockLanguageModel::new();
         model
             .expect_stream()
@@ -392,7 +392,7 @@ mod tests {
             })
             .returning(|_, _| Ok(stream::iter(vec![Ok(ModelEvent::TextDelta("boo ".repeat(40)))]).boxed()));
         let (broker, published) = recording_broker();
-        let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock());
+        let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(rooms), Arc::new(broker), clock());
 
         assert!(spirit.heard(room, said_id).await);
         spirit.answer(room).await;
@@ -407,7 +407,7 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(spirit.heard(room, SessionMessageId::new()).await, "the room is free again");
+        assert!(spirit.heard(room, RoomMessageId::new()).await, "the room is free again");
     }
 
     /// A timer that waits until the test releases it, noting what it was asked.
@@ -440,10 +440,10 @@ mod tests {
 
     #[tokio::test]
     async fn messages_said_while_the_spirit_keeps_its_pace_are_answered_together() {
-        let room = SessionId::new();
-        let mut sessions = MockSessionRepository::new();
-        sessions.expect_recent().returning(|_, _| Ok(Vec::new()));
-        sessions.expect_add_message().times(2).returning(|_| Ok(()));
+        let room = RoomId::new();
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_recent().returning(|_, _| Ok(Vec::new()));
+        rooms.expect_add_message().times(2).returning(|_| Ok(()));
         let mut model = MockLanguageModel::new();
         model
             .expect_stream()
@@ -452,10 +452,10 @@ mod tests {
         let (broker, published) = recording_broker();
         let timer = Arc::new(HeldTimer::default());
         let spirit = Arc::new(
-            Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock())
+            Spirit::new(Arc::new(model), "persona", Arc::new(rooms), Arc::new(broker), clock())
                 .paced(timer.clone(), SPIRIT_PACE),
         );
-        let (first, second, third) = (SessionMessageId::new(), SessionMessageId::new(), SessionMessageId::new());
+        let (first, second, third) = (RoomMessageId::new(), RoomMessageId::new(), RoomMessageId::new());
 
         assert!(spirit.heard(room, first).await);
         let answering = tokio::spawn({
@@ -482,23 +482,23 @@ mod tests {
         assert_eq!(replies, vec![vec![first], vec![second, third]]);
         let asked = timer.asked.lock().unwrap_or_else(PoisonError::into_inner).clone();
         assert!(asked.iter().all(|wait| !wait.is_zero() && *wait <= SPIRIT_PACE), "{asked:?}");
-        assert!(spirit.heard(room, SessionMessageId::new()).await, "the room is free again");
+        assert!(spirit.heard(room, RoomMessageId::new()).await, "the room is free again");
     }
 
     #[tokio::test]
     async fn a_model_failure_is_announced_and_nothing_is_stored() {
-        let room = SessionId::new();
-        let mut sessions = MockSessionRepository::new();
-        sessions.expect_recent().returning(|_, _| Ok(Vec::new()));
-        sessions.expect_add_message().never();
+        let room = RoomId::new();
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_recent().returning(|_, _| Ok(Vec::new()));
+        rooms.expect_add_message().never();
         let mut model = MockLanguageModel::new();
         model.expect_stream().returning(|_, _| Err(ModelError::Timeout));
         let mut broker = MockRoomBroker::new();
         broker.expect_publish().withf(|_, e| *e == RoomEvent::SpiritThinking).times(1).returning(|_, _| Ok(()));
         broker.expect_publish().withf(|_, e| *e == RoomEvent::SpiritUnavailable).times(1).returning(|_, _| Ok(()));
-        let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(sessions), Arc::new(broker), clock());
+        let spirit = Spirit::new(Arc::new(model), "persona", Arc::new(rooms), Arc::new(broker), clock());
 
-        assert!(spirit.heard(room, SessionMessageId::new()).await);
+        assert!(spirit.heard(room, RoomMessageId::new()).await);
         spirit.answer(room).await;
     }
 }

@@ -1,24 +1,24 @@
-//! `SessionRepository` on SQLite.
+//! `RoomRepository` on SQLite.
 
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
 use diesel::query_dsl::LoadQuery;
 use diesel::sqlite::Sqlite;
-use parley_kernel::{Cursor, Page, PageRequest, SessionId, StoreError, Timestamp, UserId};
-use parley_sessions::{Session, SessionError, SessionMessage, SessionRepository};
+use parley_kernel::{Cursor, Page, PageRequest, RoomId, StoreError, Timestamp, UserId};
+use parley_rooms::{Room, RoomError, RoomMessage, RoomRepository};
 
 use crate::SqliteStore;
+use crate::room_rows::{RoomMessageRow, RoomRow};
 use crate::rows::{CorruptRow, keyset, to_micros};
 use crate::schema::{session_messages, sessions};
-use crate::session_rows::{SessionMessageRow, SessionRow};
 
-/// Séance sessions and their messages.
-pub struct SqliteSessionRepository {
+/// Séance rooms and their messages.
+pub struct SqliteRoomRepository {
     store: SqliteStore,
 }
 
-impl SqliteSessionRepository {
+impl SqliteRoomRepository {
     pub(crate) fn new(store: SqliteStore) -> Self {
         Self { store }
     }
@@ -33,38 +33,38 @@ enum Outcome<T> {
 }
 
 impl<T> Outcome<T> {
-    fn into_result(self) -> Result<T, SessionError> {
+    fn into_result(self) -> Result<T, RoomError> {
         match self {
             Self::Done(value) => Ok(value),
-            Self::NotFound => Err(SessionError::NotFound),
-            Self::Forbidden => Err(SessionError::Forbidden),
-            Self::Closed => Err(SessionError::Closed),
+            Self::NotFound => Err(RoomError::NotFound),
+            Self::Forbidden => Err(RoomError::Forbidden),
+            Self::Closed => Err(RoomError::Closed),
         }
     }
 }
 
-fn find(conn: &mut SqliteConnection, id: &str) -> QueryResult<Option<SessionRow>> {
-    sessions::table.find(id).select(SessionRow::as_select()).first(conn).optional()
+fn find(conn: &mut SqliteConnection, id: &str) -> QueryResult<Option<RoomRow>> {
+    sessions::table.find(id).select(RoomRow::as_select()).first(conn).optional()
 }
 
 fn exists(conn: &mut SqliteConnection, id: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(sessions::table.find(id))).get_result(conn)
 }
 
-fn corrupt_store(error: CorruptRow) -> SessionError {
-    SessionError::Store(error.into())
+fn corrupt_store(error: CorruptRow) -> RoomError {
+    RoomError::Store(error.into())
 }
 
-/// One page of the open sessions, newest first, after `cursor`.
+/// One page of the open rooms, newest first, after `cursor`.
 pub(crate) fn active_page(
     cursor: Option<Cursor>,
     limit: i64,
-) -> impl LoadQuery<'static, SqliteConnection, SessionRow> + QueryFragment<Sqlite> + Send + 'static {
+) -> impl LoadQuery<'static, SqliteConnection, RoomRow> + QueryFragment<Sqlite> + Send + 'static {
     let mut query = sessions::table
         .filter(sessions::closed_at.is_null())
         .order((sessions::created_at.desc(), sessions::id.desc()))
         .limit(limit)
-        .select(SessionRow::as_select())
+        .select(RoomRow::as_select())
         .into_boxed();
     if let Some(cursor) = cursor {
         query = query.filter(keyset("sessions.created_at, sessions.id", true, cursor));
@@ -72,17 +72,17 @@ pub(crate) fn active_page(
     query
 }
 
-/// One page of a session's messages, oldest first, after `cursor`.
+/// One page of a room's messages, oldest first, after `cursor`.
 pub(crate) fn messages_page(
     id: &str,
     cursor: Option<Cursor>,
     limit: i64,
-) -> impl LoadQuery<'static, SqliteConnection, SessionMessageRow> + QueryFragment<Sqlite> + Send + 'static {
+) -> impl LoadQuery<'static, SqliteConnection, RoomMessageRow> + QueryFragment<Sqlite> + Send + 'static {
     let mut query = session_messages::table
         .filter(session_messages::session_id.eq(id.to_owned()))
         .order((session_messages::created_at.asc(), session_messages::id.asc()))
         .limit(limit)
-        .select(SessionMessageRow::as_select())
+        .select(RoomMessageRow::as_select())
         .into_boxed();
     if let Some(cursor) = cursor {
         query = query.filter(keyset("session_messages.created_at, session_messages.id", false, cursor));
@@ -91,10 +91,10 @@ pub(crate) fn messages_page(
 }
 
 #[async_trait]
-impl SessionRepository for SqliteSessionRepository {
-    #[tracing::instrument(skip_all, fields(session_id = %session.id))]
-    async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let row = SessionRow::from_session(session);
+impl RoomRepository for SqliteRoomRepository {
+    #[tracing::instrument(skip_all, fields(room_id = %room.id))]
+    async fn create(&self, room: &Room) -> Result<(), StoreError> {
+        let row = RoomRow::from_room(room);
         self.store.run(move |conn| diesel::insert_into(sessions::table).values(&row).execute(conn).map(drop)).await
     }
 
@@ -114,15 +114,15 @@ impl SessionRepository for SqliteSessionRepository {
         Ok(u64::try_from(open).unwrap_or_default())
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn get(&self, id: SessionId) -> Result<Session, SessionError> {
+    #[tracing::instrument(skip_all, fields(room_id = %id))]
+    async fn get(&self, id: RoomId) -> Result<Room, RoomError> {
         let key = id.to_string();
         let row = self.store.run(move |conn| find(conn, &key)).await?;
-        row.ok_or(SessionError::NotFound)?.into_session().map_err(corrupt_store)
+        row.ok_or(RoomError::NotFound)?.into_room().map_err(corrupt_store)
     }
 
     #[tracing::instrument(skip_all)]
-    async fn list_active(&self, page: &PageRequest) -> Result<Page<Session>, StoreError> {
+    async fn list_active(&self, page: &PageRequest) -> Result<Page<Room>, StoreError> {
         let cursor = page.cursor();
         let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
         let (rows, total) = self
@@ -130,17 +130,17 @@ impl SessionRepository for SqliteSessionRepository {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let total: i64 = capped_count!(sessions::table.filter(sessions::closed_at.is_null()), conn);
-                    Ok((active_page(cursor, fetch).load::<SessionRow>(conn)?, total))
+                    Ok((active_page(cursor, fetch).load::<RoomRow>(conn)?, total))
                 })
             })
             .await?;
-        let sessions = rows.into_iter().map(SessionRow::into_session).collect::<Result<Vec<_>, _>>()?;
+        let sessions = rows.into_iter().map(RoomRow::into_room).collect::<Result<Vec<_>, _>>()?;
         let total = u64::try_from(total).unwrap_or_default();
         Ok(Page::from_overfetch(sessions, page, total, |s| Cursor { at: s.created_at, id: s.id.as_uuid() }))
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn close(&self, host: UserId, id: SessionId, now: Timestamp) -> Result<Session, SessionError> {
+    #[tracing::instrument(skip_all, fields(room_id = %id))]
+    async fn close(&self, host: UserId, id: RoomId, now: Timestamp) -> Result<Room, RoomError> {
         let (key, host, now) = (id.to_string(), host.to_string(), to_micros(now));
         let closed = self
             .store
@@ -160,12 +160,12 @@ impl SessionRepository for SqliteSessionRepository {
                 })
             })
             .await?;
-        closed.into_result()?.into_session().map_err(corrupt_store)
+        closed.into_result()?.into_room().map_err(corrupt_store)
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %message.session_id, message_id = %message.id))]
-    async fn add_message(&self, message: &SessionMessage) -> Result<(), SessionError> {
-        let row = SessionMessageRow::from_message(message);
+    #[tracing::instrument(skip_all, fields(room_id = %message.room_id, message_id = %message.id))]
+    async fn add_message(&self, message: &RoomMessage) -> Result<(), RoomError> {
+        let row = RoomMessageRow::from_message(message);
         let added = self
             .store
             .run(move |conn| {
@@ -185,8 +185,8 @@ impl SessionRepository for SqliteSessionRepository {
         added.into_result()
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn messages(&self, id: SessionId, page: &PageRequest) -> Result<Page<SessionMessage>, SessionError> {
+    #[tracing::instrument(skip_all, fields(room_id = %id))]
+    async fn messages(&self, id: RoomId, page: &PageRequest) -> Result<Page<RoomMessage>, RoomError> {
         let (key, cursor) = (id.to_string(), page.cursor());
         let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
         let found = self
@@ -198,22 +198,19 @@ impl SessionRepository for SqliteSessionRepository {
                     }
                     let total: i64 =
                         capped_count!(session_messages::table.filter(session_messages::session_id.eq(&key)), conn);
-                    Ok(Outcome::Done((messages_page(&key, cursor, fetch).load::<SessionMessageRow>(conn)?, total)))
+                    Ok(Outcome::Done((messages_page(&key, cursor, fetch).load::<RoomMessageRow>(conn)?, total)))
                 })
             })
             .await?;
         let (rows, total) = found.into_result()?;
-        let messages = rows
-            .into_iter()
-            .map(SessionMessageRow::into_message)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(corrupt_store)?;
+        let messages =
+            rows.into_iter().map(RoomMessageRow::into_message).collect::<Result<Vec<_>, _>>().map_err(corrupt_store)?;
         let total = u64::try_from(total).unwrap_or_default();
         Ok(Page::from_overfetch(messages, page, total, |m| Cursor { at: m.timestamp, id: m.id.as_uuid() }))
     }
 
-    #[tracing::instrument(skip_all, fields(session_id = %id))]
-    async fn recent(&self, id: SessionId, limit: usize) -> Result<Vec<SessionMessage>, SessionError> {
+    #[tracing::instrument(skip_all, fields(room_id = %id))]
+    async fn recent(&self, id: RoomId, limit: usize) -> Result<Vec<RoomMessage>, RoomError> {
         let key = id.to_string();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let found = self
@@ -223,11 +220,11 @@ impl SessionRepository for SqliteSessionRepository {
                     if !exists(conn, &key)? {
                         return Ok(Outcome::NotFound);
                     }
-                    let rows: Vec<SessionMessageRow> = session_messages::table
+                    let rows: Vec<RoomMessageRow> = session_messages::table
                         .filter(session_messages::session_id.eq(&key))
                         .order((session_messages::created_at.desc(), session_messages::id.desc()))
                         .limit(limit)
-                        .select(SessionMessageRow::as_select())
+                        .select(RoomMessageRow::as_select())
                         .load(conn)?;
                     Ok(Outcome::Done(rows))
                 })
@@ -237,7 +234,7 @@ impl SessionRepository for SqliteSessionRepository {
             .into_result()?
             .into_iter()
             .rev()
-            .map(SessionMessageRow::into_message)
+            .map(RoomMessageRow::into_message)
             .collect::<Result<Vec<_>, _>>()
             .map_err(corrupt_store)
     }

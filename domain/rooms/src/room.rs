@@ -1,35 +1,35 @@
-//! The session aggregate, the people in a room and what they say.
+//! The room aggregate, the people in a room and what they say.
 
-use parley_kernel::{SessionId, SessionMessageId, Timestamp, UserId};
+use parley_kernel::{RoomId, RoomMessageId, Timestamp, UserId};
 
-use crate::{MaxUsers, RoomMessageText, SPIRIT_NAME, SessionName};
+use crate::{MaxUsers, RoomMessageText, RoomName, SPIRIT_NAME};
 
 /// A séance room. It is active until its host closes it; closing is final.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub id: SessionId,
-    pub name: SessionName,
+pub struct Room {
+    pub id: RoomId,
+    pub name: RoomName,
     pub max_users: MaxUsers,
     pub host: UserId,
     pub created_at: Timestamp,
     pub closed_at: Option<Timestamp>,
 }
 
-/// What creating a session needs; the host is always the caller.
+/// What creating a room needs; the host is always the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSession {
-    pub name: SessionName,
+pub struct NewRoom {
+    pub name: RoomName,
     pub max_users: MaxUsers,
 }
 
-impl Session {
-    /// A session created now by `host`.
+impl Room {
+    /// A room created now by `host`.
     #[must_use]
-    pub fn create(host: UserId, new: NewSession, now: Timestamp) -> Self {
-        Self { id: SessionId::new(), name: new.name, max_users: new.max_users, host, created_at: now, closed_at: None }
+    pub fn create(host: UserId, new: NewRoom, now: Timestamp) -> Self {
+        Self { id: RoomId::new(), name: new.name, max_users: new.max_users, host, created_at: now, closed_at: None }
     }
 
-    /// Whether the session still admits people and messages.
+    /// Whether the room still admits people and messages.
     #[must_use]
     pub fn is_active(&self) -> bool {
         self.closed_at.is_none()
@@ -45,9 +45,9 @@ pub struct Participant {
 
 /// One message said in a room, by a person or by the spirit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionMessage {
-    pub id: SessionMessageId,
-    pub session_id: SessionId,
+pub struct RoomMessage {
+    pub id: RoomMessageId,
+    pub room_id: RoomId,
     /// `None` for the spirit.
     pub user_id: Option<UserId>,
     pub user_name: String,
@@ -56,13 +56,13 @@ pub struct SessionMessage {
     pub timestamp: Timestamp,
 }
 
-impl SessionMessage {
-    /// What `author` says in `session` at `now`.
+impl RoomMessage {
+    /// What `author` says in `room` at `now`.
     #[must_use]
-    pub fn human(session: SessionId, author: &Participant, text: RoomMessageText, now: Timestamp) -> Self {
+    pub fn human(room: RoomId, author: &Participant, text: RoomMessageText, now: Timestamp) -> Self {
         Self {
-            id: SessionMessageId::new(),
-            session_id: session,
+            id: RoomMessageId::new(),
+            room_id: room,
             user_id: Some(author.user_id),
             user_name: author.name.clone(),
             message: text.into_string(),
@@ -71,12 +71,12 @@ impl SessionMessage {
         }
     }
 
-    /// What the spirit says in `session` at `now`.
+    /// What the spirit says in `room` at `now`.
     #[must_use]
-    pub fn spirit(session: SessionId, text: String, now: Timestamp) -> Self {
+    pub fn spirit(room: RoomId, text: String, now: Timestamp) -> Self {
         Self {
-            id: SessionMessageId::new(),
-            session_id: session,
+            id: RoomMessageId::new(),
+            room_id: room,
             user_id: None,
             user_name: SPIRIT_NAME.to_owned(),
             message: text,

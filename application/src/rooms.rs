@@ -1,15 +1,15 @@
-//! Séance sessions: the REST use cases and the live room (join, speak,
-//! type, leave), over the session repository and the room broker.
+//! Séance rooms: the REST use cases and the live room (join, speak,
+//! type, leave), over the room repository and the room broker.
 
 mod spirit;
 
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use parley_kernel::{Clock, Page, PageRequest, SessionId, StoreError, UserId};
-use parley_sessions::{
-    ConnectionId, JoinRefusal, NewSession, Participant, RoomBroker, RoomEvent, RoomEvents, RoomMessageText, Session,
-    SessionError, SessionMessage, SessionRepository,
+use parley_kernel::{Clock, Page, PageRequest, RoomId, StoreError, UserId};
+use parley_rooms::{
+    BrokerError, ConnectionId, JoinRefusal, NewRoom, Participant, Room, RoomBroker, RoomError, RoomEvent, RoomEvents,
+    RoomMessage, RoomMessageText, RoomRepository,
 };
 use parley_users::{DisplayName, UserRepository};
 
@@ -32,10 +32,10 @@ pub trait Timer: Send + Sync {
     fn sleep(&self, duration: std::time::Duration) -> BoxFuture<'static, ()>;
 }
 
-/// A session and how many distinct users are connected to it now.
+/// A room and how many distinct users are connected to it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionView {
-    pub session: Session,
+pub struct RoomView {
+    pub room: Room,
     pub participant_count: usize,
 }
 
@@ -55,10 +55,10 @@ pub enum JoinError {
     Store(#[from] StoreError),
 }
 
-/// Why a session could not be created.
+/// Why a room could not be created.
 #[derive(Debug, thiserror::Error)]
-pub enum CreateSessionError {
-    /// The host already has `limit` open sessions.
+pub enum CreateRoomError {
+    /// The host already has `limit` open rooms.
     #[error("the host already has {limit} open sessions")]
     TooManyOpen { limit: u32 },
     #[error(transparent)]
@@ -67,42 +67,42 @@ pub enum CreateSessionError {
 
 /// A connection admitted to a room.
 pub struct JoinedRoom {
-    pub session: SessionView,
+    pub room: RoomView,
     /// The joiner, under the name they joined with.
     pub participant: Participant,
     pub participants: Vec<Participant>,
     /// The last [`JOIN_HISTORY`] messages, oldest first.
-    pub history: Vec<SessionMessage>,
+    pub history: Vec<RoomMessage>,
     /// The room's events from the moment of admission.
     pub events: RoomEvents,
 }
 
-pub struct SessionService {
-    sessions: Arc<dyn SessionRepository>,
+pub struct RoomService {
+    rooms: Arc<dyn RoomRepository>,
     broker: Arc<dyn RoomBroker>,
     users: Arc<dyn UserRepository>,
     clock: Arc<dyn Clock>,
     spirit: Arc<Spirit>,
     spawner: Arc<dyn Spawner>,
-    /// Open sessions one host may have at once; none: no limit.
+    /// Open rooms one host may have at once; none: no limit.
     max_open_per_host: Option<u32>,
     /// The per-user budget each answer of the spirit spends; none: free.
     spirit_budget: Option<Arc<dyn RateLimiter>>,
 }
 
-impl SessionService {
+impl RoomService {
     pub fn new(
-        sessions: Arc<dyn SessionRepository>,
+        rooms: Arc<dyn RoomRepository>,
         broker: Arc<dyn RoomBroker>,
         users: Arc<dyn UserRepository>,
         clock: Arc<dyn Clock>,
         spirit: Arc<Spirit>,
         spawner: Arc<dyn Spawner>,
     ) -> Self {
-        Self { sessions, broker, users, clock, spirit, spawner, max_open_per_host: None, spirit_budget: None }
+        Self { rooms, broker, users, clock, spirit, spawner, max_open_per_host: None, spirit_budget: None }
     }
 
-    /// Refuses to create a session for a host who already has `limit` open.
+    /// Refuses to create a room for a host who already has `limit` open.
     #[must_use]
     pub fn max_open_per_host(mut self, limit: u32) -> Self {
         self.max_open_per_host = Some(limit);
@@ -117,104 +117,99 @@ impl SessionService {
         self
     }
 
-    /// The session with its live count. The count comes from the broker: when
+    /// The room with its live count. The count comes from the broker: when
     /// that is unreachable (Redis down) the REST answer still comes, counting 0.
-    async fn view(&self, session: Session) -> Result<SessionView, StoreError> {
-        let participant_count = if session.is_active() {
-            match self.broker.participants(session.id).await {
+    async fn view(&self, room: Room) -> Result<RoomView, StoreError> {
+        let participant_count = if room.is_active() {
+            match self.broker.participants(room.id).await {
                 Ok(present) => present.len(),
                 Err(error) => {
-                    tracing::warn!(error = %error, session = %session.id, "the room broker did not answer: counted 0");
+                    tracing::warn!(error = %error, room = %room.id, "the room broker did not answer: counted 0");
                     0
                 }
             }
         } else {
             0
         };
-        Ok(SessionView { session, participant_count })
+        Ok(RoomView { room, participant_count })
     }
 
-    /// Creates a session hosted by `host`.
+    /// Creates a room hosted by `host`.
     ///
     /// # Errors
-    /// `TooManyOpen` when the host already has the most open sessions
+    /// `TooManyOpen` when the host already has the most open rooms
     /// allowed, or a store failure.
     #[tracing::instrument(skip_all, fields(host = %host))]
-    pub async fn create(&self, host: UserId, new: NewSession) -> Result<SessionView, CreateSessionError> {
+    pub async fn create(&self, host: UserId, new: NewRoom) -> Result<RoomView, CreateRoomError> {
         // Counted before the insert, not with it: concurrent creates by one
         // host may pass the limit by the few that race. It is an abuse
         // limit, not an invariant of the data.
         if let Some(limit) = self.max_open_per_host
-            && self.sessions.count_open(host).await? >= u64::from(limit)
+            && self.rooms.count_open(host).await? >= u64::from(limit)
         {
-            return Err(CreateSessionError::TooManyOpen { limit });
+            return Err(CreateRoomError::TooManyOpen { limit });
         }
-        let session = Session::create(host, new, self.clock.now());
-        self.sessions.create(&session).await?;
-        Ok(SessionView { session, participant_count: 0 })
+        let room = Room::create(host, new, self.clock.now());
+        self.rooms.create(&room).await?;
+        Ok(RoomView { room, participant_count: 0 })
     }
 
-    /// Active sessions, newest first.
+    /// Active rooms, newest first.
     ///
     /// # Errors
     /// A store or broker failure.
-    pub async fn list_active(&self, page: &PageRequest) -> Result<Page<SessionView>, StoreError> {
-        let sessions = self.sessions.list_active(page).await?;
-        let mut views = Vec::with_capacity(sessions.items.len());
-        for session in sessions.items {
-            views.push(self.view(session).await?);
+    pub async fn list_active(&self, page: &PageRequest) -> Result<Page<RoomView>, StoreError> {
+        let rooms = self.rooms.list_active(page).await?;
+        let mut views = Vec::with_capacity(rooms.items.len());
+        for room in rooms.items {
+            views.push(self.view(room).await?);
         }
-        Ok(Page {
-            items: views,
-            next_cursor: sessions.next_cursor,
-            total: sessions.total,
-            total_exact: sessions.total_exact,
-        })
+        Ok(Page { items: views, next_cursor: rooms.next_cursor, total: rooms.total, total_exact: rooms.total_exact })
     }
 
     /// # Errors
     /// `NotFound`, or a store or broker failure.
-    pub async fn get(&self, id: SessionId) -> Result<SessionView, SessionError> {
-        let session = self.sessions.get(id).await?;
-        Ok(self.view(session).await?)
+    pub async fn get(&self, id: RoomId) -> Result<RoomView, RoomError> {
+        let room = self.rooms.get(id).await?;
+        Ok(self.view(room).await?)
     }
 
-    /// The session's messages, oldest first.
+    /// The room's messages, oldest first.
     ///
     /// # Errors
     /// `NotFound`, or a store failure.
-    pub async fn messages(&self, id: SessionId, page: &PageRequest) -> Result<Page<SessionMessage>, SessionError> {
-        self.sessions.messages(id, page).await
+    pub async fn messages(&self, id: RoomId, page: &PageRequest) -> Result<Page<RoomMessage>, RoomError> {
+        self.rooms.messages(id, page).await
     }
 
-    /// Closes the session; everyone connected is told and disconnected.
+    /// Closes the room; everyone connected is told and disconnected.
     ///
     /// # Errors
     /// `NotFound`, `Forbidden` (not the host), or a store failure.
-    #[tracing::instrument(skip_all, fields(host = %host, session = %id))]
-    pub async fn close(&self, host: UserId, id: SessionId) -> Result<SessionView, SessionError> {
-        let session = self.sessions.close(host, id, self.clock.now()).await?;
+    #[tracing::instrument(skip_all, fields(host = %host, room = %id))]
+    pub async fn close(&self, host: UserId, id: RoomId) -> Result<RoomView, RoomError> {
+        let room = self.rooms.close(host, id, self.clock.now()).await?;
         // The close is committed either way; a broker failure only delays the news.
         if let Err(error) = self.broker.close(id).await {
             tracing::warn!(error = %error, "could not announce the close of a session");
         }
-        Ok(SessionView { session, participant_count: 0 })
+        Ok(RoomView { room, participant_count: 0 })
     }
 
     /// Admits `connection` of `user` to the room, under `name` or the user's own name.
     ///
     /// # Errors
     /// `NotFound`, `Closed`, `Full`, `UnknownUser`, or a store or broker failure.
-    #[tracing::instrument(skip_all, fields(user = %user, session = %id))]
+    #[tracing::instrument(skip_all, fields(user = %user, room = %id))]
     pub async fn join(
         &self,
-        id: SessionId,
+        id: RoomId,
         user: UserId,
         name: Option<DisplayName>,
         connection: ConnectionId,
     ) -> Result<JoinedRoom, JoinError> {
-        let session = self.sessions.get(id).await.map_err(join_error)?;
-        if !session.is_active() {
+        let room = self.rooms.get(id).await.map_err(join_error)?;
+        if !room.is_active() {
             return Err(JoinError::Closed);
         }
         let name = match name {
@@ -222,18 +217,18 @@ impl SessionService {
             None => self.users.get(user).await?.ok_or(JoinError::UnknownUser)?.name.as_str().to_owned(),
         };
         let participant = Participant { user_id: user, name };
-        let max_users = usize::from(session.max_users.get());
+        let max_users = usize::from(room.max_users.get());
         let admission =
             self.broker.join(id, max_users, participant.clone(), connection).await.map_err(
                 |refusal| match refusal {
                     JoinRefusal::Full => JoinError::Full,
                     JoinRefusal::Closed => JoinError::Closed,
-                    JoinRefusal::Broker(error) => JoinError::Store(error),
+                    JoinRefusal::Broker(error) => JoinError::Store(error.into()),
                 },
             )?;
         // The joiner may appear under the name their first tab used.
         let participant = admission.participants.iter().find(|p| p.user_id == user).cloned().unwrap_or(participant);
-        let history = match self.sessions.recent(id, JOIN_HISTORY).await {
+        let history = match self.rooms.recent(id, JOIN_HISTORY).await {
             Ok(history) => history,
             Err(error) => {
                 self.leave(id, user, connection).await;
@@ -242,7 +237,7 @@ impl SessionService {
         };
         let participant_count = admission.participants.len();
         Ok(JoinedRoom {
-            session: SessionView { session, participant_count },
+            room: RoomView { room, participant_count },
             participant,
             participants: admission.participants,
             history,
@@ -251,9 +246,9 @@ impl SessionService {
     }
 
     /// Removes `connection` from the room; the user's last one announces their leaving.
-    pub async fn leave(&self, id: SessionId, user: UserId, connection: ConnectionId) {
+    pub async fn leave(&self, id: RoomId, user: UserId, connection: ConnectionId) {
         if let Err(error) = self.broker.leave(id, user, connection).await {
-            tracing::warn!(error = %error, session = %id, "could not record a leave");
+            tracing::warn!(error = %error, room = %id, "could not record a leave");
         }
     }
 
@@ -261,15 +256,10 @@ impl SessionService {
     ///
     /// # Errors
     /// `NotFound`, `Closed`, or a store failure.
-    #[tracing::instrument(skip_all, fields(session = %id))]
-    pub async fn say(
-        &self,
-        id: SessionId,
-        author: &Participant,
-        text: RoomMessageText,
-    ) -> Result<SessionMessage, SessionError> {
-        let message = SessionMessage::human(id, author, text, self.clock.now());
-        self.sessions.add_message(&message).await?;
+    #[tracing::instrument(skip_all, fields(room = %id))]
+    pub async fn say(&self, id: RoomId, author: &Participant, text: RoomMessageText) -> Result<RoomMessage, RoomError> {
+        let message = RoomMessage::human(id, author, text, self.clock.now());
+        self.rooms.add_message(&message).await?;
         // The message is stored: a broker failure must not turn that into an error.
         if let Err(error) = self.broker.publish(id, RoomEvent::MessageReceived(message.clone())).await {
             tracing::warn!(error = %error, "could not announce a message");
@@ -295,16 +285,16 @@ impl SessionService {
     ///
     /// # Errors
     /// A broker failure.
-    pub async fn typing(&self, id: SessionId, who: &Participant) -> Result<(), StoreError> {
+    pub async fn typing(&self, id: RoomId, who: &Participant) -> Result<(), BrokerError> {
         self.broker.publish(id, RoomEvent::UserTyping(who.clone())).await
     }
 }
 
-fn join_error(error: SessionError) -> JoinError {
+fn join_error(error: RoomError) -> JoinError {
     match error {
-        SessionError::NotFound => JoinError::NotFound,
-        SessionError::Closed | SessionError::Forbidden => JoinError::Closed,
-        SessionError::Store(error) => JoinError::Store(error),
+        RoomError::NotFound => JoinError::NotFound,
+        RoomError::Closed | RoomError::Forbidden => JoinError::Closed,
+        RoomError::Store(error) => JoinError::Store(error),
     }
 }
 
@@ -313,7 +303,7 @@ mod tests {
     use std::sync::Mutex;
 
     use parley_kernel::MockClock;
-    use parley_sessions::{MaxUsers, MockRoomBroker, MockSessionRepository, SessionName};
+    use parley_rooms::{MaxUsers, MockRoomBroker, MockRoomRepository, RoomName};
     use parley_users::MockUserRepository;
 
     use super::*;
@@ -336,37 +326,33 @@ mod tests {
         }
     }
 
-    fn service(sessions: MockSessionRepository, spawner: Arc<CountingSpawner>) -> SessionService {
+    fn service(rooms: MockRoomRepository, spawner: Arc<CountingSpawner>) -> RoomService {
         let mut broker = MockRoomBroker::new();
         broker.expect_publish().returning(|_, _| Ok(()));
-        let (sessions, broker): (Arc<dyn SessionRepository>, Arc<dyn RoomBroker>) =
-            (Arc::new(sessions), Arc::new(broker));
+        let (rooms, broker): (Arc<dyn RoomRepository>, Arc<dyn RoomBroker>) = (Arc::new(rooms), Arc::new(broker));
         let spirit = Spirit::new(
             Arc::new(parley_conversations::MockLanguageModel::new()),
             "persona",
-            Arc::clone(&sessions),
+            Arc::clone(&rooms),
             Arc::clone(&broker),
             clock(),
         );
-        SessionService::new(sessions, broker, Arc::new(MockUserRepository::new()), clock(), Arc::new(spirit), spawner)
+        RoomService::new(rooms, broker, Arc::new(MockUserRepository::new()), clock(), Arc::new(spirit), spawner)
     }
 
     fn decision(allowed: bool) -> RateDecision {
         RateDecision { allowed, limit: 1, remaining: 0, reset_seconds: 60, retry_after_seconds: 60 }
     }
 
-    fn new_session() -> NewSession {
-        NewSession {
-            name: SessionName::parse("Attic").unwrap_or_else(|_| unreachable!()),
-            max_users: MaxUsers::default(),
-        }
+    fn new_room() -> NewRoom {
+        NewRoom { name: RoomName::parse("Attic").unwrap_or_else(|_| unreachable!()), max_users: MaxUsers::default() }
     }
 
     #[tokio::test]
     async fn a_message_past_its_authors_budget_is_stored_and_told_but_not_answered() {
-        let (room, author) = (SessionId::new(), Participant { user_id: UserId::new(), name: "Ada".to_owned() });
-        let mut sessions = MockSessionRepository::new();
-        sessions.expect_add_message().times(2).returning(|_| Ok(()));
+        let (room, author) = (RoomId::new(), Participant { user_id: UserId::new(), name: "Ada".to_owned() });
+        let mut rooms = MockRoomRepository::new();
+        rooms.expect_add_message().times(2).returning(|_| Ok(()));
         let mut budget = MockRateLimiter::new();
         let mut answers = [true, false].into_iter();
         let who = author.user_id;
@@ -376,33 +362,30 @@ mod tests {
             .times(2)
             .returning(move |_| decision(answers.next().unwrap_or(false)));
         let spawner = Arc::new(CountingSpawner::default());
-        let service = service(sessions, spawner.clone()).spirit_budget(Arc::new(budget));
+        let service = service(rooms, spawner.clone()).spirit_budget(Arc::new(budget));
         let text = || RoomMessageText::parse("hello").unwrap_or_else(|_| unreachable!());
 
         assert!(service.say(room, &author, text()).await.is_ok());
-        assert!(
-            !service.spirit.heard(room, parley_kernel::SessionMessageId::new()).await,
-            "the first is being answered"
-        );
-        let other_room = SessionId::new();
+        assert!(!service.spirit.heard(room, parley_kernel::RoomMessageId::new()).await, "the first is being answered");
+        let other_room = RoomId::new();
         assert!(service.say(other_room, &author, text()).await.is_ok(), "stored anyway");
 
         assert_eq!(*spawner.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner), 1, "one reply only");
-        assert!(service.spirit.heard(other_room, parley_kernel::SessionMessageId::new()).await, "never offered");
+        assert!(service.spirit.heard(other_room, parley_kernel::RoomMessageId::new()).await, "never offered");
     }
 
     #[tokio::test]
     async fn a_host_with_the_most_open_sessions_cannot_open_another() {
         let host = UserId::new();
-        let mut sessions = MockSessionRepository::new();
+        let mut rooms = MockRoomRepository::new();
         let mut open = [1_u64, 2].into_iter();
-        sessions.expect_count_open().withf(move |h| *h == host).returning(move |_| Ok(open.next().unwrap_or(9)));
-        sessions.expect_create().times(1).returning(|_| Ok(()));
-        let service = service(sessions, Arc::default()).max_open_per_host(2);
+        rooms.expect_count_open().withf(move |h| *h == host).returning(move |_| Ok(open.next().unwrap_or(9)));
+        rooms.expect_create().times(1).returning(|_| Ok(()));
+        let service = service(rooms, Arc::default()).max_open_per_host(2);
 
-        assert!(service.create(host, new_session()).await.is_ok());
-        let refused = service.create(host, new_session()).await;
+        assert!(service.create(host, new_room()).await.is_ok());
+        let refused = service.create(host, new_room()).await;
 
-        assert!(matches!(refused, Err(CreateSessionError::TooManyOpen { limit: 2 })), "{refused:?}");
+        assert!(matches!(refused, Err(CreateRoomError::TooManyOpen { limit: 2 })), "{refused:?}");
     }
 }

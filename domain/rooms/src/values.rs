@@ -1,30 +1,30 @@
-//! Session value types: parsed once, valid forever.
+//! Room value types: parsed once, valid forever.
 
 use std::fmt;
 
-/// A session's name: trimmed, 1..=100 characters.
+/// A room's name: trimmed, 1..=100 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionName(String);
+pub struct RoomName(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SessionNameError {
+pub enum RoomNameError {
     #[error("must not be empty")]
     Empty,
     #[error("must be at most 100 characters")]
     TooLong,
 }
 
-impl SessionName {
+impl RoomName {
     pub const MAX_CHARS: usize = 100;
 
     /// # Errors
     /// `Empty` if blank after trimming, `TooLong` over 100 characters.
-    pub fn parse(raw: &str) -> Result<Self, SessionNameError> {
+    pub fn parse(raw: &str) -> Result<Self, RoomNameError> {
         let name = raw.trim();
         if name.is_empty() {
-            Err(SessionNameError::Empty)
+            Err(RoomNameError::Empty)
         } else if name.chars().count() > Self::MAX_CHARS {
-            Err(SessionNameError::TooLong)
+            Err(RoomNameError::TooLong)
         } else {
             Ok(Self(name.to_owned()))
         }
@@ -36,13 +36,13 @@ impl SessionName {
     }
 }
 
-impl fmt::Display for SessionName {
+impl fmt::Display for RoomName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-/// How many distinct users may be in a session at once: 2..=50, default 6.
+/// How many distinct users may be in a room at once: 2..=50, default 6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MaxUsers(u8);
 
@@ -129,10 +129,10 @@ mod tests {
 
     #[test]
     fn name_is_trimmed_and_bounded() {
-        assert_eq!(SessionName::parse("  Attic  ").map(|n| n.0), Ok("Attic".into()));
-        assert_eq!(SessionName::parse(" "), Err(SessionNameError::Empty));
-        assert!(SessionName::parse(&"é".repeat(100)).is_ok());
-        assert_eq!(SessionName::parse(&"é".repeat(101)), Err(SessionNameError::TooLong));
+        assert_eq!(RoomName::parse("  Attic  ").map(|n| n.0), Ok("Attic".into()));
+        assert_eq!(RoomName::parse(" "), Err(RoomNameError::Empty));
+        assert!(RoomName::parse(&"é".repeat(100)).is_ok());
+        assert_eq!(RoomName::parse(&"é".repeat(101)), Err(RoomNameError::TooLong));
     }
 
     #[test]

@@ -9,14 +9,15 @@ use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use parley_conversations::{
     Conversation, ConversationDetail, ConversationError, ConversationRepository, ConversationSummary,
-    ConversationTitle, FeedbackKind, Message, Role, ToolCall, ToolStatus,
+    ConversationTitle, FeedbackKind, Message,
 };
 use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::conversation_rows::{ConversationRow, HISTORY, HistoryRow, MessageRow};
 use crate::error::{AccessError, PgError};
 use crate::pool::{PgPool, read, write};
+use crate::rows::keyset;
 use crate::schema::{conversations, item_feedback, messages};
 
 /// Stores conversations and their messages in `conversations` and `messages`.
@@ -29,141 +30,6 @@ impl PgConversationRepository {
     pub(crate) fn new(pool: PgPool) -> Self {
         Self { pool }
     }
-}
-
-// Every field is bound as a value. Diesel's default (each field may become
-// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
-// trip, on every call.
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = conversations, check_for_backend(Pg), treat_none_as_default_value = false)]
-pub(crate) struct ConversationRow {
-    pub(crate) id: Uuid,
-    user_id: Uuid,
-    title: String,
-    pub(crate) created_at: Timestamp,
-    pub(crate) updated_at: Timestamp,
-}
-
-impl From<ConversationRow> for Conversation {
-    fn from(row: ConversationRow) -> Self {
-        Self {
-            id: ConversationId::from_uuid(row.id),
-            owner: UserId::from_uuid(row.user_id),
-            title: ConversationTitle::from_stored(row.title),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
-
-// Every field is bound as a value. Diesel's default (each field may become
-// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
-// trip, on every call.
-#[derive(Queryable, QueryableByName, Selectable, Insertable)]
-#[diesel(table_name = messages, check_for_backend(Pg), treat_none_as_default_value = false)]
-pub(crate) struct MessageRow {
-    pub(crate) id: Uuid,
-    conversation_id: Uuid,
-    role: String,
-    content: String,
-    tool_calls: serde_json::Value,
-    pub(crate) created_at: Timestamp,
-    context_chars: i32,
-}
-
-/// A row of [`HISTORY`].
-#[derive(QueryableByName)]
-struct HistoryRow {
-    #[diesel(embed)]
-    message: MessageRow,
-    /// Whether the conversation has a message older than this one.
-    #[diesel(sql_type = Bool)]
-    older: bool,
-}
-
-/// A turn's history (`ConversationRepository::history`), newest first: the
-/// running total of `context_chars` says where to stop, so the messages past
-/// the budget are neither sent nor decoded. $1 the conversation, $2 the most
-/// messages, $3 the characters.
-const HISTORY: &str = "SELECT id, conversation_id, role, content, tool_calls, created_at, context_chars, older \
-     FROM (SELECT m.*, sum(context_chars) OVER newest AS upto, lead(id) OVER newest IS NOT NULL AS older \
-           FROM messages m WHERE conversation_id = $1 \
-           WINDOW newest AS (ORDER BY created_at DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) \
-           ORDER BY created_at DESC, id DESC LIMIT $2) recent \
-     WHERE upto - context_chars < $3 ORDER BY created_at DESC, id DESC";
-
-/// One element of `messages.tool_calls`.
-#[derive(Serialize, Deserialize)]
-struct ToolCallJson {
-    id: String,
-    name: String,
-    arguments: String,
-    result: Option<serde_json::Value>,
-    status: String,
-}
-
-impl MessageRow {
-    fn new(conversation: ConversationId, message: &Message) -> Result<Self, PgError> {
-        let calls: Vec<ToolCallJson> = message
-            .tool_calls
-            .iter()
-            .map(|call| ToolCallJson {
-                id: call.id.clone(),
-                name: call.name.clone(),
-                arguments: call.arguments.clone(),
-                result: call.result.clone(),
-                status: call.status.as_str().to_owned(),
-            })
-            .collect();
-        Ok(Self {
-            id: message.id.as_uuid(),
-            conversation_id: conversation.as_uuid(),
-            role: message.role.as_str().to_owned(),
-            content: message.content.clone(),
-            tool_calls: serde_json::to_value(calls).map_err(PgError::corrupt)?,
-            created_at: message.created_at,
-            context_chars: i32::try_from(message.context_chars()).unwrap_or(i32::MAX),
-        })
-    }
-}
-
-impl TryFrom<MessageRow> for Message {
-    type Error = PgError;
-
-    fn try_from(row: MessageRow) -> Result<Self, PgError> {
-        let calls: Vec<ToolCallJson> = serde_json::from_value(row.tool_calls).map_err(PgError::corrupt)?;
-        let tool_calls = calls
-            .into_iter()
-            .map(|call| {
-                let status = match call.status.as_str() {
-                    "ok" => ToolStatus::Ok,
-                    "error" => ToolStatus::Error,
-                    other => {
-                        return Err(PgError::corrupt(format_args!("tool call status {other:?}")));
-                    }
-                };
-                Ok(ToolCall { id: call.id, name: call.name, arguments: call.arguments, result: call.result, status })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            id: MessageId::from_uuid(row.id),
-            role: Role::parse(&row.role).ok_or_else(|| PgError::corrupt(format_args!("role {:?}", row.role)))?,
-            content: row.content,
-            tool_calls,
-            created_at: row.created_at,
-        })
-    }
-}
-
-/// Rows strictly after `cursor` in (updated_at desc, id desc) order.
-fn after(cursor: Cursor) -> Box<dyn BoxableExpression<conversations::table, Pg, SqlType = Bool>> {
-    Box::new(
-        diesel::dsl::sql::<Bool>("(conversations.updated_at, conversations.id) < (")
-            .bind::<Timestamptz, _>(cursor.at)
-            .sql(", ")
-            .bind::<SqlUuid, _>(cursor.id)
-            .sql(")"),
-    )
 }
 
 /// One page of the owner's conversations with their message counts, most
@@ -186,7 +52,7 @@ pub(crate) fn list_page(
         .limit(limit)
         .into_boxed();
     if let Some(cursor) = cursor {
-        query = query.filter(after(cursor));
+        query = query.filter(keyset("conversations.updated_at, conversations.id", true, cursor));
     }
     query
 }

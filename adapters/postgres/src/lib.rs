@@ -22,13 +22,17 @@ macro_rules! capped_count {
     }};
 }
 
+mod conversation_rows;
 mod conversations;
 mod error;
 #[cfg(test)]
 mod plans;
 mod pool;
+mod room_rows;
 mod rooms;
+mod rows;
 mod schema;
+mod task_rows;
 mod tasks;
 mod users;
 

@@ -16,7 +16,7 @@ use parley_kernel::{ConversationId, Cursor, RoomId, UserId};
 use parley_tasks::TaskFilter;
 use serde_json::Value;
 
-use crate::{PgStore, conversations, rooms, tasks};
+use crate::{PgStore, conversation_rows, conversations, room_rows, rooms, task_rows, tasks};
 
 /// `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` of a diesel statement, its
 /// parameters bound as they would be.
@@ -244,7 +244,7 @@ async fn page_500_reads_what_page_1_reads_on_every_list() {
     let mut conn = database.connect().await;
     let (owner, conversation, session) = seed(&mut conn).await;
 
-    let task_key = |row: &tasks::TaskRow| Cursor { at: row.created_at, id: row.id };
+    let task_key = |row: &task_rows::TaskRow| Cursor { at: row.created_at, id: row.id };
     for (name, completed, q) in [
         ("tasks", None, None),
         ("tasks completed=true", Some(true), None),
@@ -260,21 +260,21 @@ async fn page_500_reads_what_page_1_reads_on_every_list() {
     }
 
     let page = |cursor, limit| conversations::list_page(owner, cursor, limit);
-    let key = |(row, _): &(conversations::ConversationRow, i64)| Cursor { at: row.updated_at, id: row.id };
+    let key = |(row, _): &(conversation_rows::ConversationRow, i64)| Cursor { at: row.updated_at, id: row.id };
     let (first, deep, plan) = first_and_deep(&mut conn, page, key).await;
     assert_as_cheap("conversations", first, deep, &plan);
 
     let page = |cursor, limit| conversations::messages_page(conversation, cursor, limit);
-    let key = |row: &conversations::MessageRow| Cursor { at: row.created_at, id: row.id };
+    let key = |row: &conversation_rows::MessageRow| Cursor { at: row.created_at, id: row.id };
     let (first, deep, plan) = first_and_deep(&mut conn, page, key).await;
     assert_as_cheap("conversation messages", first, deep, &plan);
 
-    let key = |row: &rooms::RoomRow| Cursor { at: row.created_at, id: row.id };
+    let key = |row: &room_rows::RoomRow| Cursor { at: row.created_at, id: row.id };
     let (first, deep, plan) = first_and_deep(&mut conn, rooms::active_page, key).await;
     assert_as_cheap("sessions", first, deep, &plan);
 
     let page = |cursor, limit| rooms::messages_page(session, cursor, limit);
-    let key = |row: &rooms::MessageRow| Cursor { at: row.created_at, id: row.id };
+    let key = |row: &room_rows::RoomMessageRow| Cursor { at: row.created_at, id: row.id };
     let (first, deep, plan) = first_and_deep(&mut conn, page, key).await;
     assert_as_cheap("session messages", first, deep, &plan);
 }

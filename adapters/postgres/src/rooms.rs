@@ -7,12 +7,13 @@ use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use parley_kernel::{Cursor, Page, PageRequest, RoomId, RoomMessageId, StoreError, Timestamp, UserId};
-use parley_rooms::{MaxUsers, Room, RoomError, RoomMessage, RoomName, RoomRepository};
-use uuid::Uuid;
+use parley_kernel::{Cursor, Page, PageRequest, RoomId, StoreError, Timestamp, UserId};
+use parley_rooms::{Room, RoomError, RoomMessage, RoomRepository};
 
 use crate::error::{CallFailure, PgError};
 use crate::pool::{PgPool, read, write};
+use crate::room_rows::{RoomMessageRow, RoomRow};
+use crate::rows::keyset;
 use crate::schema::{session_messages, sessions};
 
 /// Stores séance sessions and their messages in `sessions` and `session_messages`.
@@ -27,115 +28,33 @@ impl PgRoomRepository {
     }
 }
 
-// Every field is bound as a value. Diesel's default (each field may become
-// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
-// trip, on every call.
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = sessions, check_for_backend(Pg), treat_none_as_default_value = false)]
-pub(crate) struct RoomRow {
-    pub(crate) id: Uuid,
-    name: String,
-    max_users: i16,
-    host_id: Uuid,
-    pub(crate) created_at: Timestamp,
-    closed_at: Option<Timestamp>,
-}
-
-impl From<&Room> for RoomRow {
-    fn from(room: &Room) -> Self {
-        Self {
-            id: room.id.as_uuid(),
-            name: room.name.as_str().to_owned(),
-            max_users: i16::from(room.max_users.get()),
-            host_id: room.host.as_uuid(),
-            created_at: room.created_at,
-            closed_at: room.closed_at,
-        }
-    }
-}
-
-impl TryFrom<RoomRow> for Room {
-    type Error = PgError;
-
-    fn try_from(row: RoomRow) -> Result<Self, PgError> {
-        Ok(Self {
-            id: RoomId::from_uuid(row.id),
-            name: RoomName::parse(&row.name).map_err(PgError::corrupt)?,
-            max_users: MaxUsers::new(i64::from(row.max_users)).map_err(PgError::corrupt)?,
-            host: UserId::from_uuid(row.host_id),
-            created_at: row.created_at,
-            closed_at: row.closed_at,
-        })
-    }
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = session_messages, check_for_backend(Pg))]
-pub(crate) struct MessageRow {
-    pub(crate) id: Uuid,
-    session_id: Uuid,
-    user_id: Option<Uuid>,
-    user_name: String,
-    message: String,
-    is_spirit: bool,
-    pub(crate) created_at: Timestamp,
-}
-
-impl From<&RoomMessage> for MessageRow {
-    fn from(message: &RoomMessage) -> Self {
-        Self {
-            id: message.id.as_uuid(),
-            session_id: message.room_id.as_uuid(),
-            user_id: message.user_id.map(|id| id.as_uuid()),
-            user_name: message.user_name.clone(),
-            message: message.message.clone(),
-            is_spirit: message.is_spirit,
-            created_at: message.timestamp,
-        }
-    }
-}
-
-impl From<MessageRow> for RoomMessage {
-    fn from(row: MessageRow) -> Self {
-        Self {
-            id: RoomMessageId::from_uuid(row.id),
-            room_id: RoomId::from_uuid(row.session_id),
-            user_id: row.user_id.map(UserId::from_uuid),
-            user_name: row.user_name,
-            message: row.message,
-            is_spirit: row.is_spirit,
-            timestamp: row.created_at,
-        }
-    }
-}
-
-/// A failure inside a room call, before it becomes a `RoomError`.
-enum Failure {
+/// Why a room operation did not happen: a refusal the port names, or the store's failure.
+enum Refusal {
     NotFound,
     Forbidden,
     Closed,
     Pg(PgError),
 }
 
-impl From<PgError> for Failure {
+impl From<PgError> for Refusal {
     fn from(error: PgError) -> Self {
         Self::Pg(error)
     }
 }
 
-impl From<diesel::result::Error> for Failure {
+impl From<diesel::result::Error> for Refusal {
     fn from(error: diesel::result::Error) -> Self {
         Self::Pg(error.into())
     }
 }
 
-impl From<diesel_async::pooled_connection::deadpool::PoolError> for Failure {
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for Refusal {
     fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
         Self::Pg(error.into())
     }
 }
 
-impl CallFailure for Failure {
+impl CallFailure for Refusal {
     fn pg(&self) -> Option<&PgError> {
         match self {
             Self::Pg(error) => Some(error),
@@ -151,37 +70,15 @@ impl CallFailure for Failure {
     }
 }
 
-impl From<Failure> for RoomError {
-    fn from(failure: Failure) -> Self {
+impl From<Refusal> for RoomError {
+    fn from(failure: Refusal) -> Self {
         match failure {
-            Failure::NotFound => Self::NotFound,
-            Failure::Forbidden => Self::Forbidden,
-            Failure::Closed => Self::Closed,
-            Failure::Pg(error) => Self::Store(error.into()),
+            Refusal::NotFound => Self::NotFound,
+            Refusal::Forbidden => Self::Forbidden,
+            Refusal::Closed => Self::Closed,
+            Refusal::Pg(error) => Self::Store(error.into()),
         }
     }
-}
-
-/// Room rows strictly after `cursor` in (created_at desc, id desc) order.
-fn older_than(cursor: Cursor) -> Box<dyn BoxableExpression<sessions::table, Pg, SqlType = Bool>> {
-    Box::new(
-        diesel::dsl::sql::<Bool>("(sessions.created_at, sessions.id) < (")
-            .bind::<Timestamptz, _>(cursor.at)
-            .sql(", ")
-            .bind::<SqlUuid, _>(cursor.id)
-            .sql(")"),
-    )
-}
-
-/// Message rows strictly after `cursor` in (created_at, id) order.
-fn newer_than(cursor: Cursor) -> Box<dyn BoxableExpression<session_messages::table, Pg, SqlType = Bool>> {
-    Box::new(
-        diesel::dsl::sql::<Bool>("(session_messages.created_at, session_messages.id) > (")
-            .bind::<Timestamptz, _>(cursor.at)
-            .sql(", ")
-            .bind::<SqlUuid, _>(cursor.id)
-            .sql(")"),
-    )
 }
 
 /// One page of the open rooms, newest first, after `cursor`: the
@@ -192,7 +89,7 @@ pub(crate) fn active_page(
 ) -> impl LoadQuery<'static, AsyncPgConnection, RoomRow> + QueryFragment<Pg> + Send + 'static {
     let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
     if let Some(cursor) = cursor {
-        query = query.filter(older_than(cursor));
+        query = query.filter(keyset("sessions.created_at, sessions.id", true, cursor));
     }
     query.order((sessions::created_at.desc(), sessions::id.desc())).limit(limit).select(RoomRow::as_select())
 }
@@ -203,22 +100,22 @@ pub(crate) fn messages_page(
     id: RoomId,
     cursor: Option<Cursor>,
     limit: i64,
-) -> impl LoadQuery<'static, AsyncPgConnection, MessageRow> + QueryFragment<Pg> + Send + 'static {
+) -> impl LoadQuery<'static, AsyncPgConnection, RoomMessageRow> + QueryFragment<Pg> + Send + 'static {
     let mut query = session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())).into_boxed();
     if let Some(cursor) = cursor {
-        query = query.filter(newer_than(cursor));
+        query = query.filter(keyset("session_messages.created_at, session_messages.id", false, cursor));
     }
     query
         .order((session_messages::created_at.asc(), session_messages::id.asc()))
         .limit(limit)
-        .select(MessageRow::as_select())
+        .select(RoomMessageRow::as_select())
 }
 
 /// The `closed_at` of the room, or `NotFound`.
-async fn closed_at(conn: &mut AsyncPgConnection, id: RoomId) -> Result<Option<Timestamp>, Failure> {
+async fn closed_at(conn: &mut AsyncPgConnection, id: RoomId) -> Result<Option<Timestamp>, Refusal> {
     let found: Option<Option<Timestamp>> =
         sessions::table.find(id.as_uuid()).select(sessions::closed_at).first(conn).await.optional()?;
-    found.ok_or(Failure::NotFound)
+    found.ok_or(Refusal::NotFound)
 }
 
 fn limit_of(page: &PageRequest) -> Result<i64, StoreError> {
@@ -261,7 +158,7 @@ impl RoomRepository for PgRoomRepository {
             async move |conn| {
                 let row: Option<RoomRow> =
                     sessions::table.find(id.as_uuid()).select(RoomRow::as_select()).first(conn).await.optional()?;
-                Ok::<_, Failure>(Room::try_from(row.ok_or(Failure::NotFound)?)?)
+                Ok::<_, Refusal>(Room::try_from(row.ok_or(Refusal::NotFound)?)?)
             }
         })
         .await?;
@@ -295,9 +192,9 @@ impl RoomRepository for PgRoomRepository {
                     .first(conn)
                     .await
                     .optional()?;
-                let mut row = row.ok_or(Failure::NotFound)?;
+                let mut row = row.ok_or(Refusal::NotFound)?;
                 if row.host_id != host.as_uuid() {
-                    return Err(Failure::Forbidden);
+                    return Err(Refusal::Forbidden);
                 }
                 if row.closed_at.is_none() {
                     diesel::update(sessions::table.find(id.as_uuid()))
@@ -316,7 +213,7 @@ impl RoomRepository for PgRoomRepository {
 
     #[tracing::instrument(skip_all, fields(room_id = %message.room_id, message_id = %message.id))]
     async fn add_message(&self, message: &RoomMessage) -> Result<(), RoomError> {
-        let row = MessageRow::from(message);
+        let row = RoomMessageRow::from(message);
         let room = message.room_id;
         write(&self.pool, async |conn| {
             // One statement, one round trip: the row is inserted only if the
@@ -351,7 +248,7 @@ impl RoomRepository for PgRoomRepository {
             if inserted == 0 {
                 // Unknown or closed: say which.
                 closed_at(conn, room).await?;
-                return Err(Failure::Closed);
+                return Err(Refusal::Closed);
             }
             Ok(())
         })
@@ -367,8 +264,8 @@ impl RoomRepository for PgRoomRepository {
                 closed_at(conn, id).await?;
                 let total: i64 =
                     capped_count!(session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())), conn);
-                let rows: Vec<MessageRow> = messages_page(id, page.cursor(), limit).load(conn).await?;
-                Ok::<_, Failure>((rows, total))
+                let rows: Vec<RoomMessageRow> = messages_page(id, page.cursor(), limit).load(conn).await?;
+                Ok::<_, Refusal>((rows, total))
             }
         })
         .await?;
@@ -383,14 +280,14 @@ impl RoomRepository for PgRoomRepository {
         let rows = read(&self.pool, move || {
             async move |conn| {
                 closed_at(conn, id).await?;
-                let rows: Vec<MessageRow> = session_messages::table
+                let rows: Vec<RoomMessageRow> = session_messages::table
                     .filter(session_messages::session_id.eq(id.as_uuid()))
                     .order((session_messages::created_at.desc(), session_messages::id.desc()))
                     .limit(limit)
-                    .select(MessageRow::as_select())
+                    .select(RoomMessageRow::as_select())
                     .load(conn)
                     .await?;
-                Ok::<_, Failure>(rows)
+                Ok::<_, Refusal>(rows)
             }
         })
         .await?;
@@ -401,6 +298,7 @@ impl RoomRepository for PgRoomRepository {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     #[test]
     fn inserting_a_room_reuses_its_prepared_statement() {

@@ -7,15 +7,16 @@ use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
 use parley_tasks::{
-    Attribution, Decision, Edit, Plan, PlanError, PlanStatus, RevertError, Revision, Task, TaskChange, TaskDescription,
-    TaskError, TaskFilter, TaskRepository, TaskTitle, changes_from_json, changes_from_stored, changes_json,
-    changes_to_json, fold_for_search, has_trigram, revert_steps, undo,
+    Attribution, Decision, Edit, Plan, PlanError, PlanStatus, RevertError, Revision, Task, TaskChange, TaskError,
+    TaskFilter, TaskRepository, fold_for_search, has_trigram, revert_steps, undo,
 };
 use uuid::Uuid;
 
 use crate::error::{AccessError, CallFailure, PgError};
 use crate::pool::{PgPool, read, write};
+use crate::rows::keyset;
 use crate::schema::{plans, reverted_tool_calls, task_revisions, tasks};
+use crate::task_rows::{PlanRow, RevisionRow, TaskRow};
 
 /// Stores tasks in the `tasks` table.
 #[derive(Clone)]
@@ -26,60 +27,6 @@ pub struct PgTaskRepository {
 impl PgTaskRepository {
     pub(crate) fn new(pool: PgPool) -> Self {
         Self { pool }
-    }
-}
-
-// Every field is bound as a value. Diesel's default (each field may become
-// DEFAULT) marks the INSERT uncacheable: it was prepared again, one more round
-// trip, on every call.
-#[derive(Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = tasks, check_for_backend(Pg), treat_none_as_null = true, treat_none_as_default_value = false)]
-pub(crate) struct TaskRow {
-    pub(crate) id: Uuid,
-    user_id: Uuid,
-    title: String,
-    description: String,
-    priority: String,
-    due_at: Option<Timestamp>,
-    pub(crate) created_at: Timestamp,
-    pub(crate) updated_at: Timestamp,
-    completed_at: Option<Timestamp>,
-    version: i32,
-}
-
-impl From<&Task> for TaskRow {
-    fn from(task: &Task) -> Self {
-        Self {
-            id: task.id.as_uuid(),
-            user_id: task.owner.as_uuid(),
-            title: task.title.as_str().to_owned(),
-            description: task.description.as_str().to_owned(),
-            priority: task.priority.as_str().to_owned(),
-            due_at: task.due_at,
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            completed_at: task.completed_at,
-            version: i32::try_from(task.version).unwrap_or(i32::MAX),
-        }
-    }
-}
-
-impl TryFrom<TaskRow> for Task {
-    type Error = PgError;
-
-    fn try_from(row: TaskRow) -> Result<Self, PgError> {
-        Ok(Self {
-            id: TaskId::from_uuid(row.id),
-            owner: UserId::from_uuid(row.user_id),
-            title: TaskTitle::parse(&row.title).map_err(PgError::corrupt)?,
-            description: TaskDescription::parse(&row.description).map_err(PgError::corrupt)?,
-            priority: row.priority.parse().map_err(PgError::corrupt)?,
-            due_at: row.due_at,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            completed_at: row.completed_at,
-            version: u32::try_from(row.version).map_err(PgError::corrupt)?,
-        })
     }
 }
 
@@ -151,7 +98,7 @@ pub(crate) type TaskPage = tasks::BoxedQuery<'static, Pg, diesel::dsl::SqlTypeOf
 pub(crate) fn page_query(owner: UserId, filter: &TaskFilter, cursor: Option<Cursor>, limit: i64) -> TaskPage {
     let mut query = filtered(owner, filter);
     if let Some(cursor) = cursor {
-        query = query.filter(after(cursor));
+        query = query.filter(keyset("tasks.created_at, tasks.id", true, cursor));
     }
     query.select(TaskRow::as_select()).order((tasks::created_at.desc(), tasks::id.desc())).limit(limit)
 }
@@ -211,18 +158,6 @@ fn escape_like(text: &str) -> String {
         escaped.push(c);
     }
     escaped
-}
-
-/// Rows strictly after `cursor` in (created_at desc, id desc) order; the row
-/// comparison lets PostgreSQL walk the (user_id, created_at, id) index.
-fn after(cursor: Cursor) -> Box<dyn BoxableExpression<tasks::table, Pg, SqlType = Bool>> {
-    Box::new(
-        diesel::dsl::sql::<Bool>("(tasks.created_at, tasks.id) < (")
-            .bind::<Timestamptz, _>(cursor.at)
-            .sql(", ")
-            .bind::<SqlUuid, _>(cursor.id)
-            .sql(")"),
-    )
 }
 
 /// Why a task write did not happen: a refusal the port names, or the store's failure.
@@ -323,112 +258,6 @@ impl From<Refusal> for PlanError {
             Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) => Self::NotFound,
             Refusal::Pg(error) => Self::Store(error.into()),
         }
-    }
-}
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = plans, check_for_backend(Pg))]
-struct PlanRow {
-    id: Uuid,
-    user_id: Uuid,
-    conversation_id: Uuid,
-    origin: String,
-    changes: serde_json::Value,
-    status: String,
-    created_at: Timestamp,
-    expires_at: Timestamp,
-    decided_at: Option<Timestamp>,
-}
-
-impl From<&Plan> for PlanRow {
-    fn from(plan: &Plan) -> Self {
-        Self {
-            id: plan.id,
-            user_id: plan.owner.as_uuid(),
-            conversation_id: plan.conversation.as_uuid(),
-            origin: plan.origin.as_str().to_owned(),
-            changes: changes_to_json(&plan.changes),
-            status: plan.status.as_str().to_owned(),
-            created_at: plan.created_at,
-            expires_at: plan.expires_at,
-            decided_at: None,
-        }
-    }
-}
-
-impl TryFrom<PlanRow> for Plan {
-    type Error = PgError;
-
-    fn try_from(row: PlanRow) -> Result<Self, PgError> {
-        Ok(Self {
-            id: row.id,
-            owner: UserId::from_uuid(row.user_id),
-            conversation: parley_kernel::ConversationId::from_uuid(row.conversation_id),
-            origin: row.origin.parse().map_err(PgError::corrupt)?,
-            changes: changes_from_stored(&row.changes).map_err(PgError::corrupt)?,
-            status: row.status.parse().map_err(PgError::corrupt)?,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-        })
-    }
-}
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = task_revisions, check_for_backend(Pg))]
-struct RevisionRow {
-    id: Uuid,
-    task_id: Uuid,
-    user_id: Uuid,
-    version: i32,
-    action: String,
-    changes: serde_json::Value,
-    actor: String,
-    origin: String,
-    conversation_id: Option<Uuid>,
-    tool_call_id: Option<String>,
-    before: Option<serde_json::Value>,
-    created_at: Timestamp,
-}
-
-impl From<&Revision> for RevisionRow {
-    fn from(revision: &Revision) -> Self {
-        Self {
-            id: revision.id,
-            task_id: revision.task_id.as_uuid(),
-            user_id: revision.by.user.as_uuid(),
-            version: i32::try_from(revision.version).unwrap_or(i32::MAX),
-            action: revision.action.as_str().to_owned(),
-            changes: changes_json(&revision.changes),
-            actor: revision.by.actor.as_str().to_owned(),
-            origin: revision.by.origin.as_str().to_owned(),
-            conversation_id: revision.by.conversation.map(|id| id.as_uuid()),
-            tool_call_id: revision.by.tool_call.clone(),
-            before: revision.before.clone(),
-            created_at: revision.created_at,
-        }
-    }
-}
-
-impl TryFrom<RevisionRow> for Revision {
-    type Error = PgError;
-
-    fn try_from(row: RevisionRow) -> Result<Self, PgError> {
-        Ok(Self {
-            id: row.id,
-            task_id: TaskId::from_uuid(row.task_id),
-            version: u32::try_from(row.version).map_err(PgError::corrupt)?,
-            action: row.action.parse().map_err(PgError::corrupt)?,
-            changes: changes_from_json(&row.changes).map_err(PgError::corrupt)?,
-            by: Attribution {
-                actor: row.actor.parse().map_err(PgError::corrupt)?,
-                user: UserId::from_uuid(row.user_id),
-                origin: row.origin.parse().map_err(PgError::corrupt)?,
-                conversation: row.conversation_id.map(parley_kernel::ConversationId::from_uuid),
-                tool_call: row.tool_call_id,
-            },
-            before: row.before,
-            created_at: row.created_at,
-        })
     }
 }
 
@@ -547,17 +376,6 @@ async fn locked(conn: &mut diesel_async::AsyncPgConnection, owner: UserId, id: T
         tasks::table.find(id.as_uuid()).select(TaskRow::as_select()).for_update().first(conn).await.optional()?;
     AccessError::check(row.as_ref().map(|row| row.user_id), owner.as_uuid())?;
     Ok(Task::try_from(row.ok_or(AccessError::NotFound)?)?)
-}
-
-/// Revisions strictly after `cursor` in (created_at desc, id desc) order.
-fn revision_after(cursor: Cursor) -> Box<dyn BoxableExpression<task_revisions::table, Pg, SqlType = Bool>> {
-    Box::new(
-        diesel::dsl::sql::<Bool>("(task_revisions.created_at, task_revisions.id) < (")
-            .bind::<Timestamptz, _>(cursor.at)
-            .sql(", ")
-            .bind::<SqlUuid, _>(cursor.id)
-            .sql(")"),
-    )
 }
 
 /// Applies every change of `plan`, or none: a task changed since the plan is a conflict.
@@ -705,7 +523,7 @@ impl TaskRepository for PgTaskRepository {
                 let total: i64 = capped_count!(all(), conn);
                 let mut query = all();
                 if let Some(cursor) = page.cursor() {
-                    query = query.filter(revision_after(cursor));
+                    query = query.filter(keyset("task_revisions.created_at, task_revisions.id", true, cursor));
                 }
                 let rows: Vec<RevisionRow> = query
                     .order((task_revisions::created_at.desc(), task_revisions::id.desc()))

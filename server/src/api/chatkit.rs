@@ -38,7 +38,7 @@ error_set! {
     /// `GET /chatkit/sessions`.
     ListErrors: VALIDATION, UNAUTHORIZED, RATE_LIMITED, INTERNAL, DATABASE;
     /// `GET`, `DELETE /chatkit/sessions/{id}` and `POST .../threads`.
-    SessionErrors: UNAUTHORIZED, FORBIDDEN, SESSION_NOT_FOUND, RATE_LIMITED, INTERNAL, DATABASE;
+    ConversationErrors: UNAUTHORIZED, FORBIDDEN, SESSION_NOT_FOUND, RATE_LIMITED, INTERNAL, DATABASE;
     /// `POST /chatkit/sessions/{id}/messages`.
     MessageErrors: MESSAGE, UNAUTHORIZED, FORBIDDEN, SESSION_NOT_FOUND, TOO_LARGE, RATE_LIMITED, INTERNAL, LLM, DATABASE;
 }
@@ -156,10 +156,17 @@ impl ChatKitApi {
 
     /// The session's thread; calling it again returns the same.
     #[oai(path = "/:id/threads", method = "post", operation_id = "create_chatkit_thread")]
-    async fn thread(&self, caller: BearerAuth, id: Path<String>) -> Result<ThreadResponse, Failure<SessionErrors>> {
-        let session = KIT.id(&id)?;
-        self.assistant.get(caller.0, session).await.map_err(|e| KIT.conversation_error(e, &id))?;
-        Ok(ThreadResponse::Ok(ok(ChatKitThread { session_id: session.to_string(), thread_id: session.to_string() })))
+    async fn thread(
+        &self,
+        caller: BearerAuth,
+        id: Path<String>,
+    ) -> Result<ThreadResponse, Failure<ConversationErrors>> {
+        let conversation = KIT.id(&id)?;
+        self.assistant.get(caller.0, conversation).await.map_err(|e| KIT.conversation_error(e, &id))?;
+        Ok(ThreadResponse::Ok(ok(ChatKitThread {
+            session_id: conversation.to_string(),
+            thread_id: conversation.to_string(),
+        })))
     }
 
     /// Send a message; the reply streams as Server-Sent Events. The reply is
@@ -173,10 +180,10 @@ impl ChatKitApi {
         id: Path<String>,
         body: JsonBody<ChatKitMessageBody>,
     ) -> Result<StreamResponse, Failure<MessageErrors>> {
-        let session = KIT.id(&id)?;
+        let conversation = KIT.id(&id)?;
         let text = message_text(body.0.text.as_str())?;
-        let (session, stored) =
-            self.assistant.say(caller.0, Some(session), text).await.map_err(|e| KIT.assistant_error(e, &id))?;
+        let (conversation, stored) =
+            self.assistant.say(caller.0, Some(conversation), text).await.map_err(|e| KIT.assistant_error(e, &id))?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let _ = tx.send(message_event("message.created", stored));
         let assistant = self.assistant.clone();
@@ -197,13 +204,13 @@ impl ChatKitApi {
                 };
                 let _ = tx.send(event);
             };
-            match assistant.reply_until(owner, session, parley_tasks::Origin::Chatkit, &mut forward, stop).await {
+            match assistant.reply_until(owner, conversation, parley_tasks::Origin::Chatkit, &mut forward, stop).await {
                 Ok(reply) => {
                     let _ = tx.send(message_event("message.completed", reply));
                     let _ = tx.send(StreamEvent::new("done", Value::Null));
                 }
                 Err(error) => {
-                    let api = KIT.assistant_error(error, &session.to_string());
+                    let api = KIT.assistant_error(error, &conversation.to_string());
                     let _ = tx.send(StreamEvent::new("error", json!({ "code": api.code, "message": api.message })));
                 }
             }
@@ -233,7 +240,7 @@ impl ChatKitApi {
 
     /// One session with its messages and tool calls.
     #[oai(path = "/:id", method = "get", operation_id = "get_chatkit_session")]
-    async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, Failure<SessionErrors>> {
+    async fn get(&self, caller: BearerAuth, id: Path<String>) -> Result<SessionResponse, Failure<ConversationErrors>> {
         let detail = self.assistant.get(caller.0, KIT.id(&id)?).await.map_err(|e| KIT.conversation_error(e, &id))?;
         let reverted = self
             .assistant
@@ -251,9 +258,9 @@ impl ChatKitApi {
         &self,
         caller: BearerAuth,
         id: Path<String>,
-    ) -> Result<DeleteSessionResponse, Failure<SessionErrors>> {
-        let session = KIT.id(&id)?;
-        self.assistant.delete(caller.0, session).await.map_err(|e| KIT.conversation_error(e, &id))?;
-        Ok(DeleteSessionResponse::Ok(ok(Deleted::new(session))))
+    ) -> Result<DeleteSessionResponse, Failure<ConversationErrors>> {
+        let conversation = KIT.id(&id)?;
+        self.assistant.delete(caller.0, conversation).await.map_err(|e| KIT.conversation_error(e, &id))?;
+        Ok(DeleteSessionResponse::Ok(ok(Deleted::new(conversation))))
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
-use diesel::sql_types::{BigInt, Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Uuid as SqlUuid};
 use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use parley_conversations::{
@@ -66,13 +66,7 @@ pub(crate) fn messages_page(
 ) -> impl LoadQuery<'static, AsyncPgConnection, MessageRow> + QueryFragment<Pg> + Send + 'static {
     let mut query = messages::table.filter(messages::conversation_id.eq(id.as_uuid())).into_boxed();
     if let Some(cursor) = cursor {
-        query = query.filter(
-            diesel::dsl::sql::<Bool>("(messages.created_at, messages.id) > (")
-                .bind::<Timestamptz, _>(cursor.at)
-                .sql(", ")
-                .bind::<SqlUuid, _>(cursor.id)
-                .sql(")"),
-        );
+        query = query.filter(keyset("messages.created_at, messages.id", false, cursor));
     }
     query.order((messages::created_at.asc(), messages::id.asc())).limit(limit).select(MessageRow::as_select())
 }

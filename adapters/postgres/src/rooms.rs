@@ -10,7 +10,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, RoomId, StoreError, Timestamp, UserId};
 use parley_rooms::{Room, RoomError, RoomMessage, RoomRepository};
 
-use crate::error::{CallFailure, PgError};
+use crate::error::{AccessError, CallFailure, PgError};
 use crate::pool::{PgPool, read, write};
 use crate::room_rows::{RoomMessageRow, RoomRow};
 use crate::rows::keyset;
@@ -34,6 +34,16 @@ enum Refusal {
     Forbidden,
     Closed,
     Pg(PgError),
+}
+
+impl From<AccessError> for Refusal {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::Pg(error) => Self::Pg(error),
+        }
+    }
 }
 
 impl From<PgError> for Refusal {
@@ -192,10 +202,8 @@ impl RoomRepository for PgRoomRepository {
                     .first(conn)
                     .await
                     .optional()?;
+                AccessError::check(row.as_ref().map(|row| row.host_id), host.as_uuid())?;
                 let mut row = row.ok_or(Refusal::NotFound)?;
-                if row.host_id != host.as_uuid() {
-                    return Err(Refusal::Forbidden);
-                }
                 if row.closed_at.is_none() {
                     diesel::update(sessions::table.find(id.as_uuid()))
                         .set(sessions::closed_at.eq(now))
@@ -203,7 +211,7 @@ impl RoomRepository for PgRoomRepository {
                         .await?;
                     row.closed_at = Some(now);
                 }
-                Ok(Room::try_from(row)?)
+                Ok::<_, Refusal>(Room::try_from(row)?)
             })
             .await
         })

@@ -15,7 +15,8 @@ use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreE
 
 use crate::SqliteStore;
 use crate::conversation_rows::{ConversationRow, HISTORY, HistoryRow, MessageRow};
-use crate::rows::{Owned, keyset, to_micros};
+use crate::error::{AccessError, SqliteError};
+use crate::rows::{keyset, to_micros};
 use crate::schema::{conversations, item_feedback, messages};
 
 /// Each user's conversations and their messages.
@@ -29,9 +30,18 @@ impl SqliteConversationRepository {
     }
 }
 
-fn lookup(conn: &mut SqliteConnection, id: &str, owner: &str) -> QueryResult<Owned<ConversationRow>> {
-    let row = conversations::table.find(id).select(ConversationRow::as_select()).first(conn).optional()?;
-    Ok(Owned::check(row, owner, |row| &row.user_id))
+/// Checks who owns the conversation `id`.
+fn check_owner(conn: &mut SqliteConnection, id: &str, owner: &str) -> Result<(), AccessError> {
+    let found: Option<String> = conversations::table.find(id).select(conversations::user_id).first(conn).optional()?;
+    AccessError::check(found.as_deref(), owner)
+}
+
+/// The conversation `id`, if `owner` owns it.
+fn owned(conn: &mut SqliteConnection, id: &str, owner: &str) -> Result<ConversationRow, AccessError> {
+    let row: Option<ConversationRow> =
+        conversations::table.find(id).select(ConversationRow::as_select()).first(conn).optional()?;
+    AccessError::check(row.as_ref().map(|row| row.user_id.as_str()), owner)?;
+    row.ok_or(AccessError::NotFound)
 }
 
 /// One page of the owner's conversations with their message counts, most
@@ -80,7 +90,13 @@ impl ConversationRepository for SqliteConversationRepository {
     #[tracing::instrument(skip_all, fields(conversation_id = %conversation.id))]
     async fn create(&self, conversation: &Conversation) -> Result<(), StoreError> {
         let row = ConversationRow::from_conversation(conversation);
-        self.store.run(move |conn| diesel::insert_into(conversations::table).values(&row).execute(conn).map(drop)).await
+        self.store
+            .run(move |conn| {
+                diesel::insert_into(conversations::table).values(&row).execute(conn)?;
+                Ok::<_, SqliteError>(())
+            })
+            .await?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]
@@ -94,7 +110,7 @@ impl ConversationRepository for SqliteConversationRepository {
                     let total: i64 =
                         capped_count!(conversations::table.filter(conversations::user_id.eq(&owner)), conn);
                     let rows: Vec<(ConversationRow, i64)> = list_page(&owner, cursor, fetch).load(conn)?;
-                    Ok((rows, total))
+                    Ok::<_, SqliteError>((rows, total))
                 })
             })
             .await?;
@@ -123,26 +139,21 @@ impl ConversationRepository for SqliteConversationRepository {
     ) -> Result<ConversationDetail, ConversationError> {
         let (key, owner) = (id.to_string(), owner.to_string());
         let fetch = i64::try_from(recent.saturating_add(1)).unwrap_or(i64::MAX);
-        let found = self
+        let (row, mut messages) = self
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let row = match lookup(conn, &key, &owner)? {
-                        Owned::Mine(row) => row,
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    };
+                    let row = owned(conn, &key, &owner)?;
                     let messages: Vec<MessageRow> = messages::table
                         .filter(messages::conversation_id.eq(&key))
                         .order((messages::created_at.desc(), messages::id.desc()))
                         .limit(fetch)
                         .select(MessageRow::as_select())
                         .load(conn)?;
-                    Ok(Owned::Mine((row, messages)))
+                    Ok::<_, AccessError>((row, messages))
                 })
             })
             .await?;
-        let (row, mut messages) = found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
         let has_more_messages = messages.len() > recent;
         messages.truncate(recent);
         messages.reverse();
@@ -168,25 +179,20 @@ impl ConversationRepository for SqliteConversationRepository {
         let (key, owner) = (id.to_string(), owner.to_string());
         // Under 1 the newest message, with nothing before it, would not be taken.
         let (max, chars) = (i64::try_from(max).unwrap_or(i64::MAX), i64::try_from(chars.max(1)).unwrap_or(i64::MAX));
-        let found = self
+        let (row, rows) = self
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let row = match lookup(conn, &key, &owner)? {
-                        Owned::Mine(row) => row,
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    };
+                    let row = owned(conn, &key, &owner)?;
                     let rows: Vec<HistoryRow> = diesel::sql_query(HISTORY)
                         .bind::<Text, _>(&key)
                         .bind::<BigInt, _>(max)
                         .bind::<BigInt, _>(chars)
                         .load(conn)?;
-                    Ok(Owned::Mine((row, rows)))
+                    Ok::<_, AccessError>((row, rows))
                 })
             })
             .await?;
-        let (row, rows) = found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
         let has_more_messages = rows.last().is_some_and(|row| row.older);
         let detail = (|| {
             let mut messages = rows.into_iter().map(|row| row.message.into_message()).collect::<Result<Vec<_>, _>>()?;
@@ -209,22 +215,17 @@ impl ConversationRepository for SqliteConversationRepository {
     ) -> Result<Page<Message>, ConversationError> {
         let (key, owner, cursor) = (id.to_string(), owner.to_string(), page.cursor());
         let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
-        let found = self
+        let (rows, total) = self
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    match lookup(conn, &key, &owner)? {
-                        Owned::Mine(_) => {}
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    }
+                    check_owner(conn, &key, &owner)?;
                     let total: i64 = capped_count!(messages::table.filter(messages::conversation_id.eq(&key)), conn);
                     let rows: Vec<MessageRow> = messages_page(&key, cursor, fetch).load(conn)?;
-                    Ok(Owned::Mine((rows, total)))
+                    Ok::<_, AccessError>((rows, total))
                 })
             })
             .await?;
-        let (rows, total) = found.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
         let messages =
             rows.into_iter().map(MessageRow::into_message).collect::<Result<Vec<_>, _>>().map_err(StoreError::from)?;
         let total = u64::try_from(total).unwrap_or_default();
@@ -235,25 +236,20 @@ impl ConversationRepository for SqliteConversationRepository {
     async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError> {
         let (key, owner) = (id.to_string(), owner.to_string());
         let row = MessageRow::from_message(id, message).map_err(StoreError::from)?;
-        let appended = self
+        Ok(self
             .store
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
-                    match lookup(conn, &key, &owner)? {
-                        Owned::Mine(_) => {}
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    }
+                    check_owner(conn, &key, &owner)?;
                     let updated_at = row.created_at;
                     diesel::insert_into(messages::table).values(&row).execute(conn)?;
                     diesel::update(conversations::table.find(&key))
                         .set(conversations::updated_at.eq(updated_at))
                         .execute(conn)?;
-                    Ok(Owned::Mine(()))
+                    Ok::<_, AccessError>(())
                 })
             })
-            .await?;
-        appended.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+            .await?)
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]
@@ -264,53 +260,43 @@ impl ConversationRepository for SqliteConversationRepository {
         title: &ConversationTitle,
     ) -> Result<(), ConversationError> {
         let (key, owner, title) = (id.to_string(), owner.to_string(), title.as_str().to_owned());
-        let renamed = self
+        Ok(self
             .store
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
-                    match lookup(conn, &key, &owner)? {
-                        Owned::Mine(_) => {}
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    }
+                    check_owner(conn, &key, &owner)?;
                     diesel::update(conversations::table.find(&key))
                         .set(conversations::title.eq(&title))
                         .execute(conn)?;
-                    Ok(Owned::Mine(()))
+                    Ok::<_, AccessError>(())
                 })
             })
-            .await?;
-        renamed.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+            .await?)
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn delete_after(&self, owner: UserId, id: ConversationId, after: MessageId) -> Result<(), ConversationError> {
         let (key, owner, after) = (id.to_string(), owner.to_string(), after.to_string());
-        let deleted = self
+        Ok(self
             .store
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
-                    match lookup(conn, &key, &owner)? {
-                        Owned::Mine(_) => {}
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    }
+                    check_owner(conn, &key, &owner)?;
                     let at: Option<i64> = messages::table
                         .find(&after)
                         .filter(messages::conversation_id.eq(&key))
                         .select(messages::created_at)
                         .first(conn)
                         .optional()?;
-                    let Some(at) = at else { return Ok(Owned::NotFound) };
+                    let Some(at) = at else { return Err(AccessError::NotFound) };
                     let later =
                         messages::created_at.gt(at).or(messages::created_at.eq(at).and(messages::id.gt(&after)));
                     diesel::delete(messages::table.filter(messages::conversation_id.eq(&key)).filter(later))
                         .execute(conn)?;
-                    Ok(Owned::Mine(()))
+                    Ok::<_, AccessError>(())
                 })
             })
-            .await?;
-        deleted.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+            .await?)
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]
@@ -324,15 +310,11 @@ impl ConversationRepository for SqliteConversationRepository {
     ) -> Result<(), ConversationError> {
         use diesel::upsert::excluded;
         let (key, owner, items, at) = (id.to_string(), owner.to_string(), items.to_vec(), to_micros(at));
-        let stored = self
+        Ok(self
             .store
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
-                    match lookup(conn, &key, &owner)? {
-                        Owned::Mine(_) => {}
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    }
+                    check_owner(conn, &key, &owner)?;
                     for item in &items {
                         diesel::insert_into(item_feedback::table)
                             .values((
@@ -349,11 +331,10 @@ impl ConversationRepository for SqliteConversationRepository {
                             ))
                             .execute(conn)?;
                     }
-                    Ok(Owned::Mine(()))
+                    Ok::<_, AccessError>(())
                 })
             })
-            .await?;
-        stored.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+            .await?)
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]
@@ -367,44 +348,34 @@ impl ConversationRepository for SqliteConversationRepository {
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    match lookup(conn, &key, &owner)? {
-                        Owned::Mine(_) => {}
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    }
+                    check_owner(conn, &key, &owner)?;
                     let rows: Vec<(String, String)> = item_feedback::table
                         .filter(item_feedback::conversation_id.eq(&key))
                         .order(item_feedback::item_id.asc())
                         .select((item_feedback::item_id, item_feedback::kind))
                         .load(conn)?;
-                    Ok(Owned::Mine(rows))
+                    Ok::<_, AccessError>(rows)
                 })
             })
             .await?;
-        let rows = rows.into_result(ConversationError::NotFound, ConversationError::Forbidden)?;
         Ok(rows.into_iter().filter_map(|(item, kind)| FeedbackKind::parse(&kind).map(|kind| (item, kind))).collect())
     }
 
     #[tracing::instrument(skip_all, fields(conversation_id = %id))]
     async fn delete(&self, owner: UserId, id: ConversationId) -> Result<(), ConversationError> {
         let (key, owner) = (id.to_string(), owner.to_string());
-        let deleted = self
+        Ok(self
             .store
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
-                    match lookup(conn, &key, &owner)? {
-                        Owned::Mine(_) => {}
-                        Owned::NotFound => return Ok(Owned::NotFound),
-                        Owned::Forbidden => return Ok(Owned::Forbidden),
-                    }
+                    check_owner(conn, &key, &owner)?;
                     // The foreign key cascades too; deleting explicitly keeps
                     // this correct even on a connection without foreign keys.
                     diesel::delete(messages::table.filter(messages::conversation_id.eq(&key))).execute(conn)?;
                     diesel::delete(conversations::table.find(&key)).execute(conn)?;
-                    Ok(Owned::Mine(()))
+                    Ok::<_, AccessError>(())
                 })
             })
-            .await?;
-        deleted.into_result(ConversationError::NotFound, ConversationError::Forbidden)
+            .await?)
     }
 }

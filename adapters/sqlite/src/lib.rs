@@ -23,6 +23,7 @@ macro_rules! capped_count {
 
 mod conversation_rows;
 mod conversations;
+mod error;
 #[cfg(test)]
 mod plans;
 mod room_rows;

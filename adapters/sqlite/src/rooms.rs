@@ -9,6 +9,7 @@ use parley_kernel::{Cursor, Page, PageRequest, RoomId, StoreError, Timestamp, Us
 use parley_rooms::{Room, RoomError, RoomMessage, RoomRepository};
 
 use crate::SqliteStore;
+use crate::error::{AccessError, SqliteError};
 use crate::room_rows::{RoomMessageRow, RoomRow};
 use crate::rows::{CorruptRow, keyset, to_micros};
 use crate::schema::{session_messages, sessions};
@@ -24,35 +25,63 @@ impl SqliteRoomRepository {
     }
 }
 
-/// What a lookup inside a transaction decided, besides a query failure.
-enum Outcome<T> {
-    Done(T),
+/// Why a room operation did not happen: a refusal the port names, or the store's failure.
+#[derive(Debug)]
+enum Refusal {
     NotFound,
     Forbidden,
     Closed,
+    Sqlite(SqliteError),
 }
 
-impl<T> Outcome<T> {
-    fn into_result(self) -> Result<T, RoomError> {
-        match self {
-            Self::Done(value) => Ok(value),
-            Self::NotFound => Err(RoomError::NotFound),
-            Self::Forbidden => Err(RoomError::Forbidden),
-            Self::Closed => Err(RoomError::Closed),
+impl From<SqliteError> for Refusal {
+    fn from(error: SqliteError) -> Self {
+        Self::Sqlite(error)
+    }
+}
+
+impl From<diesel::result::Error> for Refusal {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Sqlite(error.into())
+    }
+}
+
+impl From<CorruptRow> for Refusal {
+    fn from(error: CorruptRow) -> Self {
+        Self::Sqlite(error.into())
+    }
+}
+
+impl From<AccessError> for Refusal {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::Sqlite(error) => Self::Sqlite(error),
         }
     }
 }
 
-fn find(conn: &mut SqliteConnection, id: &str) -> QueryResult<Option<RoomRow>> {
-    sessions::table.find(id).select(RoomRow::as_select()).first(conn).optional()
+impl From<Refusal> for RoomError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound => Self::NotFound,
+            Refusal::Forbidden => Self::Forbidden,
+            Refusal::Closed => Self::Closed,
+            Refusal::Sqlite(error) => Self::Store(error.into()),
+        }
+    }
 }
 
-fn exists(conn: &mut SqliteConnection, id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(sessions::table.find(id))).get_result(conn)
+fn find(conn: &mut SqliteConnection, id: &str) -> Result<RoomRow, Refusal> {
+    let row = sessions::table.find(id).select(RoomRow::as_select()).first(conn).optional()?;
+    row.ok_or(Refusal::NotFound)
 }
 
-fn corrupt_store(error: CorruptRow) -> RoomError {
-    RoomError::Store(error.into())
+/// The `closed_at` of the room, or `NotFound`.
+fn closed_at(conn: &mut SqliteConnection, id: &str) -> Result<Option<i64>, Refusal> {
+    let found: Option<Option<i64>> = sessions::table.find(id).select(sessions::closed_at).first(conn).optional()?;
+    found.ok_or(Refusal::NotFound)
 }
 
 /// One page of the open rooms, newest first, after `cursor`.
@@ -95,7 +124,13 @@ impl RoomRepository for SqliteRoomRepository {
     #[tracing::instrument(skip_all, fields(room_id = %room.id))]
     async fn create(&self, room: &Room) -> Result<(), StoreError> {
         let row = RoomRow::from_room(room);
-        self.store.run(move |conn| diesel::insert_into(sessions::table).values(&row).execute(conn).map(drop)).await
+        self.store
+            .run(move |conn| {
+                diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+                Ok::<_, SqliteError>(())
+            })
+            .await?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(host = %host))]
@@ -104,11 +139,12 @@ impl RoomRepository for SqliteRoomRepository {
         let open: i64 = self
             .store
             .run(move |conn| {
-                sessions::table
+                let open = sessions::table
                     .filter(sessions::host_id.eq(host))
                     .filter(sessions::closed_at.is_null())
                     .count()
-                    .get_result(conn)
+                    .get_result(conn)?;
+                Ok::<_, SqliteError>(open)
             })
             .await?;
         Ok(u64::try_from(open).unwrap_or_default())
@@ -117,8 +153,8 @@ impl RoomRepository for SqliteRoomRepository {
     #[tracing::instrument(skip_all, fields(room_id = %id))]
     async fn get(&self, id: RoomId) -> Result<Room, RoomError> {
         let key = id.to_string();
-        let row = self.store.run(move |conn| find(conn, &key)).await?;
-        row.ok_or(RoomError::NotFound)?.into_room().map_err(corrupt_store)
+        let room = self.store.run(move |conn| Ok::<_, Refusal>(find(conn, &key)?.into_room()?)).await?;
+        Ok(room)
     }
 
     #[tracing::instrument(skip_all)]
@@ -130,81 +166,71 @@ impl RoomRepository for SqliteRoomRepository {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let total: i64 = capped_count!(sessions::table.filter(sessions::closed_at.is_null()), conn);
-                    Ok((active_page(cursor, fetch).load::<RoomRow>(conn)?, total))
+                    let rows: Vec<RoomRow> = active_page(cursor, fetch).load(conn)?;
+                    Ok::<_, SqliteError>((rows, total))
                 })
             })
             .await?;
-        let sessions = rows.into_iter().map(RoomRow::into_room).collect::<Result<Vec<_>, _>>()?;
+        let rooms = rows.into_iter().map(RoomRow::into_room).collect::<Result<Vec<_>, _>>()?;
         let total = u64::try_from(total).unwrap_or_default();
-        Ok(Page::from_overfetch(sessions, page, total, |s| Cursor { at: s.created_at, id: s.id.as_uuid() }))
+        Ok(Page::from_overfetch(rooms, page, total, |room| Cursor { at: room.created_at, id: room.id.as_uuid() }))
     }
 
     #[tracing::instrument(skip_all, fields(room_id = %id))]
     async fn close(&self, host: UserId, id: RoomId, now: Timestamp) -> Result<Room, RoomError> {
         let (key, host, now) = (id.to_string(), host.to_string(), to_micros(now));
-        let closed = self
+        let room = self
             .store
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
-                    let Some(mut row) = find(conn, &key)? else {
-                        return Ok(Outcome::NotFound);
-                    };
-                    if row.host_id != host {
-                        return Ok(Outcome::Forbidden);
-                    }
+                    let mut row = find(conn, &key)?;
+                    AccessError::check(Some(&row.host_id), &host)?;
                     if row.closed_at.is_none() {
                         diesel::update(sessions::table.find(&key)).set(sessions::closed_at.eq(now)).execute(conn)?;
                         row.closed_at = Some(now);
                     }
-                    Ok(Outcome::Done(row))
+                    Ok::<_, Refusal>(row.into_room()?)
                 })
             })
             .await?;
-        closed.into_result()?.into_room().map_err(corrupt_store)
+        Ok(room)
     }
 
     #[tracing::instrument(skip_all, fields(room_id = %message.room_id, message_id = %message.id))]
     async fn add_message(&self, message: &RoomMessage) -> Result<(), RoomError> {
         let row = RoomMessageRow::from_message(message);
-        let added = self
-            .store
+        self.store
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
-                    let closed_at: Option<Option<i64>> =
-                        sessions::table.find(&row.session_id).select(sessions::closed_at).first(conn).optional()?;
-                    match closed_at {
-                        None => return Ok(Outcome::NotFound),
-                        Some(Some(_)) => return Ok(Outcome::Closed),
-                        Some(None) => {}
+                    if closed_at(conn, &row.session_id)?.is_some() {
+                        return Err(Refusal::Closed);
                     }
                     diesel::insert_into(session_messages::table).values(&row).execute(conn)?;
-                    Ok(Outcome::Done(()))
+                    Ok(())
                 })
             })
             .await?;
-        added.into_result()
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(room_id = %id))]
     async fn messages(&self, id: RoomId, page: &PageRequest) -> Result<Page<RoomMessage>, RoomError> {
         let (key, cursor) = (id.to_string(), page.cursor());
         let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
-        let found = self
+        let (rows, total) = self
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    if !exists(conn, &key)? {
-                        return Ok(Outcome::NotFound);
-                    }
+                    closed_at(conn, &key)?;
                     let total: i64 =
                         capped_count!(session_messages::table.filter(session_messages::session_id.eq(&key)), conn);
-                    Ok(Outcome::Done((messages_page(&key, cursor, fetch).load::<RoomMessageRow>(conn)?, total)))
+                    let rows: Vec<RoomMessageRow> = messages_page(&key, cursor, fetch).load(conn)?;
+                    Ok::<_, Refusal>((rows, total))
                 })
             })
             .await?;
-        let (rows, total) = found.into_result()?;
-        let messages =
-            rows.into_iter().map(RoomMessageRow::into_message).collect::<Result<Vec<_>, _>>().map_err(corrupt_store)?;
+        let messages = rows.into_iter().map(RoomMessageRow::into_message).collect::<Result<Vec<_>, _>>();
+        let messages = messages.map_err(StoreError::from)?;
         let total = u64::try_from(total).unwrap_or_default();
         Ok(Page::from_overfetch(messages, page, total, |m| Cursor { at: m.timestamp, id: m.id.as_uuid() }))
     }
@@ -213,29 +239,22 @@ impl RoomRepository for SqliteRoomRepository {
     async fn recent(&self, id: RoomId, limit: usize) -> Result<Vec<RoomMessage>, RoomError> {
         let key = id.to_string();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let found = self
+        let rows = self
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    if !exists(conn, &key)? {
-                        return Ok(Outcome::NotFound);
-                    }
+                    closed_at(conn, &key)?;
                     let rows: Vec<RoomMessageRow> = session_messages::table
                         .filter(session_messages::session_id.eq(&key))
                         .order((session_messages::created_at.desc(), session_messages::id.desc()))
                         .limit(limit)
                         .select(RoomMessageRow::as_select())
                         .load(conn)?;
-                    Ok(Outcome::Done(rows))
+                    Ok::<_, Refusal>(rows)
                 })
             })
             .await?;
-        found
-            .into_result()?
-            .into_iter()
-            .rev()
-            .map(RoomMessageRow::into_message)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(corrupt_store)
+        let messages = rows.into_iter().rev().map(RoomMessageRow::into_message).collect::<Result<Vec<_>, _>>();
+        Ok(messages.map_err(StoreError::from)?)
     }
 }

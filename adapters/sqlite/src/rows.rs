@@ -1,9 +1,8 @@
-//! Conversions shared by the row types: text ids, microsecond times, and
-//! the outcome of an owner-scoped lookup.
+//! What every repository's rows share: text ids, microsecond times, and
+//! the keyset predicate of a page.
 
 use std::fmt;
 
-use diesel::result::Error as DieselError;
 use parley_kernel::{StoreError, Timestamp};
 use uuid::Uuid;
 
@@ -21,13 +20,7 @@ impl std::error::Error for CorruptRow {}
 
 impl From<CorruptRow> for StoreError {
     fn from(error: CorruptRow) -> Self {
-        Self::unexpected(error)
-    }
-}
-
-impl From<CorruptRow> for DieselError {
-    fn from(error: CorruptRow) -> Self {
-        Self::DeserializationError(Box::new(error))
+        crate::error::SqliteError::Corrupt(error).into()
     }
 }
 
@@ -45,32 +38,6 @@ pub(crate) fn from_micros(micros: i64) -> Result<Timestamp, CorruptRow> {
 
 pub(crate) fn parse_uuid(text: &str) -> Result<Uuid, CorruptRow> {
     Uuid::parse_str(text).map_err(|_| corrupt(format!("id {text:?} is not a UUID")))
-}
-
-/// What an owner-scoped lookup by id found.
-pub(crate) enum Owned<T> {
-    Mine(T),
-    NotFound,
-    Forbidden,
-}
-
-impl<T> Owned<T> {
-    /// `Mine` if the row exists and `owner_of_row` is `owner`.
-    pub(crate) fn check(row: Option<T>, owner: &str, owner_of_row: impl Fn(&T) -> &str) -> Self {
-        match row {
-            None => Self::NotFound,
-            Some(row) if owner_of_row(&row) == owner => Self::Mine(row),
-            Some(_) => Self::Forbidden,
-        }
-    }
-
-    pub(crate) fn into_result<E>(self, not_found: E, forbidden: E) -> Result<T, E> {
-        match self {
-            Self::Mine(value) => Ok(value),
-            Self::NotFound => Err(not_found),
-            Self::Forbidden => Err(forbidden),
-        }
-    }
 }
 
 /// `(at, id) < (cursor)` (`before`) or `> (cursor)` over the two named

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::result::{ConnectionError, ConnectionResult, Error as DieselError};
-use diesel::{Connection, QueryResult, SqliteConnection};
+use diesel::result::{ConnectionError, ConnectionResult};
+use diesel::{Connection, SqliteConnection};
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
@@ -19,6 +19,7 @@ use parley_rooms::RoomRepository;
 use parley_tasks::TaskRepository;
 use parley_users::UserRepository;
 
+use crate::error::SqliteError;
 use crate::{SqliteConversationRepository, SqliteRoomRepository, SqliteTaskRepository, SqliteUserRepository};
 
 type PooledSqlite = SyncConnectionWrapper<SqliteConnection>;
@@ -124,17 +125,21 @@ impl SqliteStore {
         Arc::new(SqliteRoomRepository::new(self.clone()))
     }
 
-    /// Runs `work` on a pooled connection, off the async workers.
-    pub(crate) async fn run<R, F>(&self, work: F) -> Result<R, StoreError>
+    /// Runs `work` on a pooled connection, off the async workers. Its error
+    /// is any that a [`SqliteError`] converts into: `StoreError`, or an
+    /// operation's own refusals ([`crate::error::AccessError`], ...), as the
+    /// PostgreSQL adapter's `pool::read` and `pool::write` do.
+    pub(crate) async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
-        R: Send + 'static,
+        F: FnOnce(&mut SqliteConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<SqliteError> + Send + 'static,
     {
         let mut conn = tokio::time::timeout(CHECKOUT_TIMEOUT, self.pool.get())
             .await
-            .map_err(|_| StoreError::unavailable("timed out waiting for a SQLite connection"))?
-            .map_err(StoreError::unavailable)?;
-        conn.spawn_blocking(work).await.map_err(store_error)
+            .map_err(|_| SqliteError::Checkout("timed out waiting for a SQLite connection".to_owned()))?
+            .map_err(|error| SqliteError::Checkout(error.to_string()))?;
+        conn.spawn_blocking(move |conn| Ok(work(conn))).await.map_err(SqliteError::Query)?
     }
 }
 
@@ -187,19 +192,6 @@ async fn open_pooled(path: String) -> ConnectionResult<PooledSqlite> {
         Ok(Err(join)) => Err(ConnectionError::BadConnection(join.to_string())),
         Err(_) => Err(ConnectionError::BadConnection("timed out opening the SQLite file".to_owned())),
     }
-}
-
-/// A lock still held after the busy timeout is a transient condition;
-/// anything else is unexpected.
-pub(crate) fn store_error(error: DieselError) -> StoreError {
-    // Every write checks its parent rows in its own (immediate) transaction,
-    // except the user behind the token: a failed foreign key is that user gone.
-    if matches!(&error, DieselError::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _)) {
-        return StoreError::OwnerGone;
-    }
-    let busy = matches!(&error, DieselError::DatabaseError(_, info)
-        if info.message().contains("database is locked") || info.message().contains("database is busy"));
-    if busy { StoreError::unavailable(error) } else { StoreError::unexpected(error) }
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use parley_tasks::{
 };
 
 use crate::SqliteStore;
-use crate::rows::{Owned, corrupt, keyset, to_micros};
+use crate::error::{AccessError, SqliteError};
+use crate::rows::{corrupt, keyset, to_micros};
 use crate::schema::{plans, reverted_tool_calls, task_revisions, tasks};
 use crate::task_rows::{RevisionRow, TaskRow};
 
@@ -125,9 +126,11 @@ pub(crate) fn page_query(
     query.select(TaskRow::as_select()).order((tasks::created_at.desc(), tasks::id.desc())).limit(limit)
 }
 
-fn lookup(conn: &mut SqliteConnection, id: &str, owner: &str) -> QueryResult<Owned<TaskRow>> {
-    let row = tasks::table.find(id).select(TaskRow::as_select()).first(conn).optional()?;
-    Ok(Owned::check(row, owner, |row| &row.user_id))
+/// The task `id`, if `owner` owns it.
+fn owned(conn: &mut SqliteConnection, id: &str, owner: &str) -> Result<TaskRow, AccessError> {
+    let row: Option<TaskRow> = tasks::table.find(id).select(TaskRow::as_select()).first(conn).optional()?;
+    AccessError::check(row.as_ref().map(|row| row.user_id.as_str()), owner)?;
+    row.ok_or(AccessError::NotFound)
 }
 
 /// Why a task write did not happen: a refusal the port names, or the store's failure.
@@ -140,18 +143,34 @@ enum Refusal {
     Conflict(Vec<TaskId>),
     Decided,
     Expired,
-    Db(diesel::result::Error),
+    Sqlite(SqliteError),
+}
+
+impl From<SqliteError> for Refusal {
+    fn from(error: SqliteError) -> Self {
+        Self::Sqlite(error)
+    }
 }
 
 impl From<diesel::result::Error> for Refusal {
     fn from(error: diesel::result::Error) -> Self {
-        Self::Db(error)
+        Self::Sqlite(error.into())
     }
 }
 
 impl From<crate::rows::CorruptRow> for Refusal {
     fn from(error: crate::rows::CorruptRow) -> Self {
-        Self::Db(error.into())
+        Self::Sqlite(error.into())
+    }
+}
+
+impl From<AccessError> for Refusal {
+    fn from(error: AccessError) -> Self {
+        match error {
+            AccessError::NotFound => Self::NotFound,
+            AccessError::Forbidden => Self::Forbidden,
+            AccessError::Sqlite(error) => Self::Sqlite(error),
+        }
     }
 }
 
@@ -165,7 +184,7 @@ impl From<Refusal> for TaskError {
             | Refusal::Expired => Self::NotFound,
             Refusal::Forbidden => Self::Forbidden,
             Refusal::Stale(expected, current) => Self::Stale { expected, current },
-            Refusal::Db(error) => Self::Store(crate::store::store_error(error)),
+            Refusal::Sqlite(error) => Self::Store(error.into()),
         }
     }
 }
@@ -178,7 +197,7 @@ impl From<Refusal> for RevertError {
             }
             Refusal::AlreadyReverted => Self::AlreadyReverted,
             Refusal::Conflict(ids) => Self::Conflict(ids),
-            Refusal::Db(error) => Self::Store(crate::store::store_error(error)),
+            Refusal::Sqlite(error) => Self::Store(error.into()),
         }
     }
 }
@@ -190,7 +209,7 @@ impl From<Refusal> for PlanError {
             Refusal::Expired => Self::Expired,
             Refusal::Conflict(ids) => Self::Conflict(ids),
             Refusal::NotFound | Refusal::Forbidden | Refusal::Stale(..) => Self::NotFound,
-            Refusal::Db(error) => Self::Store(crate::store::store_error(error)),
+            Refusal::Sqlite(error) => Self::Store(error.into()),
         }
     }
 }
@@ -232,26 +251,9 @@ fn apply_plan(conn: &mut SqliteConnection, plan: &Plan, now: parley_kernel::Time
     if conflicts.is_empty() { Ok(()) } else { Err(Refusal::Conflict(conflicts)) }
 }
 
-/// Runs `work` in an immediate transaction, rolled back on any refusal;
-/// store failures stay the outer error, refusals the inner one.
-fn refusing<T>(
-    conn: &mut SqliteConnection,
-    work: impl FnOnce(&mut SqliteConnection) -> Result<T, Refusal>,
-) -> QueryResult<Result<T, Refusal>> {
-    match conn.immediate_transaction(work) {
-        Ok(value) => Ok(Ok(value)),
-        Err(Refusal::Db(error)) => Err(error),
-        Err(refusal) => Ok(Err(refusal)),
-    }
-}
-
 /// The owner's task with this id, at the version `edit` asks for.
 fn current(conn: &mut SqliteConnection, id: &str, edit: &Edit) -> Result<Task, Refusal> {
-    let task = match lookup(conn, id, &edit.by.user.to_string())? {
-        Owned::Mine(row) => row.into_task()?,
-        Owned::NotFound => return Err(Refusal::NotFound),
-        Owned::Forbidden => return Err(Refusal::Forbidden),
-    };
+    let task = owned(conn, id, &edit.by.user.to_string())?.into_task()?;
     match edit.if_version {
         Some(expected) if expected != task.version => Err(Refusal::Stale(expected, Box::new(task))),
         _ => Ok(task),
@@ -272,18 +274,19 @@ impl TaskRepository for SqliteTaskRepository {
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
                     diesel::insert_into(tasks::table).values(&row).execute(conn)?;
-                    record(conn, &revision)
+                    record(conn, &revision)?;
+                    Ok::<_, SqliteError>(())
                 })
             })
-            .await
+            .await?;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
     async fn get(&self, owner: UserId, id: TaskId) -> Result<Task, TaskError> {
         let (key, owner) = (id.to_string(), owner.to_string());
-        let found = self.store.run(move |conn| lookup(conn, &key, &owner)).await?;
-        let row = found.into_result(TaskError::NotFound, TaskError::Forbidden)?;
-        Ok(row.into_task().map_err(StoreError::from)?)
+        let task = self.store.run(move |conn| Ok::<_, AccessError>(owned(conn, &key, &owner)?.into_task()?)).await?;
+        Ok(task)
     }
 
     #[tracing::instrument(skip_all)]
@@ -300,8 +303,8 @@ impl TaskRepository for SqliteTaskRepository {
                         Search::Indexed(_) => matching(&owner, &filter, &search).count().get_result(conn)?,
                         Search::Nothing | Search::Scan(_) => capped_count!(matching(&owner, &filter, &search), conn),
                     };
-                    let rows = page_query(&owner, &filter, &search, cursor, fetch).load(conn)?;
-                    Ok((rows, total))
+                    let rows: Vec<TaskRow> = page_query(&owner, &filter, &search, cursor, fetch).load(conn)?;
+                    Ok::<_, SqliteError>((rows, total))
                 })
             })
             .await?;
@@ -316,16 +319,16 @@ impl TaskRepository for SqliteTaskRepository {
         let updated = self
             .store
             .run(move |conn| {
-                refusing(conn, |conn| {
+                conn.immediate_transaction(|conn| {
                     let before = current(conn, &key, &edit)?;
                     let task = before.clone().apply(change, edit.at);
                     diesel::update(tasks::table.find(&key)).set(TaskRow::from_task(&task).changes()).execute(conn)?;
                     record(conn, &Revision::record(None, Some(&before), Some(&task), &edit.by, edit.at))?;
-                    Ok(task)
+                    Ok::<_, Refusal>(task)
                 })
             })
             .await?;
-        Ok(updated?)
+        Ok(updated)
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
@@ -334,22 +337,22 @@ impl TaskRepository for SqliteTaskRepository {
         let deleted = self
             .store
             .run(move |conn| {
-                refusing(conn, |conn| {
+                conn.immediate_transaction(|conn| {
                     let before = current(conn, &key, &edit)?;
                     diesel::delete(tasks::table.find(&key)).execute(conn)?;
                     record(conn, &Revision::record(None, Some(&before), None, &edit.by, edit.at))?;
-                    Ok(before)
+                    Ok::<_, Refusal>(before)
                 })
             })
             .await?;
-        Ok(deleted?)
+        Ok(deleted)
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
     async fn revisions(&self, owner: UserId, id: TaskId, page: &PageRequest) -> Result<Page<Revision>, TaskError> {
         let (key, owner, cursor) = (id.to_string(), owner.to_string(), page.cursor());
         let fetch = i64::try_from(page.limit() + 1).unwrap_or(i64::MAX);
-        let found = self
+        let (rows, total) = self
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
@@ -362,11 +365,7 @@ impl TaskRepository for SqliteTaskRepository {
                             .first(conn)
                             .optional()?;
                     }
-                    match found {
-                        None => return Ok(Owned::NotFound),
-                        Some(other) if other != owner => return Ok(Owned::Forbidden),
-                        Some(_) => {}
-                    }
+                    AccessError::check(found.as_deref(), &owner)?;
                     let all = || {
                         task_revisions::table
                             .filter(task_revisions::task_id.eq(key.clone()))
@@ -375,23 +374,17 @@ impl TaskRepository for SqliteTaskRepository {
                     };
                     let total: i64 = capped_count!(all(), conn);
                     let mut query = all().select(RevisionRow::as_select());
-                    if let Some(Cursor { at, id }) = cursor {
-                        let (at, id) = (to_micros(at), id.to_string());
-                        query = query.filter(
-                            task_revisions::created_at
-                                .lt(at)
-                                .or(task_revisions::created_at.eq(at).and(task_revisions::id.lt(id))),
-                        );
+                    if let Some(cursor) = cursor {
+                        query = query.filter(keyset("task_revisions.created_at, task_revisions.id", true, cursor));
                     }
                     let rows: Vec<RevisionRow> = query
                         .order((task_revisions::created_at.desc(), task_revisions::id.desc()))
                         .limit(fetch)
                         .load(conn)?;
-                    Ok(Owned::Mine((rows, total)))
+                    Ok::<_, AccessError>((rows, total))
                 })
             })
             .await?;
-        let (rows, total) = found.into_result(TaskError::NotFound, TaskError::Forbidden)?;
         let revisions = rows.into_iter().map(RevisionRow::into_revision).collect::<Result<Vec<_>, _>>();
         let revisions = revisions.map_err(StoreError::from)?;
         let total = u64::try_from(total).unwrap_or_default();
@@ -404,7 +397,7 @@ impl TaskRepository for SqliteTaskRepository {
         let reverted = self
             .store
             .run(move |conn| {
-                refusing(conn, |conn| {
+                conn.immediate_transaction(|conn| {
                     let owner = edit.by.user.to_string();
                     let rows: Vec<RevisionRow> = task_revisions::table
                         .filter(task_revisions::user_id.eq(&owner))
@@ -447,7 +440,7 @@ impl TaskRepository for SqliteTaskRepository {
                         .collect();
                     let steps = revert_steps(&revisions, |id| latest.get(&id).copied()).map_err(|e| match e {
                         RevertError::Conflict(ids) => Refusal::Conflict(ids),
-                        other => Refusal::Db(corrupt(other).into()),
+                        other => Refusal::Sqlite(corrupt(other).into()),
                     })?;
                     let mut touched = Vec::new();
                     for step in steps {
@@ -475,11 +468,11 @@ impl TaskRepository for SqliteTaskRepository {
                         record(conn, &revision)?;
                         touched.push(step.task_id);
                     }
-                    Ok(touched)
+                    Ok::<_, Refusal>(touched)
                 })
             })
             .await?;
-        Ok(reverted?)
+        Ok(reverted)
     }
 
     async fn save_plan(&self, plan: &Plan) -> Result<(), StoreError> {
@@ -493,7 +486,13 @@ impl TaskRepository for SqliteTaskRepository {
             plans::created_at.eq(to_micros(plan.created_at)),
             plans::expires_at.eq(to_micros(plan.expires_at)),
         );
-        self.store.run(move |conn| diesel::insert_into(plans::table).values(row).execute(conn).map(drop)).await
+        self.store
+            .run(move |conn| {
+                diesel::insert_into(plans::table).values(row).execute(conn)?;
+                Ok::<_, SqliteError>(())
+            })
+            .await?;
+        Ok(())
     }
 
     async fn decide_plan(
@@ -506,7 +505,7 @@ impl TaskRepository for SqliteTaskRepository {
         let decided = self
             .store
             .run(move |conn| {
-                refusing(conn, |conn| {
+                conn.immediate_transaction(|conn| {
                     type Stored = (String, String, String, String, String, i64, i64);
                     let row: Option<Stored> = plans::table
                         .find(id.to_string())
@@ -553,24 +552,27 @@ impl TaskRepository for SqliteTaskRepository {
                     diesel::update(plans::table.find(id.to_string()))
                         .set((plans::status.eq(plan.status.as_str()), plans::decided_at.eq(Some(to_micros(now)))))
                         .execute(conn)?;
-                    Ok(plan)
+                    Ok::<_, Refusal>(plan)
                 })
             })
             .await?;
-        Ok(decided?)
+        Ok(decided)
     }
 
     async fn reverted(&self, owner: UserId, tool_calls: &[String]) -> Result<Vec<String>, StoreError> {
         let (owner, tool_calls) = (owner.to_string(), tool_calls.to_vec());
-        self.store
+        let reverted = self
+            .store
             .run(move |conn| {
-                reverted_tool_calls::table
+                let reverted = reverted_tool_calls::table
                     .filter(reverted_tool_calls::user_id.eq(owner))
                     .filter(reverted_tool_calls::tool_call_id.eq_any(tool_calls))
                     .select(reverted_tool_calls::tool_call_id)
-                    .load(conn)
+                    .load(conn)?;
+                Ok::<_, SqliteError>(reverted)
             })
-            .await
+            .await?;
+        Ok(reverted)
     }
 }
 

@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use parley_kernel::{StoreError, UserId};
 use parley_users::{Credentials, DisplayName, Email, NewUser, PasswordHash, RegisterError, User, UserRepository};
 
 use crate::SqliteStore;
+use crate::error::SqliteError;
 use crate::rows::{CorruptRow, corrupt, from_micros, parse_uuid, to_micros};
 use crate::schema::users;
 
@@ -43,6 +43,9 @@ impl UserRow {
     }
 }
 
+/// The column of the unique index on emails, as SQLite's error message names it.
+const EMAIL_COLUMN: &str = "users.email";
+
 /// Users in the `users` table; emails are stored as `Email` normalised them.
 pub struct SqliteUserRepository {
     store: SqliteStore,
@@ -61,20 +64,16 @@ impl UserRepository for SqliteUserRepository {
         let row = UserRow::from_new(&user);
         let inserted = self
             .store
-            .run(move |conn| match diesel::insert_into(users::table).values(&row).execute(conn) {
-                Ok(_) => Ok(true),
-                Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
-                    if info.message().contains("users.email") =>
-                {
-                    Ok(false)
-                }
-                Err(other) => Err(other),
+            .run(move |conn| {
+                diesel::insert_into(users::table).values(&row).execute(conn)?;
+                Ok::<_, SqliteError>(())
             })
-            .await?;
-        if !inserted {
-            return Err(RegisterError::EmailTaken);
+            .await;
+        match inserted {
+            Ok(()) => Ok(User { id: user.id, email: user.email, name: user.name, created_at: user.created_at }),
+            Err(error) if error.violates_unique(EMAIL_COLUMN) => Err(RegisterError::EmailTaken),
+            Err(error) => Err(RegisterError::Store(error.into())),
         }
-        Ok(User { id: user.id, email: user.email, name: user.name, created_at: user.created_at })
     }
 
     #[tracing::instrument(skip_all)]
@@ -83,10 +82,12 @@ impl UserRepository for SqliteUserRepository {
         let row = self
             .store
             .run(move |conn| {
-                users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).optional()
+                let row =
+                    users::table.filter(users::email.eq(email)).select(UserRow::as_select()).first(conn).optional()?;
+                Ok::<_, SqliteError>(row.map(UserRow::into_credentials).transpose()?)
             })
             .await?;
-        Ok(row.map(UserRow::into_credentials).transpose()?)
+        Ok(row)
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -94,13 +95,17 @@ impl UserRepository for SqliteUserRepository {
         let key = id.to_string();
         let row = self
             .store
-            .run(move |conn| users::table.find(key).select(UserRow::as_select()).first(conn).optional())
+            .run(move |conn| {
+                let row = users::table.find(key).select(UserRow::as_select()).first(conn).optional()?;
+                Ok::<_, SqliteError>(row.map(UserRow::into_credentials).transpose()?)
+            })
             .await?;
-        Ok(row.map(UserRow::into_credentials).transpose()?.map(|credentials| credentials.user))
+        Ok(row.map(|credentials| credentials.user))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.store.run(|conn| conn.batch_execute("SELECT 1")).await.map_err(|error| match error {
+        let pinged = self.store.run(|conn| conn.batch_execute("SELECT 1").map_err(SqliteError::from)).await;
+        pinged.map_err(|error| match StoreError::from(error) {
             StoreError::Unexpected(cause) => StoreError::Unavailable(cause),
             other @ (StoreError::Unavailable(_) | StoreError::OwnerGone) => other,
         })

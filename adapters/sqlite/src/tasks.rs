@@ -35,14 +35,15 @@ pub(crate) enum Search {
     /// No `q`.
     Nothing,
     /// Checked on the owner's rows, newest first, through the owner's index:
-    /// a query shorter than three characters, which no trigram can find, or
-    /// one whose trigram candidates are too many to be worth reading first
-    /// (the owner's newest rows then fill a page soonest, and the count stops
-    /// at the cap).
+    /// a query shorter than three characters, which no trigram can find; one
+    /// whose trigram candidates are too many to be worth reading first (the
+    /// owner's newest rows then fill a page soonest, and the count stops at
+    /// the cap); or an owner with fewer rows than the query has candidates
+    /// (most of them other users' rows).
     Scan(String),
-    /// The trigram index `tasks_title_search` finds the candidates, at most
-    /// `TOTAL_CAP`, and they drive the read.
-    Indexed(String),
+    /// The trigram index `tasks_title_search` found these candidates (their
+    /// rowids as a JSON array, at most `TOTAL_CAP`), and they drive the read.
+    Indexed { folded: String, candidates: String },
 }
 
 /// The phrase an FTS5 trigram `MATCH` reads as the substring `folded`.
@@ -50,10 +51,16 @@ fn trigram_phrase(folded: &str) -> String {
     format!("\"{}\"", folded.replace('"', "\"\""))
 }
 
-/// Decides how `filter`'s `q` is looked for. Counting a query's trigram
-/// candidates, up to the cap, reads at most `TOTAL_CAP + 1` index entries
-/// (FTS5 stops at the `LIMIT`).
-pub(crate) fn search(conn: &mut SqliteConnection, filter: &TaskFilter) -> QueryResult<Search> {
+/// Decides how `filter`'s `q` is looked for, for `owner`'s list. The trigram
+/// index is read once, at most `TOTAL_CAP + 1` entries (FTS5 stops at the
+/// `LIMIT`); the owner's rows are counted up to the number of candidates,
+/// so neither read grows past the smaller of the two.
+pub(crate) fn search(conn: &mut SqliteConnection, owner: &str, filter: &TaskFilter) -> QueryResult<Search> {
+    #[derive(QueryableByName)]
+    struct Candidate {
+        #[diesel(sql_type = BigInt)]
+        rowid: i64,
+    }
     #[derive(QueryableByName)]
     struct Counted {
         #[diesel(sql_type = BigInt)]
@@ -65,26 +72,37 @@ pub(crate) fn search(conn: &mut SqliteConnection, filter: &TaskFilter) -> QueryR
         return Ok(Search::Scan(folded));
     }
     let cap = i64::try_from(parley_kernel::TOTAL_CAP).unwrap_or(i64::MAX);
-    let candidates: Counted = diesel::sql_query(
-        "SELECT count(*) AS n FROM (SELECT rowid FROM tasks_title_search WHERE tasks_title_search MATCH ? LIMIT ?)",
-    )
-    .bind::<Text, _>(trigram_phrase(&folded))
-    .bind::<BigInt, _>(cap + 1)
-    .get_result(conn)?;
-    Ok(if candidates.n > cap { Search::Scan(folded) } else { Search::Indexed(folded) })
+    let candidates: Vec<Candidate> =
+        diesel::sql_query("SELECT rowid FROM tasks_title_search WHERE tasks_title_search MATCH ? LIMIT ?")
+            .bind::<Text, _>(trigram_phrase(&folded))
+            .bind::<BigInt, _>(cap + 1)
+            .load(conn)?;
+    let found = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
+    if found > cap {
+        return Ok(Search::Scan(folded));
+    }
+    let owned: Counted = diesel::sql_query("SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = ? LIMIT ?)")
+        .bind::<Text, _>(owner)
+        .bind::<BigInt, _>(found)
+        .get_result(conn)?;
+    if owned.n < found {
+        return Ok(Search::Scan(folded));
+    }
+    let rowids: Vec<String> = candidates.iter().map(|candidate| candidate.rowid.to_string()).collect();
+    Ok(Search::Indexed { folded, candidates: format!("[{}]", rowids.join(",")) })
 }
 
 /// The owner's tasks matching `filter`, looked for as `search` says.
 fn matching(owner: &str, filter: &TaskFilter, search: &Search) -> tasks::BoxedQuery<'static, Sqlite> {
     let mut query = tasks::table.into_boxed();
-    if let Search::Indexed(folded) = search {
+    if let Search::Indexed { candidates, .. } = search {
         // The candidates drive: `+` keeps the owner's and the completion
         // indexes out of the plan, which would walk all the owner's rows.
         query = query
             .filter(
-                sql::<Bool>("tasks.rowid IN (SELECT rowid FROM tasks_title_search WHERE tasks_title_search MATCH ")
-                    .bind::<Text, _>(trigram_phrase(folded))
-                    .sql(")"),
+                sql::<Bool>("tasks.rowid IN (SELECT value FROM json_each(")
+                    .bind::<Text, _>(candidates.clone())
+                    .sql("))"),
             )
             .filter(sql::<Bool>("+tasks.user_id = ").bind::<Text, _>(owner.to_owned()));
         match filter.completed {
@@ -100,7 +118,7 @@ fn matching(owner: &str, filter: &TaskFilter, search: &Search) -> tasks::BoxedQu
             None => {}
         }
     }
-    if let Search::Scan(folded) | Search::Indexed(folded) = search {
+    if let Search::Scan(folded) | Search::Indexed { folded, .. } = search {
         query = query.filter(sql::<Bool>("instr(tasks.title_folded, ").bind::<Text, _>(folded.clone()).sql(") > 0"));
     }
     query
@@ -297,10 +315,10 @@ impl TaskRepository for SqliteTaskRepository {
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let search = search(conn, &filter)?;
+                    let search = search(conn, &owner, &filter)?;
                     // Indexed, the candidates are at most the cap: one count, no probe.
                     let total: i64 = match &search {
-                        Search::Indexed(_) => matching(&owner, &filter, &search).count().get_result(conn)?,
+                        Search::Indexed { .. } => matching(&owner, &filter, &search).count().get_result(conn)?,
                         Search::Nothing | Search::Scan(_) => capped_count!(matching(&owner, &filter, &search), conn),
                     };
                     let rows: Vec<TaskRow> = page_query(&owner, &filter, &search, cursor, fetch).load(conn)?;

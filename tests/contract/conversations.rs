@@ -341,6 +341,12 @@ pub async fn conversation_history_reads_the_newest_messages_that_fit(stores: Sto
     let all = stores.conversations.history(owner, chat.id, 100, 1_000).await.expect("history");
     assert_eq!(all.messages, written, "the tool call and its result come back whole");
     assert!(!all.has_more_messages);
+    let five = stores.conversations.history(owner, chat.id, 5, 1_000).await.expect("history");
+    assert_eq!(five.messages, written, "as many messages as the most taken");
+    assert!(!five.has_more_messages, "and none older");
+    let four = stores.conversations.history(owner, chat.id, 4, 1_000).await.expect("history");
+    assert_eq!(four.messages, written[1..]);
+    assert!(four.has_more_messages);
     let tiny = stores.conversations.history(owner, chat.id, 100, 0).await.expect("history");
     assert_eq!(tiny.messages, written[4..], "the newest message always comes");
     assert!(tiny.has_more_messages);

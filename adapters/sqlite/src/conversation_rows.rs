@@ -65,14 +65,17 @@ pub(crate) struct HistoryRow {
 
 /// A turn's history (`ConversationRepository::history`), newest first: the
 /// running total of `context_chars` says where to stop, so the messages past
-/// the budget are neither sent nor decoded. Binds: the conversation, the most
-/// messages, the characters.
+/// the budget are neither sent nor decoded. The window runs over the newest
+/// `max + 1` rows only (the one past `max` says whether older ones exist):
+/// over the whole conversation, SQLite computed it for every message before
+/// the `LIMIT`. Binds: `?1` the conversation, `?2` the most messages, `?3`
+/// the characters.
 pub(crate) const HISTORY: &str = "SELECT id, conversation_id, role, content, tool_calls, created_at, context_chars, older \
-     FROM (SELECT m.*, sum(context_chars) OVER newest AS upto, lead(id) OVER newest IS NOT NULL AS older \
-           FROM messages m WHERE conversation_id = ? \
-           WINDOW newest AS (ORDER BY created_at DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) \
-           ORDER BY created_at DESC, id DESC LIMIT ?) recent \
-     WHERE upto - context_chars < ? ORDER BY created_at DESC, id DESC";
+     FROM (SELECT r.*, sum(context_chars) OVER newest AS upto, lead(id) OVER newest IS NOT NULL AS older, \
+                  row_number() OVER newest AS n \
+           FROM (SELECT * FROM messages WHERE conversation_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 + 1) r \
+           WINDOW newest AS (ORDER BY created_at DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) recent \
+     WHERE n <= ?2 AND upto - context_chars < ?3 ORDER BY created_at DESC, id DESC";
 
 /// One element of the `tool_calls` JSON array.
 #[derive(Serialize, Deserialize)]

@@ -177,8 +177,10 @@ impl ConversationRepository for SqliteConversationRepository {
     ) -> Result<ConversationDetail, ConversationError> {
         use diesel::sql_types::{BigInt, Text};
         let (key, owner) = (id.to_string(), owner.to_string());
+        // One more than `max` is read (whether older messages exist).
+        let max = i64::try_from(max).unwrap_or(i64::MAX).min(i64::MAX - 1);
         // Under 1 the newest message, with nothing before it, would not be taken.
-        let (max, chars) = (i64::try_from(max).unwrap_or(i64::MAX), i64::try_from(chars.max(1)).unwrap_or(i64::MAX));
+        let chars = i64::try_from(chars.max(1)).unwrap_or(i64::MAX);
         let (row, rows) = self
             .store
             .run(move |conn| {

@@ -35,11 +35,10 @@ pub(crate) enum Search {
     /// No `q`.
     Nothing,
     /// Checked on the owner's rows, newest first, through the owner's index:
-    /// a query shorter than three characters, which no trigram can find; one
-    /// whose trigram candidates are too many to be worth reading first (the
-    /// owner's newest rows then fill a page soonest, and the count stops at
-    /// the cap); or an owner with fewer rows than the query has candidates
-    /// (most of them other users' rows).
+    /// a query shorter than three characters, which no trigram can find, or
+    /// one whose trigram candidates are too many to be worth reading first
+    /// (the owner's newest rows then fill a page soonest, and the count stops
+    /// at the cap).
     Scan(String),
     /// The trigram index `tasks_title_search` found these candidates (their
     /// rowids as a JSON array, at most `TOTAL_CAP`), and they drive the read.
@@ -51,20 +50,13 @@ fn trigram_phrase(folded: &str) -> String {
     format!("\"{}\"", folded.replace('"', "\"\""))
 }
 
-/// Decides how `filter`'s `q` is looked for, for `owner`'s list. The trigram
-/// index is read once, at most `TOTAL_CAP + 1` entries (FTS5 stops at the
-/// `LIMIT`); the owner's rows are counted up to the number of candidates,
-/// so neither read grows past the smaller of the two.
-pub(crate) fn search(conn: &mut SqliteConnection, owner: &str, filter: &TaskFilter) -> QueryResult<Search> {
+/// Decides how `filter`'s `q` is looked for. The trigram index is read once
+/// per list, at most `TOTAL_CAP + 1` entries (FTS5 stops at the `LIMIT`).
+pub(crate) fn search(conn: &mut SqliteConnection, filter: &TaskFilter) -> QueryResult<Search> {
     #[derive(QueryableByName)]
     struct Candidate {
         #[diesel(sql_type = BigInt)]
         rowid: i64,
-    }
-    #[derive(QueryableByName)]
-    struct Counted {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
     }
     let Some(text) = &filter.title_contains else { return Ok(Search::Nothing) };
     let folded = fold_for_search(text);
@@ -77,15 +69,7 @@ pub(crate) fn search(conn: &mut SqliteConnection, owner: &str, filter: &TaskFilt
             .bind::<Text, _>(trigram_phrase(&folded))
             .bind::<BigInt, _>(cap + 1)
             .load(conn)?;
-    let found = i64::try_from(candidates.len()).unwrap_or(i64::MAX);
-    if found > cap {
-        return Ok(Search::Scan(folded));
-    }
-    let owned: Counted = diesel::sql_query("SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = ? LIMIT ?)")
-        .bind::<Text, _>(owner)
-        .bind::<BigInt, _>(found)
-        .get_result(conn)?;
-    if owned.n < found {
+    if i64::try_from(candidates.len()).unwrap_or(i64::MAX) > cap {
         return Ok(Search::Scan(folded));
     }
     let rowids: Vec<String> = candidates.iter().map(|candidate| candidate.rowid.to_string()).collect();
@@ -315,7 +299,7 @@ impl TaskRepository for SqliteTaskRepository {
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
-                    let search = search(conn, &owner, &filter)?;
+                    let search = search(conn, &filter)?;
                     // Indexed, the candidates are at most the cap: one count, no probe.
                     let total: i64 = match &search {
                         Search::Indexed { .. } => matching(&owner, &filter, &search).count().get_result(conn)?,

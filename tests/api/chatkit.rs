@@ -179,6 +179,30 @@ async fn retrieval_and_deletion() {
     assert_eq!(tasks.body["meta"]["total"], json!(1), "tasks made by the session stay");
 }
 
+/// A session is a conversation under a second path: deleted through either,
+/// it is gone from both (the fuzzer's inferred links do exactly this).
+#[tokio::test]
+async fn a_session_deleted_as_a_conversation_is_gone_under_both_paths() {
+    let app = TestApp::spawn().await;
+    let ada = app.register("Ada").await;
+    let id = session(&app, &ada).await;
+    let conversation = format!("/api/v1/chat/conversations/{id}");
+    assert_eq!(app.get(&conversation, Some(&ada.token)).await.data(StatusCode::OK)["id"], json!(id));
+    app.delete(&conversation, Some(&ada.token)).await.data(StatusCode::OK);
+    for path in [format!("/api/v1/chatkit/sessions/{id}"), format!("/api/v1/chatkit/sessions/{id}/threads")] {
+        let reply = if path.ends_with("threads") {
+            app.post(&path, Some(&ada.token), json!({})).await
+        } else {
+            app.get(&path, Some(&ada.token)).await
+        };
+        reply.assert_error(StatusCode::NOT_FOUND, "SESSION_NOT_FOUND");
+    }
+    let again = session(&app, &ada).await;
+    app.delete(&format!("/api/v1/chatkit/sessions/{again}"), Some(&ada.token)).await.data(StatusCode::OK);
+    let gone = app.get(&format!("/api/v1/chat/conversations/{again}"), Some(&ada.token)).await;
+    gone.assert_error(StatusCode::NOT_FOUND, "CONVERSATION_NOT_FOUND");
+}
+
 #[tokio::test]
 async fn rate_limit_is_per_user_across_chat_and_chatkit() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_PER_MINUTE", "3")]).await;

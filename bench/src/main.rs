@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage: parley-bench [--duration <secs>] [--smoke] [--only <scenario>] [--parley-bin <path>]
+                    [--store postgres|sqlite]  (growth: measure only this store)
 scenarios: health, tasks-list, tasks-create, chatkit, ws-broadcast, ws-broadcast-2, redis-budget, ws-idle,
            login-overload, soak, startup, growth, body-flood";
 
@@ -31,6 +32,8 @@ pub struct Options {
     pub smoke: bool,
     pub only: Option<String>,
     pub parley_bin: PathBuf,
+    /// `growth` on this store only (`postgres` or `sqlite`); both if unset.
+    pub store: Option<String>,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
@@ -41,6 +44,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
         smoke: false,
         only: None,
         parley_bin: PathBuf::from(target).join("release").join("parley"),
+        store: None,
     };
     let value = |args: &mut dyn Iterator<Item = String>, flag: &str| {
         args.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value\n{USAGE}"))
@@ -60,6 +64,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Options> {
                 options.only = Some(name);
             }
             "--parley-bin" => options.parley_bin = PathBuf::from(value(&mut args, &arg)?),
+            "--store" => {
+                let name = value(&mut args, &arg)?;
+                if !["postgres", "sqlite"].contains(&name.as_str()) {
+                    anyhow::bail!("--store: postgres or sqlite, not {name:?}\n{USAGE}");
+                }
+                options.store = Some(name);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);

@@ -41,7 +41,7 @@ impl ConversationRow {
     }
 }
 
-#[derive(Queryable, QueryableByName, Selectable, Insertable)]
+#[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = messages, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct MessageRow {
     pub id: String,
@@ -52,30 +52,6 @@ pub(crate) struct MessageRow {
     pub created_at: i64,
     pub context_chars: i32,
 }
-
-/// A row of [`HISTORY`].
-#[derive(QueryableByName)]
-pub(crate) struct HistoryRow {
-    #[diesel(embed)]
-    pub message: MessageRow,
-    /// Whether the conversation has a message older than this one.
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    pub older: bool,
-}
-
-/// A turn's history (`ConversationRepository::history`), newest first: the
-/// running total of `context_chars` says where to stop, so the messages past
-/// the budget are neither sent nor decoded. The window runs over the newest
-/// `max + 1` rows only (the one past `max` says whether older ones exist):
-/// over the whole conversation, SQLite computed it for every message before
-/// the `LIMIT`. Binds: `?1` the conversation, `?2` the most messages, `?3`
-/// the characters.
-pub(crate) const HISTORY: &str = "SELECT id, conversation_id, role, content, tool_calls, created_at, context_chars, older \
-     FROM (SELECT r.*, sum(context_chars) OVER newest AS upto, lead(id) OVER newest IS NOT NULL AS older, \
-                  row_number() OVER newest AS n \
-           FROM (SELECT * FROM messages WHERE conversation_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 + 1) r \
-           WINDOW newest AS (ORDER BY created_at DESC, id DESC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) recent \
-     WHERE n <= ?2 AND upto - context_chars < ?3 ORDER BY created_at DESC, id DESC";
 
 /// One element of the `tool_calls` JSON array.
 #[derive(Serialize, Deserialize)]

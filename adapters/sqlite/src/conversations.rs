@@ -1,6 +1,7 @@
 //! `ConversationRepository` on SQLite.
 
 use async_trait::async_trait;
+use diesel::connection::DefaultLoadingMode;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
@@ -14,7 +15,7 @@ use parley_conversations::{
 use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId};
 
 use crate::SqliteStore;
-use crate::conversation_rows::{ConversationRow, HISTORY, HistoryRow, MessageRow};
+use crate::conversation_rows::{ConversationRow, MessageRow};
 use crate::error::{AccessError, SqliteError};
 use crate::rows::{keyset, to_micros};
 use crate::schema::{conversations, item_feedback, messages};
@@ -83,6 +84,19 @@ pub(crate) fn messages_page(
         query = query.filter(keyset("messages.created_at, messages.id", false, cursor));
     }
     query
+}
+
+/// A conversation's newest `limit` messages, newest first: the index
+/// `messages_conversation_oldest` read backwards.
+pub(crate) fn newest_messages(
+    id: &str,
+    limit: i64,
+) -> impl LoadQuery<'static, SqliteConnection, MessageRow> + QueryFragment<Sqlite> + Send + 'static {
+    messages::table
+        .filter(messages::conversation_id.eq(id.to_owned()))
+        .order((messages::created_at.desc(), messages::id.desc()))
+        .limit(limit)
+        .select(MessageRow::as_select())
 }
 
 #[async_trait]
@@ -175,29 +189,36 @@ impl ConversationRepository for SqliteConversationRepository {
         max: usize,
         chars: usize,
     ) -> Result<ConversationDetail, ConversationError> {
-        use diesel::sql_types::{BigInt, Text};
         let (key, owner) = (id.to_string(), owner.to_string());
         // One more than `max` is read (whether older messages exist).
-        let max = i64::try_from(max).unwrap_or(i64::MAX).min(i64::MAX - 1);
+        let max = max.min(usize::MAX - 1);
+        let fetch = i64::try_from(max + 1).unwrap_or(i64::MAX);
         // Under 1 the newest message, with nothing before it, would not be taken.
-        let chars = i64::try_from(chars.max(1)).unwrap_or(i64::MAX);
-        let (row, rows) = self
+        let chars = chars.max(1);
+        let (row, rows, has_more_messages) = self
             .store
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let row = owned(conn, &key, &owner)?;
-                    let rows: Vec<HistoryRow> = diesel::sql_query(HISTORY)
-                        .bind::<Text, _>(&key)
-                        .bind::<BigInt, _>(max)
-                        .bind::<BigInt, _>(chars)
-                        .load(conn)?;
-                    Ok::<_, AccessError>((row, rows))
+                    let (mut rows, mut older, mut before) = (Vec::new(), false, 0usize);
+                    // Newest first down the index, stopping at the first row
+                    // past `max` or the budget (which says older ones exist):
+                    // no sort, and the rows past it are neither read nor decoded.
+                    for message in newest_messages(&key, fetch).load_iter::<MessageRow, DefaultLoadingMode>(conn)? {
+                        let message = message?;
+                        if rows.len() == max || before >= chars {
+                            older = true;
+                            break;
+                        }
+                        before += usize::try_from(message.context_chars).unwrap_or(0);
+                        rows.push(message);
+                    }
+                    Ok::<_, AccessError>((row, rows, older))
                 })
             })
             .await?;
-        let has_more_messages = rows.last().is_some_and(|row| row.older);
         let detail = (|| {
-            let mut messages = rows.into_iter().map(|row| row.message.into_message()).collect::<Result<Vec<_>, _>>()?;
+            let mut messages = rows.into_iter().map(MessageRow::into_message).collect::<Result<Vec<_>, _>>()?;
             messages.reverse();
             Ok::<_, crate::rows::CorruptRow>(ConversationDetail {
                 conversation: row.into_conversation()?,

@@ -236,7 +236,7 @@ impl AssistantService {
         let mut cutoff = Cutoff::new(self.timer.sleep(self.limits.reply_timeout), stop);
         let budget = self.limits.context_chars;
         let recent = self.conversations.history(owner, id, HISTORY_MESSAGES, history_room(budget)).await?;
-        let history = context(&recent.messages, recent.has_more_messages, budget);
+        let history = context(recent.messages, recent.has_more_messages, budget);
         let mut draft = Draft::default();
         let door = Door { owner, conversation: id, origin };
         let outcome = self.rounds(&door, history, &mut draft, &mut cutoff, on_event).await;
@@ -277,7 +277,7 @@ impl AssistantService {
             if let Some(cut) = cutoff.check() {
                 return Err(cut.into());
             }
-            let (text, requests) = self.model_turn(history.clone(), draft, cutoff, on_event).await?;
+            let (text, requests) = self.model_turn(&history, draft, cutoff, on_event).await?;
             if requests.is_empty() {
                 return Ok(());
             }
@@ -384,7 +384,7 @@ impl AssistantService {
     /// One model turn: its text (also appended to `draft`, up to the cap) and tool requests.
     async fn model_turn(
         &self,
-        history: Vec<ChatTurn>,
+        history: &[ChatTurn],
         draft: &mut Draft,
         cutoff: &mut Cutoff,
         on_event: &mut (dyn FnMut(AssistantEvent) + Send),
@@ -443,10 +443,11 @@ fn history_room(budget: usize) -> usize {
 /// [`Message::context_chars`]. A message's tool calls stay with their
 /// results; the newest message is always sent. `earlier`: older messages
 /// exist that `messages` does not hold, so the note is due whatever fits.
-fn context(messages: &[Message], earlier: bool, budget: usize) -> Vec<ChatTurn> {
+fn context(messages: Vec<Message>, earlier: bool, budget: usize) -> Vec<ChatTurn> {
     let mut room = history_room(budget);
+    let total = messages.len();
     let mut kept: Vec<Vec<ChatTurn>> = Vec::new();
-    for message in messages.iter().rev() {
+    for message in messages.into_iter().rev() {
         let size = message.context_chars();
         if size > room && !kept.is_empty() {
             break;
@@ -455,7 +456,7 @@ fn context(messages: &[Message], earlier: bool, budget: usize) -> Vec<ChatTurn> 
         kept.push(turns_of(message));
     }
     let mut prompt = SYSTEM_PROMPT.to_owned();
-    if earlier || kept.len() < messages.len() {
+    if earlier || kept.len() < total {
         prompt.push_str(LEFT_OUT_NOTE);
     }
     let mut history = vec![ChatTurn::System(prompt)];
@@ -464,31 +465,27 @@ fn context(messages: &[Message], earlier: bool, budget: usize) -> Vec<ChatTurn> 
 }
 
 /// A stored message as the model sees it again: the turn, then its tool results.
-fn turns_of(message: &Message) -> Vec<ChatTurn> {
+fn turns_of(message: Message) -> Vec<ChatTurn> {
     match message.role {
-        Role::User => vec![ChatTurn::User(message.content.clone())],
+        Role::User => vec![ChatTurn::User(message.content)],
         Role::Assistant if message.tool_calls.is_empty() => {
-            vec![ChatTurn::Assistant { content: message.content.clone(), tool_calls: Vec::new() }]
+            vec![ChatTurn::Assistant { content: message.content, tool_calls: Vec::new() }]
         }
         Role::Assistant => {
-            let requests = message
+            let results: Vec<ChatTurn> = message
                 .tool_calls
                 .iter()
-                .map(|call| ToolRequest {
-                    id: call.id.clone(),
-                    name: call.name.clone(),
-                    arguments: call.arguments.clone(),
-                })
+                .map(|call| ChatTurn::Tool { call_id: call.id.clone(), content: call.result_text() })
+                .collect();
+            let requests = message
+                .tool_calls
+                .into_iter()
+                .map(|call| ToolRequest { id: call.id, name: call.name, arguments: call.arguments })
                 .collect();
             let mut turns = vec![ChatTurn::Assistant { content: String::new(), tool_calls: requests }];
-            turns.extend(
-                message
-                    .tool_calls
-                    .iter()
-                    .map(|call| ChatTurn::Tool { call_id: call.id.clone(), content: call.result_text() }),
-            );
+            turns.extend(results);
             if !message.content.is_empty() {
-                turns.push(ChatTurn::Assistant { content: message.content.clone(), tool_calls: Vec::new() });
+                turns.push(ChatTurn::Assistant { content: message.content, tool_calls: Vec::new() });
             }
             turns
         }

@@ -164,7 +164,7 @@ impl MeteredModel {
 
 #[async_trait]
 impl LanguageModel for MeteredModel {
-    async fn stream(&self, history: Vec<ChatTurn>, tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, history: &[ChatTurn], tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
         let provider = self.provider;
         let started = Instant::now();
         counter!("model_requests_total", "provider" => provider).increment(1);

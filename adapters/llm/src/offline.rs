@@ -35,9 +35,9 @@ impl OfflineAssistant {
 
 #[async_trait]
 impl LanguageModel for OfflineAssistant {
-    async fn stream(&self, history: Vec<ChatTurn>, tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, history: &[ChatTurn], tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
         let offered: Vec<&str> = tools.iter().map(|tool| tool.name).collect();
-        let events = match respond(&history) {
+        let events = match respond(history) {
             Reply::Call(tool, arguments) if offered.contains(&tool.name()) => {
                 vec![tool_call(tool.name(), &arguments)]
             }
@@ -93,7 +93,7 @@ mod tests {
     }
 
     async fn run(history: &[ChatTurn]) -> Vec<ModelEvent> {
-        let stream = OfflineAssistant::new().stream(history.to_vec(), tools()).await.unwrap();
+        let stream = OfflineAssistant::new().stream(history, tools()).await.unwrap();
         stream.map(|event| event.unwrap()).collect().await
     }
 
@@ -314,7 +314,7 @@ mod tests {
         assert!(text.contains("add a task") && text.contains("rename"), "{text}");
 
         let events: Vec<_> = OfflineAssistant::new()
-            .stream(vec![ChatTurn::User("add Buy milk".into())], vec![])
+            .stream(&[ChatTurn::User("add Buy milk".into())], vec![])
             .await
             .unwrap()
             .collect()

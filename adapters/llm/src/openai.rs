@@ -110,7 +110,7 @@ impl OpenAiLanguageModel {
 
 #[async_trait]
 impl LanguageModel for OpenAiLanguageModel {
-    async fn stream(&self, history: Vec<ChatTurn>, tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
+    async fn stream(&self, history: &[ChatTurn], tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
         let request = ChatRequest {
             model: &self.inner.model,
             stream: true,

@@ -66,8 +66,8 @@ impl OfflineSpirit {
 
 #[async_trait]
 impl LanguageModel for OfflineSpirit {
-    async fn stream(&self, history: Vec<ChatTurn>, _tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
-        let reply = spirit_reply(&history);
+    async fn stream(&self, history: &[ChatTurn], _tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError> {
+        let reply = spirit_reply(history);
         Ok(stream::iter(text_events(&reply).into_iter().map(Ok)).boxed())
     }
 }
@@ -219,7 +219,7 @@ mod tests {
     async fn streams_the_reply_in_several_deltas_and_ignores_tools() {
         let spirit = OfflineSpirit::new();
         let history = vec![ChatTurn::User("Is the lighthouse haunted?".to_owned())];
-        let events: Vec<_> = spirit.stream(history.clone(), Vec::new()).await.unwrap().collect().await;
+        let events: Vec<_> = spirit.stream(&history, Vec::new()).await.unwrap().collect().await;
         assert!(events.len() > 3);
         let text: String = events
             .into_iter()

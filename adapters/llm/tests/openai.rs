@@ -76,7 +76,7 @@ fn add_task_tool() -> ToolSpec {
 }
 
 async fn collect(model: &OpenAiLanguageModel, tools: Vec<ToolSpec>) -> Vec<Result<ModelEvent, ModelError>> {
-    model.stream(history(), tools).await.unwrap().collect().await
+    model.stream(&history(), tools).await.unwrap().collect().await
 }
 
 fn text(s: &str) -> Result<ModelEvent, ModelError> {
@@ -206,7 +206,7 @@ async fn a_redirect_is_not_followed() {
         .mount(&server)
         .await;
 
-    let error = default_model(&server).stream(history(), vec![]).await.err();
+    let error = default_model(&server).stream(&history(), vec![]).await.err();
     assert_eq!(error, Some(ModelError::Unavailable("status 307".to_owned())));
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1, "the redirect target was never asked");
@@ -220,7 +220,7 @@ async fn a_429_with_a_long_retry_after_fails_at_once_as_rate_limited() {
         .mount(&server)
         .await;
 
-    let error = default_model(&server).stream(history(), vec![]).await.err();
+    let error = default_model(&server).stream(&history(), vec![]).await.err();
     assert_eq!(error, Some(ModelError::RateLimited { retry_after: Some(Duration::from_secs(30)) }));
     assert_eq!(server.received_requests().await.unwrap().len(), 1, "not retried before its Retry-After");
 }
@@ -246,7 +246,7 @@ async fn two_429s_are_rate_limited() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(429)).expect(2).mount(&server).await;
 
-    let error = default_model(&server).stream(history(), vec![]).await.err();
+    let error = default_model(&server).stream(&history(), vec![]).await.err();
     assert_eq!(error, Some(ModelError::RateLimited { retry_after: None }));
 }
 
@@ -260,7 +260,7 @@ async fn http_500_is_retried_once_then_unavailable() {
         .mount(&server)
         .await;
 
-    let error = default_model(&server).stream(history(), vec![]).await.err();
+    let error = default_model(&server).stream(&history(), vec![]).await.err();
     assert_eq!(error, Some(ModelError::Unavailable("status 500".to_owned())));
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
@@ -270,7 +270,7 @@ async fn http_400_is_not_retried() {
     let server = MockServer::start().await;
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(400)).expect(1).mount(&server).await;
 
-    let error = default_model(&server).stream(history(), vec![]).await.err();
+    let error = default_model(&server).stream(&history(), vec![]).await.err();
     assert_eq!(error, Some(ModelError::Unavailable("status 400".to_owned())));
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
 }
@@ -306,7 +306,7 @@ async fn stalled_upstream_times_out() {
     let model = model(&format!("{}/v1", server.uri()), None, Duration::from_millis(200));
 
     let started = Instant::now();
-    let error = model.stream(history(), vec![]).await.err();
+    let error = model.stream(&history(), vec![]).await.err();
     assert_eq!(error, Some(ModelError::Timeout));
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
@@ -346,7 +346,7 @@ async fn request_carries_model_stream_tools_messages_and_bearer_key() {
     });
     turns.push(ChatTurn::Tool { call_id: "call_1".into(), content: "{\"task\":{}}".into() });
     turns.push(ChatTurn::Assistant { content: "Added.".into(), tool_calls: vec![] });
-    let events: Vec<_> = default_model(&server).stream(turns, vec![add_task_tool()]).await.unwrap().collect().await;
+    let events: Vec<_> = default_model(&server).stream(&turns, vec![add_task_tool()]).await.unwrap().collect().await;
     assert!(events.is_empty(), "{events:?}");
 
     let requests = server.received_requests().await.unwrap();
@@ -377,7 +377,7 @@ async fn no_key_means_no_authorization_header_and_no_tools_field() {
     mount_sse(&server, sse(&[text_chunk("hi")])).await;
     let model = model(&format!("{}/v1/", server.uri()), None, Duration::from_secs(5));
 
-    let events: Vec<_> = model.stream(history(), vec![]).await.unwrap().collect().await;
+    let events: Vec<_> = model.stream(&history(), vec![]).await.unwrap().collect().await;
     assert_eq!(events, vec![text("hi")]);
 
     let requests = server.received_requests().await.unwrap();
@@ -403,7 +403,7 @@ async fn connection_refused_is_unavailable() {
     drop(listener);
     let model = model(&format!("http://127.0.0.1:{port}/v1"), None, Duration::from_secs(2));
 
-    let error = model.stream(history(), vec![]).await.err();
+    let error = model.stream(&history(), vec![]).await.err();
     assert!(matches!(error, Some(ModelError::Unavailable(_))), "{error:?}");
 }
 
@@ -445,7 +445,7 @@ async fn deltas_arrive_as_produced_and_a_stall_between_chunks_times_out() {
 
     let model = model(&format!("http://127.0.0.1:{port}/v1"), None, Duration::from_millis(300));
     let started = Instant::now();
-    let mut stream = model.stream(history(), vec![]).await.unwrap();
+    let mut stream = model.stream(&history(), vec![]).await.unwrap();
     assert_eq!(stream.next().await, Some(text("first")));
     assert_eq!(stream.next().await, Some(Err(ModelError::Timeout)));
     assert_eq!(stream.next().await, None);
@@ -494,7 +494,7 @@ async fn a_connection_reset_mid_stream_is_unavailable_after_the_text_so_far() {
     });
 
     let model = model(&format!("http://127.0.0.1:{port}/v1"), None, Duration::from_secs(5));
-    let events: Vec<_> = model.stream(history(), vec![]).await.unwrap().collect().await;
+    let events: Vec<_> = model.stream(&history(), vec![]).await.unwrap().collect().await;
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0], text("first"));
     assert!(

@@ -84,7 +84,7 @@ async fn runs_requested_tools_as_the_caller_and_stores_the_reply() {
         } else {
             // The result answers the call under the id Parley gave it (its own, unique: not the model's "call_1").
             assert!(matches!(
-                history.as_slice(),
+                history,
                 [.., ChatTurn::Assistant { tool_calls, .. }, ChatTurn::Tool { call_id, .. }]
                     if tool_calls[0].id == *call_id && call_id != "call_1"
             ));

@@ -278,7 +278,7 @@ impl Spirit {
                 ChatTurn::User(format!("{}: {}", message.user_name, message.message))
             }
         }));
-        let mut stream = self.model.stream(turns, Vec::new()).await?;
+        let mut stream = self.model.stream(&turns, Vec::new()).await?;
         let mut text = String::new();
         while let Some(event) = stream.next().await {
             if let ModelEvent::TextDelta(delta) = event? {

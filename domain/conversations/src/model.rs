@@ -70,10 +70,11 @@ pub type ModelStream = BoxStream<'static, Result<ModelEvent, ModelError>>;
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait LanguageModel: Send + Sync {
-    /// Starts one turn over `history` with `tools` available.
+    /// Starts one turn over `history` with `tools` available. The history is
+    /// borrowed: the caller extends it for the next round.
     ///
     /// # Errors
     /// `ModelError` if the turn cannot start; failures after the start arrive
     /// as an `Err` item of the stream, which then ends.
-    async fn stream(&self, history: Vec<ChatTurn>, tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError>;
+    async fn stream(&self, history: &[ChatTurn], tools: Vec<ToolSpec>) -> Result<ModelStream, ModelError>;
 }

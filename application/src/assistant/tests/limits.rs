@@ -250,7 +250,7 @@ fn the_context_keeps_the_newest_messages_that_fit_with_their_tool_results_and_sa
         stored(Role::User, "thanks", vec![]),
     ];
 
-    let history = super::super::context(&messages, false, 1000);
+    let history = super::super::context(messages.clone(), false, 1000);
 
     assert!(matches!(&history[0], ChatTurn::System(prompt) if prompt.contains("left out")), "{history:?}");
     assert_eq!(history[1], ChatTurn::User("list my tasks".into()));
@@ -258,11 +258,11 @@ fn the_context_keeps_the_newest_messages_that_fit_with_their_tool_results_and_sa
     assert!(matches!(&history[3], ChatTurn::Tool { call_id, .. } if call_id == "c1"));
     assert_eq!(history.last(), Some(&ChatTurn::User("thanks".into())));
 
-    let everything = super::super::context(&messages, false, 100_000);
+    let everything = super::super::context(messages.clone(), false, 100_000);
     assert!(matches!(&everything[0], ChatTurn::System(prompt) if !prompt.contains("left out")));
     assert_eq!(everything[1], ChatTurn::User("old ".repeat(500)));
 
-    let unread_before = super::super::context(&messages, true, 100_000);
+    let unread_before = super::super::context(messages.clone(), true, 100_000);
     assert!(matches!(&unread_before[0], ChatTurn::System(prompt) if prompt.contains("left out")));
     assert_eq!(unread_before.len(), everything.len());
 }
@@ -277,7 +277,7 @@ fn a_message_takes_the_context_its_turns_take() {
         status: ToolStatus::Ok,
     };
     let message = stored(Role::Assistant, "Voilà", vec![call]);
-    let turns: usize = super::super::turns_of(&message)
+    let turns: usize = super::super::turns_of(message.clone())
         .iter()
         .map(|turn| match turn {
             ChatTurn::System(text) | ChatTurn::User(text) | ChatTurn::Tool { content: text, .. } => {

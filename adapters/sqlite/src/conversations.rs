@@ -158,12 +158,7 @@ impl ConversationRepository for SqliteConversationRepository {
             .run(move |conn| {
                 conn.transaction(|conn| {
                     let row = owned(conn, &key, &owner)?;
-                    let messages: Vec<MessageRow> = messages::table
-                        .filter(messages::conversation_id.eq(&key))
-                        .order((messages::created_at.desc(), messages::id.desc()))
-                        .limit(fetch)
-                        .select(MessageRow::as_select())
-                        .load(conn)?;
+                    let messages: Vec<MessageRow> = newest_messages(&key, fetch).load(conn)?;
                     Ok::<_, AccessError>((row, messages))
                 })
             })
@@ -191,8 +186,7 @@ impl ConversationRepository for SqliteConversationRepository {
     ) -> Result<ConversationDetail, ConversationError> {
         let (key, owner) = (id.to_string(), owner.to_string());
         // One more than `max` is read (whether older messages exist).
-        let max = max.min(usize::MAX - 1);
-        let fetch = i64::try_from(max + 1).unwrap_or(i64::MAX);
+        let fetch = i64::try_from(max.saturating_add(1)).unwrap_or(i64::MAX);
         // Under 1 the newest message, with nothing before it, would not be taken.
         let chars = chars.max(1);
         let (row, rows, has_more_messages) = self

@@ -446,30 +446,36 @@ fn history_room(budget: usize) -> usize {
 fn context(messages: Vec<Message>, earlier: bool, budget: usize) -> Vec<ChatTurn> {
     let mut room = history_room(budget);
     let total = messages.len();
-    let mut kept: Vec<Vec<ChatTurn>> = Vec::new();
-    for message in messages.into_iter().rev() {
+    // The oldest message kept: walk back from the newest while they fit.
+    let mut from = total;
+    for message in messages.iter().rev() {
         let size = message.context_chars();
-        if size > room && !kept.is_empty() {
+        if size > room && from < total {
             break;
         }
         room = room.saturating_sub(size);
-        kept.push(turns_of(message));
+        from -= 1;
     }
     let mut prompt = SYSTEM_PROMPT.to_owned();
-    if earlier || kept.len() < total {
+    if earlier || from > 0 {
         prompt.push_str(LEFT_OUT_NOTE);
     }
-    let mut history = vec![ChatTurn::System(prompt)];
-    history.extend(kept.into_iter().rev().flatten());
+    // One vector, with room for the tool loop's turns: a turn per message
+    // (more for tool calls), then an assistant turn and a result per round.
+    let mut history = Vec::with_capacity(total - from + MAX_ROUNDS * 2 + 1);
+    history.push(ChatTurn::System(prompt));
+    for message in messages.into_iter().skip(from) {
+        push_turns(&mut history, message);
+    }
     history
 }
 
 /// A stored message as the model sees it again: the turn, then its tool results.
-fn turns_of(message: Message) -> Vec<ChatTurn> {
+fn push_turns(history: &mut Vec<ChatTurn>, message: Message) {
     match message.role {
-        Role::User => vec![ChatTurn::User(message.content)],
+        Role::User => history.push(ChatTurn::User(message.content)),
         Role::Assistant if message.tool_calls.is_empty() => {
-            vec![ChatTurn::Assistant { content: message.content, tool_calls: Vec::new() }]
+            history.push(ChatTurn::Assistant { content: message.content, tool_calls: Vec::new() });
         }
         Role::Assistant => {
             let results: Vec<ChatTurn> = message
@@ -482,12 +488,11 @@ fn turns_of(message: Message) -> Vec<ChatTurn> {
                 .into_iter()
                 .map(|call| ToolRequest { id: call.id, name: call.name, arguments: call.arguments })
                 .collect();
-            let mut turns = vec![ChatTurn::Assistant { content: String::new(), tool_calls: requests }];
-            turns.extend(results);
+            history.push(ChatTurn::Assistant { content: String::new(), tool_calls: requests });
+            history.extend(results);
             if !message.content.is_empty() {
-                turns.push(ChatTurn::Assistant { content: message.content, tool_calls: Vec::new() });
+                history.push(ChatTurn::Assistant { content: message.content, tool_calls: Vec::new() });
             }
-            turns
         }
     }
 }

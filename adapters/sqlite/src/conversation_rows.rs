@@ -41,9 +41,22 @@ impl ConversationRow {
     }
 }
 
-#[derive(Queryable, Selectable, Insertable)]
+/// A message as read: its conversation is the one asked for, so it is not selected.
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = messages, check_for_backend(diesel::sqlite::Sqlite))]
 pub(crate) struct MessageRow {
+    pub id: String,
+    pub role: String,
+    pub content: String,
+    pub tool_calls: String,
+    pub created_at: i64,
+    pub context_chars: i32,
+}
+
+/// A message as stored.
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+pub(crate) struct NewMessageRow {
     pub id: String,
     pub conversation_id: String,
     pub role: String,
@@ -52,6 +65,9 @@ pub(crate) struct MessageRow {
     pub created_at: i64,
     pub context_chars: i32,
 }
+
+/// `tool_calls` of a message that made none, as stored.
+const NO_CALLS: &str = "[]";
 
 /// One element of the `tool_calls` JSON array.
 #[derive(Serialize, Deserialize)]
@@ -70,7 +86,7 @@ enum StoredStatus {
     Error,
 }
 
-impl MessageRow {
+impl NewMessageRow {
     pub(crate) fn from_message(conversation: ConversationId, message: &Message) -> Result<Self, CorruptRow> {
         let calls: Vec<StoredToolCall> = message
             .tool_calls
@@ -96,9 +112,16 @@ impl MessageRow {
             context_chars: i32::try_from(message.context_chars()).unwrap_or(i32::MAX),
         })
     }
+}
 
+impl MessageRow {
     pub(crate) fn into_message(self) -> Result<Message, CorruptRow> {
-        let calls: Vec<StoredToolCall> = serde_json::from_str(&self.tool_calls).map_err(corrupt)?;
+        // Most messages made no call: no parse for them.
+        let calls: Vec<StoredToolCall> = if self.tool_calls == NO_CALLS {
+            Vec::new()
+        } else {
+            serde_json::from_str(&self.tool_calls).map_err(corrupt)?
+        };
         Ok(Message {
             id: MessageId::from_uuid(parse_uuid(&self.id)?),
             role: Role::parse(&self.role).ok_or_else(|| corrupt(format!("role {:?}", self.role)))?,

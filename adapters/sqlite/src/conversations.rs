@@ -15,7 +15,7 @@ use parley_conversations::{
 use parley_kernel::{ConversationId, Cursor, MessageId, Page, PageRequest, StoreError, Timestamp, UserId};
 
 use crate::SqliteStore;
-use crate::conversation_rows::{ConversationRow, MessageRow};
+use crate::conversation_rows::{ConversationRow, MessageRow, NewMessageRow};
 use crate::error::{AccessError, SqliteError};
 use crate::rows::{keyset, to_micros};
 use crate::schema::{conversations, item_feedback, messages};
@@ -252,7 +252,7 @@ impl ConversationRepository for SqliteConversationRepository {
     #[tracing::instrument(skip_all, fields(conversation_id = %id, message_id = %message.id))]
     async fn append(&self, owner: UserId, id: ConversationId, message: &Message) -> Result<(), ConversationError> {
         let (key, owner) = (id.to_string(), owner.to_string());
-        let row = MessageRow::from_message(id, message).map_err(StoreError::from)?;
+        let row = NewMessageRow::from_message(id, message).map_err(StoreError::from)?;
         Ok(self
             .store
             .run(move |conn| {

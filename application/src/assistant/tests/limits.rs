@@ -277,7 +277,9 @@ fn a_message_takes_the_context_its_turns_take() {
         status: ToolStatus::Ok,
     };
     let message = stored(Role::Assistant, "Voilà", vec![call]);
-    let turns: usize = super::super::turns_of(message.clone())
+    let mut pushed = Vec::new();
+    super::super::push_turns(&mut pushed, message.clone());
+    let turns: usize = pushed
         .iter()
         .map(|turn| match turn {
             ChatTurn::System(text) | ChatTurn::User(text) | ChatTurn::Tool { content: text, .. } => {

@@ -144,21 +144,39 @@ impl Store {
     }
 
     /// One conversation of `user` per id, each with `messages` messages,
-    /// user and assistant in turn (about 60 characters each).
+    /// user and assistant in turn (about 60 characters each). The messages
+    /// are written as a server writes them, the conversations' turns
+    /// interleaved in time (message `g` goes to conversation `g % n`), so a
+    /// history is spread over the table as it is in production, not one
+    /// run of adjacent rows.
     async fn seed_histories(&self, user: &str, ids: &[uuid::Uuid], messages: usize) -> anyhow::Result<()> {
+        let (from, id, at) = self.series(ids.len() * messages);
+        let uuid = match self {
+            Self::Postgres(_) => "::uuid",
+            Self::Sqlite(_) => "",
+        };
         let mut sql = String::new();
-        for conversation in ids {
-            let (from, id, at) = self.series(messages);
+        let mut keys = Vec::with_capacity(ids.len());
+        for (k, conversation) in ids.iter().enumerate() {
             sql.push_str(&format!(
                 "INSERT INTO conversations (id, user_id, title, created_at, updated_at) \
-                 VALUES ('{conversation}', '{user}', 'History', {now}, {now});
-                 INSERT INTO messages (id, conversation_id, role, content, created_at, context_chars) \
-                 SELECT {id}, '{conversation}', CASE g % 2 WHEN 0 THEN 'user' ELSE 'assistant' END, \
-                 'Message ' || g || ': please add a task to buy milk, eggs and bread on Friday', {at}, \
-                 length('Message ' || g || ': please add a task to buy milk, eggs and bread on Friday') FROM {from};\n",
+                 VALUES ('{conversation}', '{user}', 'History', {now}, {now});\n",
                 now = self.now(),
             ));
+            keys.push(format!("({k}, '{conversation}'{uuid})"));
         }
+        let text = format!(
+            "'Message ' || (g / {n}) || ': please add a task to buy milk, eggs and bread on Friday'",
+            n = ids.len()
+        );
+        sql.push_str(&format!(
+            "WITH c(k, id) AS (VALUES {keys}) \
+             INSERT INTO messages (id, conversation_id, role, content, created_at, context_chars) \
+             SELECT {id}, c.id, CASE (g / {n}) % 2 WHEN 0 THEN 'user' ELSE 'assistant' END, {text}, {at}, length({text}) \
+             FROM {from} JOIN c ON c.k = g % {n} ORDER BY g;",
+            keys = keys.join(", "),
+            n = ids.len(),
+        ));
         self.run(sql).await
     }
 }
@@ -286,7 +304,9 @@ async fn measure(
         }
     }
     rss.push(crate::ws::rss_kib(std::process::id())? as f64 / 1024.0);
-    let turns = if options.smoke { 3 } else { 100 };
+    // Each turn on a conversation no turn touched before: 300 of them per set
+    // (600,000 seeded messages in the long one), enough for a steady p50.
+    let turns = if options.smoke { 3 } else { 300 };
     let (user, token) = scenarios::register(&target.client, &target.address, "historian").await?;
     let short: Vec<uuid::Uuid> = (0..turns).map(|_| uuid::Uuid::new_v4()).collect();
     let long: Vec<uuid::Uuid> = (0..turns).map(|_| uuid::Uuid::new_v4()).collect();

@@ -86,8 +86,9 @@ pub(crate) fn messages_page(
     query
 }
 
-/// A conversation's newest `limit` messages, newest first: the index
-/// `messages_conversation_oldest` read backwards.
+/// A conversation's newest `limit` messages, newest first: the table's own
+/// key, (conversation_id, created_at, id), read backwards, so the messages
+/// are adjacent rows of a few pages.
 pub(crate) fn newest_messages(
     id: &str,
     limit: i64,

@@ -172,11 +172,15 @@ async fn page_500_starts_at_its_cursor_in_an_index_on_every_list() {
 
     let page = |cursor, limit| conversations::messages_page(CONVERSATION, cursor, limit);
     let key = |row: &conversation_rows::MessageRow| cursor_of(row.created_at, &row.id);
-    assert_ranged("conversation messages", "messages_conversation_oldest", &first_and_deep(&mut conn, page, key));
-    // A conversation's newest messages (its read and a turn's history): the same index, backwards, no sort.
+    // The messages table is keyed by (conversation_id, created_at, id): its own key is the index.
+    assert_ranged("conversation messages", "PRIMARY KEY", &first_and_deep(&mut conn, page, key));
+    // A conversation's newest messages (its read and a turn's history): the same key, backwards, no sort.
     let newest = plan(&mut conn, conversations::newest_messages(CONVERSATION, 201));
     assert!(newest.iter().all(|line| !line.contains("TEMP B-TREE")), "newest messages: no sort: {newest:?}");
-    assert!(newest.iter().any(|line| line.contains("messages_conversation_oldest")), "newest messages: {newest:?}");
+    assert!(
+        newest.iter().any(|line| line.contains("USING PRIMARY KEY (conversation_id=?)")),
+        "newest messages: {newest:?}"
+    );
 
     let key = |row: &room_rows::RoomRow| cursor_of(row.created_at, &row.id);
     assert_ranged("sessions", "sessions_active_newest", &first_and_deep(&mut conn, rooms::active_page, key));

@@ -1,6 +1,7 @@
 //! `ConversationRepository` on PostgreSQL.
 
 use async_trait::async_trait;
+use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
@@ -32,6 +33,28 @@ impl PgConversationRepository {
     }
 }
 
+/// The owner's conversations; the list reads them in [`recent_first`] order
+/// (`conversations_user_recent`), its pages and its capped count alike.
+pub(crate) fn owned_by(owner: UserId) -> dsl::Filter<conversations::table, dsl::Eq<conversations::user_id, Uuid>> {
+    conversations::table.filter(conversations::user_id.eq(owner.as_uuid()))
+}
+
+pub(crate) fn recent_first() -> (dsl::Desc<conversations::updated_at>, dsl::Desc<conversations::id>) {
+    (conversations::updated_at.desc(), conversations::id.desc())
+}
+
+/// A conversation's messages; read in [`oldest_first`] order
+/// (`messages_conversation_oldest`).
+pub(crate) fn messages_of(
+    id: ConversationId,
+) -> dsl::Filter<messages::table, dsl::Eq<messages::conversation_id, Uuid>> {
+    messages::table.filter(messages::conversation_id.eq(id.as_uuid()))
+}
+
+pub(crate) fn oldest_first() -> (dsl::Asc<messages::created_at>, dsl::Asc<messages::id>) {
+    (messages::created_at.asc(), messages::id.asc())
+}
+
 /// One page of the owner's conversations with their message counts, most
 /// recently updated first, after `cursor`: the statement `list` runs.
 pub(crate) fn list_page(
@@ -45,10 +68,9 @@ pub(crate) fn list_page(
     let message_count = diesel::dsl::sql::<diesel::sql_types::BigInt>(
         "(SELECT count(*) FROM messages WHERE messages.conversation_id = conversations.id)",
     );
-    let mut query = conversations::table
-        .filter(conversations::user_id.eq(owner.as_uuid()))
+    let mut query = owned_by(owner)
         .select((ConversationRow::as_select(), message_count))
-        .order((conversations::updated_at.desc(), conversations::id.desc()))
+        .order(recent_first())
         .limit(limit)
         .into_boxed();
     if let Some(cursor) = cursor {
@@ -64,11 +86,11 @@ pub(crate) fn messages_page(
     cursor: Option<Cursor>,
     limit: i64,
 ) -> impl LoadQuery<'static, AsyncPgConnection, MessageRow> + QueryFragment<Pg> + Send + 'static {
-    let mut query = messages::table.filter(messages::conversation_id.eq(id.as_uuid())).into_boxed();
+    let mut query = messages_of(id).into_boxed();
     if let Some(cursor) = cursor {
         query = query.filter(keyset("messages.created_at, messages.id", false, cursor));
     }
-    query.order((messages::created_at.asc(), messages::id.asc())).limit(limit).select(MessageRow::as_select())
+    query.order(oldest_first()).limit(limit).select(MessageRow::as_select())
 }
 
 /// Locks the conversation row for the rest of the transaction and checks who owns it.
@@ -119,8 +141,7 @@ impl ConversationRepository for PgConversationRepository {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
-                let total: i64 =
-                    capped_count!(conversations::table.filter(conversations::user_id.eq(owner.as_uuid())), conn);
+                let total: i64 = capped_count!(owned_by(owner), recent_first(), conn);
                 let rows: Vec<(ConversationRow, i64)> = list_page(owner, page.cursor(), limit).load(conn).await?;
                 Ok::<_, PgError>((rows, total))
             }
@@ -210,8 +231,7 @@ impl ConversationRepository for PgConversationRepository {
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
                 check_owner(conn, owner, id).await?;
-                let total: i64 =
-                    capped_count!(messages::table.filter(messages::conversation_id.eq(id.as_uuid())), conn);
+                let total: i64 = capped_count!(messages_of(id), oldest_first(), conn);
                 let rows: Vec<MessageRow> = messages_page(id, page.cursor(), fetch).load(conn).await?;
                 Ok::<_, AccessError>((rows, total))
             }

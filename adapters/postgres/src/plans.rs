@@ -312,3 +312,43 @@ async fn q_goes_through_the_trigram_index_and_a_short_q_through_the_owners_index
         );
     }
 }
+
+/// The capped count's probe (is there a row past `TOTAL_CAP`?) of every
+/// list walks the list's own index and stops one row past the cap, though
+/// the owner here holds every row of the table: left to itself the planner
+/// read such a table sequentially, and a synchronized scan that started where
+/// the previous one stopped wrapped round to the other users' rows every
+/// hundred requests or so.
+#[tokio::test]
+async fn the_capped_count_walks_the_lists_index_and_stops_past_the_cap() {
+    let database = Database::create().await;
+    let mut conn = database.connect().await;
+    let (owner, conversation, session) = seed(&mut conn).await;
+    // As autovacuum leaves a table once its rows settle: the visibility map
+    // set, so an index-only scan need not visit the heap.
+    sql(&mut conn, "VACUUM ANALYZE").await;
+    let cap = u64::try_from(parley_kernel::TOTAL_CAP).unwrap();
+    let probes = [
+        (
+            "conversations",
+            explain(&mut conn, past_cap!(conversations::owned_by(owner), conversations::recent_first())).await,
+        ),
+        (
+            "conversation messages",
+            explain(&mut conn, past_cap!(conversations::messages_of(conversation), conversations::oldest_first()))
+                .await,
+        ),
+        ("sessions", explain(&mut conn, past_cap!(rooms::open_rooms(), rooms::newest_first())).await),
+        ("session messages", explain(&mut conn, past_cap!(rooms::messages_of(session), rooms::oldest_first())).await),
+    ];
+    for (list, plan) in probes {
+        let (read, nodes) = (cost(&plan), nodes(&plan));
+        eprintln!("{list}: {read:?} {nodes:?}");
+        assert_eq!(read.returned, 1, "{list}: more than the cap match");
+        assert!(
+            nodes.iter().all(|node| node != "Seq Scan" && node != "Sort"),
+            "{list}: read in index order: {nodes:?}"
+        );
+        assert!(read.rows <= 2 * (cap + 1) + 50, "{list}: read {} rows for a cap of {cap}", read.rows);
+    }
+}

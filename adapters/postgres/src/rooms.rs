@@ -1,6 +1,7 @@
 //! `RoomRepository` on PostgreSQL.
 
 use async_trait::async_trait;
+use diesel::dsl;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::QueryFragment;
@@ -91,17 +92,38 @@ impl From<Refusal> for RoomError {
     }
 }
 
+/// The open rooms; the list reads them in [`newest_first`] order
+/// (`sessions_active_newest`), its pages and its capped count alike.
+pub(crate) fn open_rooms() -> dsl::Filter<sessions::table, dsl::IsNull<sessions::closed_at>> {
+    sessions::table.filter(sessions::closed_at.is_null())
+}
+
+pub(crate) fn newest_first() -> (dsl::Desc<sessions::created_at>, dsl::Desc<sessions::id>) {
+    (sessions::created_at.desc(), sessions::id.desc())
+}
+
+/// A room's messages; read in [`oldest_first`] order (`session_messages_oldest`).
+pub(crate) fn messages_of(
+    id: RoomId,
+) -> dsl::Filter<session_messages::table, dsl::Eq<session_messages::session_id, uuid::Uuid>> {
+    session_messages::table.filter(session_messages::session_id.eq(id.as_uuid()))
+}
+
+pub(crate) fn oldest_first() -> (dsl::Asc<session_messages::created_at>, dsl::Asc<session_messages::id>) {
+    (session_messages::created_at.asc(), session_messages::id.asc())
+}
+
 /// One page of the open rooms, newest first, after `cursor`: the
 /// statement `list_active` runs.
 pub(crate) fn active_page(
     cursor: Option<Cursor>,
     limit: i64,
 ) -> impl LoadQuery<'static, AsyncPgConnection, RoomRow> + QueryFragment<Pg> + Send + 'static {
-    let mut query = sessions::table.filter(sessions::closed_at.is_null()).into_boxed();
+    let mut query = open_rooms().into_boxed();
     if let Some(cursor) = cursor {
         query = query.filter(keyset("sessions.created_at, sessions.id", true, cursor));
     }
-    query.order((sessions::created_at.desc(), sessions::id.desc())).limit(limit).select(RoomRow::as_select())
+    query.order(newest_first()).limit(limit).select(RoomRow::as_select())
 }
 
 /// One page of a room's messages, oldest first, after `cursor`: the
@@ -111,14 +133,11 @@ pub(crate) fn messages_page(
     cursor: Option<Cursor>,
     limit: i64,
 ) -> impl LoadQuery<'static, AsyncPgConnection, RoomMessageRow> + QueryFragment<Pg> + Send + 'static {
-    let mut query = session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())).into_boxed();
+    let mut query = messages_of(id).into_boxed();
     if let Some(cursor) = cursor {
         query = query.filter(keyset("session_messages.created_at, session_messages.id", false, cursor));
     }
-    query
-        .order((session_messages::created_at.asc(), session_messages::id.asc()))
-        .limit(limit)
-        .select(RoomMessageRow::as_select())
+    query.order(oldest_first()).limit(limit).select(RoomMessageRow::as_select())
 }
 
 /// The `closed_at` of the room, or `NotFound`.
@@ -180,7 +199,7 @@ impl RoomRepository for PgRoomRepository {
         let limit = limit_of(page)?;
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
-                let total: i64 = capped_count!(sessions::table.filter(sessions::closed_at.is_null()), conn);
+                let total: i64 = capped_count!(open_rooms(), newest_first(), conn);
                 let rows: Vec<RoomRow> = active_page(page.cursor(), limit).load(conn).await?;
                 Ok::<_, PgError>((rows, total))
             }
@@ -270,8 +289,7 @@ impl RoomRepository for PgRoomRepository {
         let (rows, total) = read(&self.pool, move || {
             async move |conn| {
                 closed_at(conn, id).await?;
-                let total: i64 =
-                    capped_count!(session_messages::table.filter(session_messages::session_id.eq(id.as_uuid())), conn);
+                let total: i64 = capped_count!(messages_of(id), oldest_first(), conn);
                 let rows: Vec<RoomMessageRow> = messages_page(id, page.cursor(), limit).load(conn).await?;
                 Ok::<_, Refusal>((rows, total))
             }

@@ -520,7 +520,8 @@ impl TaskRepository for PgTaskRepository {
                         .filter(task_revisions::user_id.eq(owner.as_uuid()))
                         .into_boxed()
                 };
-                let total: i64 = capped_count!(all(), conn);
+                let total: i64 =
+                    capped_count!(all(), (task_revisions::created_at.desc(), task_revisions::id.desc()), conn);
                 let mut query = all();
                 if let Some(cursor) = page.cursor() {
                     query = query.filter(keyset("task_revisions.created_at, task_revisions.id", true, cursor));

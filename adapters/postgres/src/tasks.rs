@@ -30,7 +30,8 @@ impl PgTaskRepository {
     }
 }
 
-/// The folded title, a stored column that `tasks_title_trgm_idx` indexes:
+/// The folded title, a stored column that `tasks_user_title_trgm_idx` indexes
+/// (after `user_id`):
 /// ICU's root lower-casing whatever the database's locale, the final sigma
 /// merged into σ, as [`fold_for_search`] folds the query (decision 0008).
 const FOLDED_TITLE: &str = "tasks.title_folded";

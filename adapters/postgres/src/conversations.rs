@@ -34,7 +34,7 @@ impl PgConversationRepository {
 }
 
 /// The owner's conversations; the list reads them in [`recent_first`] order
-/// (`conversations_user_recent`), its pages and its capped count alike.
+/// (`conversations_user_updated_idx`), its pages and its capped count alike.
 pub(crate) fn owned_by(owner: UserId) -> dsl::Filter<conversations::table, dsl::Eq<conversations::user_id, Uuid>> {
     conversations::table.filter(conversations::user_id.eq(owner.as_uuid()))
 }
@@ -44,7 +44,7 @@ pub(crate) fn recent_first() -> (dsl::Desc<conversations::updated_at>, dsl::Desc
 }
 
 /// A conversation's messages; read in [`oldest_first`] order
-/// (`messages_conversation_oldest`).
+/// (`messages_conversation_created_idx`).
 pub(crate) fn messages_of(
     id: ConversationId,
 ) -> dsl::Filter<messages::table, dsl::Eq<messages::conversation_id, Uuid>> {

@@ -168,7 +168,15 @@ async fn page_500_starts_at_its_cursor_in_an_index_on_every_list() {
 
     let page = |cursor, limit| conversations::list_page(OWNER, cursor, limit);
     let key = |(row, _): &(conversation_rows::ConversationRow, i64)| cursor_of(row.updated_at, &row.id);
-    assert_ranged("conversations", "conversations_user_recent", &first_and_deep(&mut conn, page, key));
+    let conversations = first_and_deep(&mut conn, page, key);
+    assert_ranged("conversations", "conversations_user_recent", &conversations);
+    // Each row's message count reads the narrow index, not the messages' rows.
+    for plan in [&conversations.0, &conversations.1] {
+        assert!(
+            plan.iter().any(|line| line.contains("COVERING INDEX messages_conversation (conversation_id=?)")),
+            "conversations: message counts: {plan:?}"
+        );
+    }
 
     let page = |cursor, limit| conversations::messages_page(CONVERSATION, cursor, limit);
     let key = |row: &conversation_rows::MessageRow| cursor_of(row.created_at, &row.id);

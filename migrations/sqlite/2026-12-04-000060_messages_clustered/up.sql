@@ -4,7 +4,7 @@
 -- up every row in the table by its rowid, one B-tree descent per message;
 -- now the newest N messages are one range of the table itself, a few
 -- adjacent pages (docs/architecture.md, "A context budget"). `id` stays
--- unique through an index of its own.
+-- unique through an index of its own, and counts read a narrow index.
 CREATE TABLE messages_clustered (
     id              TEXT    NOT NULL,
     conversation_id TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
@@ -21,3 +21,7 @@ INSERT INTO messages_clustered (id, conversation_id, role, content, tool_calls, 
 DROP TABLE messages;
 ALTER TABLE messages_clustered RENAME TO messages;
 CREATE UNIQUE INDEX messages_id ON messages (id);
+-- What counts a conversation's messages (the conversation list's
+-- message_count, a message page's capped total) reads instead of the rows
+-- themselves: the table's rows carry the text, this index only the key.
+CREATE INDEX messages_conversation ON messages (conversation_id);

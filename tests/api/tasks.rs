@@ -311,4 +311,16 @@ async fn totals_are_exact_up_to_ten_thousand_then_a_lower_bound() {
     let filtered = app.get("/api/v1/tasks?limit=5&q=seeded%2010001", Some(&user.token)).await;
     assert_eq!(filtered.body["meta"]["total"], json!(1));
     assert_eq!(filtered.body["meta"]["total_relation"], json!("eq"));
+    let open = app.get("/api/v1/tasks?limit=5&completed=false", Some(&user.token)).await;
+    assert_eq!((&open.body["meta"]["total"], &open.body["meta"]["total_relation"]), (&json!(10_000), &json!("gte")));
+    let done = app.get("/api/v1/tasks?limit=5&completed=true", Some(&user.token)).await;
+    assert_eq!((&done.body["meta"]["total"], &done.body["meta"]["total_relation"]), (&json!(0), &json!("eq")));
+
+    // Exactly the cap is still exact.
+    app.execute_sql("DELETE FROM tasks WHERE title = 'seeded 1'").await;
+    for query in ["limit=5", "limit=5&completed=false"] {
+        let at_cap = app.get(&format!("/api/v1/tasks?{query}"), Some(&user.token)).await;
+        assert_eq!(at_cap.body["meta"]["total"], json!(10_000), "{query}");
+        assert_eq!(at_cap.body["meta"]["total_relation"], json!("eq"), "{query}");
+    }
 }

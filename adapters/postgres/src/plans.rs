@@ -358,3 +358,32 @@ async fn the_capped_count_walks_the_lists_index_and_stops_past_the_cap() {
         assert!(read.rows <= 2 * (cap + 1) + 50, "{list}: read {} rows for a cap of {cap}", read.rows);
     }
 }
+
+/// A task list's capped count, for every `completed` filter, walks one of
+/// the narrow count indexes (the owner's `user_id` entries only), never the
+/// table, and stops one entry past the cap; it counts the rows only when
+/// there is none past it, which the owner here never is below.
+#[tokio::test]
+async fn a_task_lists_capped_count_walks_a_narrow_index_and_stops_past_the_cap() {
+    let database = Database::create().await;
+    let mut conn = database.connect().await;
+    let (owner, _, _) = seed(&mut conn).await;
+    sql(&mut conn, "VACUUM ANALYZE").await;
+    let cap = parley_kernel::TOTAL_CAP;
+    for (completed, index) in [
+        (None, "tasks_user_count_idx"),
+        (Some(true), "tasks_user_completed_count_idx"),
+        (Some(false), "tasks_user_open_count_idx"),
+    ] {
+        let filter = TaskFilter { completed, ..TaskFilter::default() };
+        let plan = explain(&mut conn, tasks::capped_count_query(owner, &filter)).await;
+        let (read, nodes) = (cost(&plan), nodes(&plan));
+        eprintln!("{completed:?}: {read:?} {nodes:?}");
+        assert!(nodes.iter().any(|node| node.ends_with(&format!("on {index}"))), "{completed:?}: {nodes:?}");
+        assert!(
+            nodes.iter().all(|node| node != "Seq Scan" && node != "Gather" && node != "Sort"),
+            "{completed:?}: read by index in one process: {nodes:?}"
+        );
+        assert!(read.rows <= cap + 1 + 50, "{completed:?}: read {} rows for a cap of {cap}", read.rows);
+    }
+}

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Bool, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use parley_kernel::{Cursor, Page, PageRequest, StoreError, TaskId, Timestamp, UserId};
 use parley_tasks::{
@@ -13,7 +13,7 @@ use parley_tasks::{
 use uuid::Uuid;
 
 use crate::error::{AccessError, CallFailure, PgError};
-use crate::pool::{PgPool, read, write};
+use crate::pool::{PgPool, read, read_both, write};
 use crate::rows::keyset;
 use crate::schema::{plans, reverted_tool_calls, task_revisions, tasks};
 use crate::task_rows::{PlanRow, RevisionRow, TaskRow};
@@ -104,47 +104,64 @@ pub(crate) fn page_query(owner: UserId, filter: &TaskFilter, cursor: Option<Curs
     query.select(TaskRow::as_select()).order((tasks::created_at.desc(), tasks::id.desc())).limit(limit)
 }
 
-/// The count behind a task list's `meta.total`, read in one scan of at most
-/// `TOTAL_CAP + 1` index entries: `count(*)` over a `LIMIT`ed subquery, which
-/// diesel cannot build from the boxed filter, so the filter is written once
-/// more here, with the same semantics as [`filtered`] (the contract suite
-/// checks both against the same rows).
-async fn capped_task_count(
-    conn: &mut diesel_async::AsyncPgConnection,
+/// The count behind a task list's `meta.total`, `TOTAL_CAP + 1` when more
+/// than the cap match, in one statement. The filter is written here once
+/// more, with the same semantics as [`filtered`] (the contract suite checks
+/// both against the same rows), because diesel cannot build either form
+/// below from the boxed filter.
+///
+/// Without `q`, a probe for a row past the cap walks a narrow index of the
+/// owner's tasks (`tasks_user_count_idx` or its completed/open half) and
+/// only when there is none are the rows counted: past the cap the statement
+/// reads `TOTAL_CAP + 1` entries of a deduplicated 16-byte key rather than
+/// of the list's 40-byte one (docs/performance.md). With `q` the candidates come from the
+/// trigram index and each is checked in the table, so they are read once:
+/// `count(*)` over at most `TOTAL_CAP + 1` matches.
+pub(crate) fn capped_count_query(
     owner: UserId,
     filter: &TaskFilter,
-) -> QueryResult<i64> {
-    use diesel::sql_types::BigInt;
-
-    #[derive(QueryableByName)]
-    struct Counted {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
+) -> diesel::query_builder::BoxedSqlQuery<'static, Pg, diesel::query_builder::SqlQuery> {
     let cap = i64::try_from(parley_kernel::TOTAL_CAP).unwrap_or(i64::MAX);
     let completed = match filter.completed {
         Some(true) => " AND completed_at IS NOT NULL",
         Some(false) => " AND completed_at IS NULL",
         None => "",
     };
-    let title = TitleMatch::of(filter);
-    // Without a title, walking the list's own index in order is an
-    // index-only scan of at most `cap + 1` entries; left to itself the
-    // planner may read the table instead when one user owns most of it.
-    let (title_sql, order, limit_at) = match &title {
-        Some(title) => (format!(" AND {}", title.sql(2)), "", 3),
-        None => (String::new(), " ORDER BY created_at DESC, id DESC", 2),
+    let statement = match TitleMatch::of(filter) {
+        Some(title) => {
+            let statement = format!(
+                "SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = $1{completed} AND {} LIMIT $3 + 1) AS m",
+                title.sql(2)
+            );
+            diesel::sql_query(statement)
+                .into_boxed()
+                .bind::<SqlUuid, _>(owner.as_uuid())
+                .bind::<Text, _>(title.into_value())
+        }
+        // The count is bounded too, so that no plan of it (a generic one
+        // for every owner) expects a million rows and starts workers.
+        None => diesel::sql_query(format!(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM tasks WHERE user_id = $1{completed} OFFSET $2) THEN $2 + 1 \
+             ELSE (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE user_id = $1{completed} LIMIT $2 + 1) AS m) END AS n"
+        ))
+        .into_boxed()
+        .bind::<SqlUuid, _>(owner.as_uuid()),
     };
-    let statement = format!(
-        "SELECT count(*) AS n FROM (SELECT 1 FROM tasks WHERE user_id = $1{completed}{title_sql}{order} \
-         LIMIT ${limit_at}) AS matching"
-    );
-    let query = diesel::sql_query(statement).bind::<SqlUuid, _>(owner.as_uuid()).into_boxed();
-    let query = match title {
-        Some(title) => query.bind::<Text, _>(title.into_value()),
-        None => query,
-    };
-    let counted: Counted = query.bind::<BigInt, _>(cap + 1).get_result(conn).await?;
+    statement.bind::<BigInt, _>(cap)
+}
+
+/// Runs [`capped_count_query`].
+async fn capped_task_count(
+    conn: &mut diesel_async::AsyncPgConnection,
+    owner: UserId,
+    filter: &TaskFilter,
+) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Counted {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let counted: Counted = capped_count_query(owner, filter).get_result(conn).await?;
     Ok(counted.n)
 }
 
@@ -452,13 +469,15 @@ impl TaskRepository for PgTaskRepository {
     #[tracing::instrument(skip_all)]
     async fn list(&self, owner: UserId, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
-        let (rows, total) = read(&self.pool, move || {
-            async move |conn| {
-                let total = capped_task_count(conn, owner, filter).await?;
-                let rows: Vec<TaskRow> = page_query(owner, filter, page.cursor(), limit).load(conn).await?;
-                Ok::<_, PgError>((rows, total))
-            }
-        })
+        let (rows, total) = read_both(
+            &self.pool,
+            move || {
+                async move |conn| {
+                    Ok::<_, PgError>(page_query(owner, filter, page.cursor(), limit).load::<TaskRow>(conn).await?)
+                }
+            },
+            move || async move |conn| Ok(capped_task_count(conn, owner, filter).await?),
+        )
         .await?;
         let tasks = rows.into_iter().map(Task::try_from).collect::<Result<Vec<_>, _>>()?;
         let total = u64::try_from(total).map_err(StoreError::unexpected)?;

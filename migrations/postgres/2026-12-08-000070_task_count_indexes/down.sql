@@ -1,0 +1,3 @@
+DROP INDEX tasks_user_open_count_idx;
+DROP INDEX tasks_user_completed_count_idx;
+DROP INDEX tasks_user_count_idx;

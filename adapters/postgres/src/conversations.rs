@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::conversation_rows::{ConversationRow, HISTORY, HistoryRow, MessageRow};
 use crate::error::{AccessError, PgError};
-use crate::pool::{PgPool, read, read_both, write};
+use crate::pool::{PgPool, read, write};
 use crate::rows::keyset;
 use crate::schema::{conversations, item_feedback, messages};
 
@@ -139,15 +139,13 @@ impl ConversationRepository for PgConversationRepository {
     #[tracing::instrument(skip_all)]
     async fn list(&self, owner: UserId, page: &PageRequest) -> Result<Page<ConversationSummary>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
-        let (rows, total) = read_both(
-            &self.pool,
-            move || {
-                async move |conn| {
-                    Ok::<Vec<(ConversationRow, i64)>, PgError>(list_page(owner, page.cursor(), limit).load(conn).await?)
-                }
-            },
-            move || async move |conn| Ok(capped_count!(owned_by(owner), recent_first(), conn)),
-        )
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                let total: i64 = capped_count!(owned_by(owner), recent_first(), conn);
+                let rows: Vec<(ConversationRow, i64)> = list_page(owner, page.cursor(), limit).load(conn).await?;
+                Ok::<_, PgError>((rows, total))
+            }
+        })
         .await?;
         let summaries = rows
             .into_iter()
@@ -230,17 +228,14 @@ impl ConversationRepository for PgConversationRepository {
         page: &PageRequest,
     ) -> Result<Page<Message>, ConversationError> {
         let fetch = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
-        // The count runs beside the owner's check; a stranger's count is thrown away.
-        let (rows, total) = read_both(
-            &self.pool,
-            move || {
-                async move |conn| {
-                    check_owner(conn, owner, id).await?;
-                    Ok::<Vec<MessageRow>, AccessError>(messages_page(id, page.cursor(), fetch).load(conn).await?)
-                }
-            },
-            move || async move |conn| Ok(capped_count!(messages_of(id), oldest_first(), conn)),
-        )
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                check_owner(conn, owner, id).await?;
+                let total: i64 = capped_count!(messages_of(id), oldest_first(), conn);
+                let rows: Vec<MessageRow> = messages_page(id, page.cursor(), fetch).load(conn).await?;
+                Ok::<_, AccessError>((rows, total))
+            }
+        })
         .await?;
         let messages =
             rows.into_iter().map(Message::try_from).collect::<Result<Vec<_>, _>>().map_err(AccessError::from)?;

@@ -360,14 +360,18 @@ async fn the_capped_count_walks_the_lists_index_and_stops_past_the_cap() {
 }
 
 /// A task list's capped count, for every `completed` filter, walks one of
-/// the narrow count indexes (the owner's `user_id` entries only), never the
-/// table, and stops one entry past the cap; it counts the rows only when
-/// there is none past it, which the owner here never is below.
+/// the narrow count indexes (the owner's `user_id` entries only), not the
+/// table, though the owner holds most of it, and stops one entry past the
+/// cap.
 #[tokio::test]
 async fn a_task_lists_capped_count_walks_a_narrow_index_and_stops_past_the_cap() {
     let database = Database::create().await;
     let mut conn = database.connect().await;
     let (owner, _, _) = seed(&mut conn).await;
+    // As autovacuum leaves a table once its rows settle: the visibility map
+    // set. Before that an index-only scan would visit the table for every
+    // entry, and for an owner of most of the table the planner reads the
+    // table itself, which is as cheap then.
     sql(&mut conn, "VACUUM ANALYZE").await;
     let cap = parley_kernel::TOTAL_CAP;
     for (completed, index) in [
@@ -384,6 +388,17 @@ async fn a_task_lists_capped_count_walks_a_narrow_index_and_stops_past_the_cap()
             nodes.iter().all(|node| node != "Seq Scan" && node != "Gather" && node != "Sort"),
             "{completed:?}: read by index in one process: {nodes:?}"
         );
-        assert!(read.rows <= cap + 1 + 50, "{completed:?}: read {} rows for a cap of {cap}", read.rows);
+        assert!(read.rows <= 2 * (cap + 1) + 50, "{completed:?}: read {} rows for a cap of {cap}", read.rows);
+
+        // A search's count goes through the trigram index, and cannot be
+        // offered a narrow index to walk all the owner's titles through.
+        let search = TaskFilter { completed, title_contains: Some("task 4".to_owned()) };
+        let searched = self::nodes(&explain(&mut conn, tasks::capped_count_query(owner, &search)).await);
+        eprintln!("q, {completed:?}: {searched:?}");
+        assert!(
+            searched.iter().any(|node| node.ends_with("on tasks_user_title_trgm_idx")),
+            "q {completed:?}: {searched:?}"
+        );
+        assert!(!searched.iter().any(|node| node.ends_with("_count_idx")), "q {completed:?}: {searched:?}");
     }
 }

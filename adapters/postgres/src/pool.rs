@@ -122,26 +122,6 @@ where
     }
 }
 
-/// Runs two independent reads at the same time, each as [`read`] runs one,
-/// on a connection of its own: a list's page and its capped count, which on
-/// one connection would wait for each other (past a few thousand rows the
-/// count is most of a list's cost, docs/performance.md). Both run to the
-/// end even when one fails, so neither connection is closed half-used; the
-/// first's error wins.
-pub(crate) async fn read_both<A, B, E, WA, WB>(
-    pool: &PgPool,
-    first: impl Fn() -> WA,
-    second: impl Fn() -> WB,
-) -> Result<(A, B), E>
-where
-    WA: AsyncFnOnce(&mut AsyncPgConnection) -> Result<A, E>,
-    WB: AsyncFnOnce(&mut AsyncPgConnection) -> Result<B, E>,
-    E: CallFailure,
-{
-    let (first, second) = tokio::join!(read(pool, first), read(pool, second));
-    Ok((first?, second?))
-}
-
 /// Runs `work` on a connection opened for it and closed after it.
 async fn attempt_on_new_connection<T, E>(
     pool: &PgPool,

@@ -12,7 +12,7 @@ use parley_kernel::{Cursor, Page, PageRequest, RoomId, StoreError, Timestamp, Us
 use parley_rooms::{Room, RoomError, RoomMessage, RoomRepository};
 
 use crate::error::{AccessError, CallFailure, PgError};
-use crate::pool::{PgPool, read, read_both, write};
+use crate::pool::{PgPool, read, write};
 use crate::room_rows::{RoomMessageRow, RoomRow};
 use crate::rows::keyset;
 use crate::schema::{session_messages, sessions};
@@ -197,11 +197,13 @@ impl RoomRepository for PgRoomRepository {
     #[tracing::instrument(skip_all)]
     async fn list_active(&self, page: &PageRequest) -> Result<Page<Room>, StoreError> {
         let limit = limit_of(page)?;
-        let (rows, total) = read_both(
-            &self.pool,
-            move || async move |conn| Ok::<Vec<RoomRow>, PgError>(active_page(page.cursor(), limit).load(conn).await?),
-            move || async move |conn| Ok(capped_count!(open_rooms(), newest_first(), conn)),
-        )
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                let total: i64 = capped_count!(open_rooms(), newest_first(), conn);
+                let rows: Vec<RoomRow> = active_page(page.cursor(), limit).load(conn).await?;
+                Ok::<_, PgError>((rows, total))
+            }
+        })
         .await?;
         let sessions = rows.into_iter().map(Room::try_from).collect::<Result<Vec<_>, _>>()?;
         let total = u64::try_from(total).map_err(StoreError::unexpected)?;
@@ -284,17 +286,14 @@ impl RoomRepository for PgRoomRepository {
     #[tracing::instrument(skip_all, fields(room_id = %id))]
     async fn messages(&self, id: RoomId, page: &PageRequest) -> Result<Page<RoomMessage>, RoomError> {
         let limit = limit_of(page)?;
-        // The count runs beside the room's check; an unknown room's count is thrown away.
-        let (rows, total) = read_both(
-            &self.pool,
-            move || {
-                async move |conn| {
-                    closed_at(conn, id).await?;
-                    Ok::<Vec<RoomMessageRow>, Refusal>(messages_page(id, page.cursor(), limit).load(conn).await?)
-                }
-            },
-            move || async move |conn| Ok(capped_count!(messages_of(id), oldest_first(), conn)),
-        )
+        let (rows, total) = read(&self.pool, move || {
+            async move |conn| {
+                closed_at(conn, id).await?;
+                let total: i64 = capped_count!(messages_of(id), oldest_first(), conn);
+                let rows: Vec<RoomMessageRow> = messages_page(id, page.cursor(), limit).load(conn).await?;
+                Ok::<_, Refusal>((rows, total))
+            }
+        })
         .await?;
         let messages: Vec<RoomMessage> = rows.into_iter().map(RoomMessage::from).collect();
         let total = u64::try_from(total).map_err(StoreError::unexpected)?;

@@ -465,21 +465,36 @@ impl TaskRepository for PgTaskRepository {
     #[tracing::instrument(skip_all)]
     async fn list(&self, owner: UserId, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>, StoreError> {
         let limit = i64::try_from(page.limit() + 1).map_err(StoreError::unexpected)?;
-        let (rows, total) = read(&self.pool, move || {
-            async move |conn| {
-                // Both statements sent at once (diesel-async pipelines
-                // statements polled together on a shared connection): the
-                // server runs them one after the other, without a round trip
-                // between them.
-                let conn = &*conn;
-                let (rows, total) = tokio::join!(
-                    page_query(owner, filter, page.cursor(), limit).load::<TaskRow>(&mut &*conn),
-                    capped_task_count(conn, owner, filter),
-                );
-                Ok::<_, PgError>((rows?, total?))
-            }
-        })
-        .await?;
+        let (rows, total) = if filter.title_contains.is_some() {
+            // A search's count is most of its cost (10,001 candidates from
+            // the trigram index, each checked in the table, past the cap):
+            // it runs beside the page, on a second connection.
+            let page_rows = read(&self.pool, || {
+                async |conn| {
+                    page_query(owner, filter, page.cursor(), limit).load::<TaskRow>(conn).await.map_err(PgError::from)
+                }
+            });
+            let count =
+                read(&self.pool, || async |conn| capped_task_count(conn, owner, filter).await.map_err(PgError::from));
+            let (rows, total) = tokio::join!(page_rows, count);
+            (rows?, total?)
+        } else {
+            read(&self.pool, move || {
+                async move |conn| {
+                    // Both statements sent at once (diesel-async pipelines
+                    // statements polled together on a shared connection): the
+                    // server runs them one after the other, without a round
+                    // trip between them.
+                    let conn = &*conn;
+                    let (rows, total) = tokio::join!(
+                        page_query(owner, filter, page.cursor(), limit).load::<TaskRow>(&mut &*conn),
+                        capped_task_count(conn, owner, filter),
+                    );
+                    Ok::<_, PgError>((rows?, total?))
+                }
+            })
+            .await?
+        };
         let tasks = rows.into_iter().map(Task::try_from).collect::<Result<Vec<_>, _>>()?;
         let total = u64::try_from(total).map_err(StoreError::unexpected)?;
         Ok(Page::from_overfetch(tasks, page, total, |task| Cursor { at: task.created_at, id: task.id.as_uuid() }))
